@@ -1,0 +1,102 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Strict concurrency is the Swift 6 language mode default; every target builds in it.
+let package = Package(
+    name: "radgrid",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "radgrid", targets: ["radgrid"]),
+        .executable(name: "radgridctl", targets: ["radgridctl"]),
+        .executable(name: "radgrid-worker", targets: ["radgrid-worker"]),
+        .executable(name: "radgrid-bench", targets: ["radgrid-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+    ],
+    targets: [
+        // MARK: C shims (system libraries from Debian)
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+
+        // MARK: Shared libraries (control plane)
+        .target(name: "RadGridCore", dependencies: [
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "RedisClient", dependencies: [
+            "CHiredis", "RadGridCore",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+        ]),
+        .target(name: "Zstd", dependencies: ["CZstd", "RadGridCore"]),
+        .target(name: "DICOM", dependencies: [
+            "CZlib", "RadGridCore",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .target(name: "TaskQueue", dependencies: [
+            "RedisClient", "RadGridCore",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        .target(name: "Routing", dependencies: [
+            "RedisClient", "RadGridCore",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        .target(name: "RadGridCtl", dependencies: [
+            "RedisClient", "Zstd", "DICOM", "TaskQueue", "Routing", "RadGridCore", "Imaging", "Screening",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .executableTarget(name: "radgrid", dependencies: [
+            "RedisClient", "TaskQueue", "Routing", "RadGridCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        .executableTarget(name: "radgridctl", dependencies: ["RadGridCtl"]),
+
+        // MARK: Data plane (Workers/)
+        .target(name: "Imaging", dependencies: ["DICOM", "CZlib", "RadGridCore"], path: "Workers/Imaging"),
+        .target(name: "Screening", dependencies: ["Imaging", "DICOM", "RadGridCore"], path: "Workers/Screening"),
+        .target(name: "WorkerDaemon", dependencies: [
+            "TaskQueue", "RedisClient", "Zstd", "DICOM", "Imaging", "Screening", "RadGridCore",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], path: "Workers/WorkerDaemon"),
+        .executableTarget(name: "radgrid-worker", dependencies: [
+            "WorkerDaemon", "RadGridCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], path: "Workers/radgrid-worker"),
+
+        // MARK: Benchmarks (kept apart from tests)
+        .executableTarget(name: "radgrid-bench", dependencies: [
+            "RedisClient", "Zstd", "DICOM", "TaskQueue", "Routing", "Imaging", "Screening", "RadGridCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Collections", package: "swift-collections"),
+        ], path: "Benchmarks/radgrid-bench"),
+
+        // MARK: Tests
+        .target(name: "TestSupport", dependencies: ["RedisClient", "RadGridCore"], path: "Tests/TestSupport"),
+        .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "TestSupport"]),
+        .testTarget(name: "ZstdTests", dependencies: ["Zstd"]),
+        .testTarget(name: "DICOMTests", dependencies: ["DICOM", "TestSupport"]),
+        .testTarget(name: "TaskQueueTests", dependencies: ["TaskQueue", "RedisClient", "TestSupport"]),
+        .testTarget(name: "RoutingTests", dependencies: ["Routing", "RedisClient", "TestSupport"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM", "TestSupport"]),
+        .testTarget(name: "ScreeningTests", dependencies: ["Screening", "Imaging", "DICOM", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["RedisClient", "TaskQueue", "Routing", "TestSupport"]),
+    ]
+)

@@ -1,0 +1,1 @@
+// The DICOM module; see docs/ARCHITECTURE.md.

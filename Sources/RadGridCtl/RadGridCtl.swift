@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// `radgridctl`: the admin CLI for coordinators and ops staff.
+public struct RadGridCtlCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "radgridctl",
+        abstract: "Watch and steer a RadGrid deployment.",
+        subcommands: [PingCommand.self]
+    )
+
+    public init() {}
+}

@@ -1,0 +1,1 @@
+// The TaskQueue module; see docs/ARCHITECTURE.md.

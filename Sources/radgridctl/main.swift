@@ -1,0 +1,3 @@
+import RadGridCtl
+
+await RadGridCtlCommand.main()

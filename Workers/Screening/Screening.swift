@@ -1,0 +1,1 @@
+// The Screening module; see docs/ARCHITECTURE.md.

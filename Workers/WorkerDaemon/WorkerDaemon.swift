@@ -1,0 +1,1 @@
+// The WorkerDaemon module; see docs/ARCHITECTURE.md.
