@@ -4,7 +4,7 @@ import PackageDescription
 // Strict concurrency is the Swift 6 language mode default; every target builds in it.
 let package = Package(
     name: "radgrid",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "radgrid", targets: ["radgrid"]),
         .executable(name: "radgridctl", targets: ["radgridctl"]),
@@ -35,10 +35,7 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
         .target(name: "Zstd", dependencies: ["CZstd", "RadGridCore"]),
-        .target(name: "DICOM", dependencies: [
-            "CZlib", "RadGridCore",
-            .product(name: "Crypto", package: "swift-crypto"),
-        ]),
+        .target(name: "DICOM", dependencies: ["CZlib", "RadGridCore"]),
         .target(name: "TaskQueue", dependencies: [
             "RedisClient", "RadGridCore",
             .product(name: "Logging", package: "swift-log"),
