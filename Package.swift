@@ -27,6 +27,7 @@ let package = Package(
 
         // MARK: Shared libraries (control plane)
         .target(name: "RadGridCore", dependencies: [
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "RedisClient", dependencies: [
@@ -61,7 +62,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
-        .executableTarget(name: "radgridctl", dependencies: ["RadGridCtl"]),
+        .executableTarget(name: "radgridctl", dependencies: [
+            "RadGridCtl", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
 
         // MARK: Data plane (Workers/)
         .target(name: "Imaging", dependencies: ["DICOM", "CZlib", "RadGridCore"], path: "Workers/Imaging"),
