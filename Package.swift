@@ -38,6 +38,11 @@ let package = Package(
         ]),
         .target(name: "Zstd", dependencies: ["CZstd", "RadGridCore"]),
         .target(name: "DICOM", dependencies: ["CZlib", "RadGridCore"]),
+        .target(name: "Audit", dependencies: [
+            "RedisClient", "RadGridCore",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "TaskQueue", dependencies: [
             "RedisClient", "RadGridCore",
             .product(name: "Logging", package: "swift-log"),
@@ -51,7 +56,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "RadGridCtl", dependencies: [
-            "RedisClient", "Zstd", "DICOM", "TaskQueue", "Routing", "RadGridCore", "Imaging", "Screening",
+            "RedisClient", "Zstd", "DICOM", "TaskQueue", "Routing", "RadGridCore", "Imaging", "Screening", "Audit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -94,6 +99,7 @@ let package = Package(
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "TestSupport"]),
         .testTarget(name: "ZstdTests", dependencies: ["Zstd"]),
         .testTarget(name: "DICOMTests", dependencies: ["DICOM", "TestSupport"]),
+        .testTarget(name: "AuditTests", dependencies: ["Audit", "RedisClient", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "TaskQueueTests", dependencies: ["TaskQueue", "RedisClient", "TestSupport"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "RedisClient", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM", "TestSupport"]),
