@@ -69,10 +69,12 @@ public struct AuditTrail: Sendable {
 
     public let client: RedisClient
     public let prefix: KeyPrefix
-    /// The chain (hash tag) this handle appends to, e.g. `gateway`, `router`, `queue`.
+    /// The chain this handle appends to; it is also the hash tag of its keys (e.g. `router`,
+    /// `q:tasks`, `s:<study uid>`), so it must not contain braces.
     public let chain: String
 
     public init(client: RedisClient, prefix: KeyPrefix = .default, chain: String) {
+        precondition(!chain.isEmpty && !chain.contains("{") && !chain.contains("}"), "audit chain names are hash tags")
         self.client = client
         self.prefix = prefix
         self.chain = chain
@@ -80,12 +82,13 @@ public struct AuditTrail: Sendable {
 
     // MARK: Keys
 
-    /// `rg:{audit:<chain>}:log` — the stream.
-    public var logKey: String { "\(prefix.value){audit:\(chain)}:log" }
-    /// `rg:{audit:<chain>}:head` — the last hash.
-    public var headKey: String { "\(prefix.value){audit:\(chain)}:head" }
-    /// `rg:{audit:<chain>}:study:<uid>` — ZSET of entry ids by time, for study timelines.
-    public func studyKey(_ study: String) -> String { "\(prefix.value){audit:\(chain)}:study:\(study)" }
+    /// `rg:{<chain>}:audit:log` — the stream. The chain name is the hash tag, so a script
+    /// over `rg:{<chain>}:...` keys can append to its chain atomically.
+    public var logKey: String { "\(prefix.value){\(chain)}:audit:log" }
+    /// `rg:{<chain>}:audit:head` — the last hash.
+    public var headKey: String { "\(prefix.value){\(chain)}:audit:head" }
+    /// `rg:{<chain>}:audit:study:<uid>` — ZSET of entry ids by time, for study timelines.
+    public func studyKey(_ study: String) -> String { "\(prefix.value){\(chain)}:audit:study:\(study)" }
     /// Set of every chain name, so `verify` and timelines find them all.
     var chainsKey: String { "\(prefix.value)audit:chains" }
 
