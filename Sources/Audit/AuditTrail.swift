@@ -89,8 +89,15 @@ public struct AuditTrail: Sendable {
     public var headKey: String { "\(prefix.value){\(chain)}:audit:head" }
     /// `rg:{<chain>}:audit:study:<uid>` — ZSET of entry ids by time, for study timelines.
     public func studyKey(_ study: String) -> String { "\(prefix.value){\(chain)}:audit:study:\(study)" }
-    /// Set of every chain name, so `verify` and timelines find them all.
-    var chainsKey: String { "\(prefix.value)audit:chains" }
+    /// Registry of chains, so `verify` and timelines find them: service chains (router,
+    /// queues, ...) in one set, per-study chains (`s:<uid>`) in another, so a timeline reads
+    /// the few service chains plus one study chain rather than every study's.
+    public var chainsKey: String { Self.registryKey(prefix: prefix, studyChain: chain.hasPrefix(Self.studyChainPrefix)) }
+    public static let studyChainPrefix = "s:"
+
+    static func registryKey(prefix: KeyPrefix, studyChain: Bool) -> String {
+        prefix.value + (studyChain ? "audit:chains:study" : "audit:chains")
+    }
 
     /// Lua that defines `rg_audit_append(logKey, headKey, studyKey, actor, action, study,
     /// details)`; prepend it to a transition script and pass `scriptKeys(study:)` in KEYS.
@@ -157,7 +164,8 @@ public struct AuditTrail: Sendable {
     /// A study's entries from every chain, in time order.
     public static func timeline(client: RedisClient, prefix: KeyPrefix = .default, study: String) async throws -> [AuditRecord] {
         var records: [AuditRecord] = []
-        for chain in try await chains(client: client, prefix: prefix) {
+        let service = (try await client.send("SMEMBERS", RedisArgument(registryKey(prefix: prefix, studyChain: false))).array ?? []).compactMap(\.string)
+        for chain in service.sorted() + [studyChainPrefix + study] {
             let trail = AuditTrail(client: client, prefix: prefix, chain: chain)
             let ids = try await client.send("ZRANGE", RedisArgument(trail.studyKey(study)), "0", "-1").array ?? []
             guard !ids.isEmpty else { continue }
@@ -170,8 +178,10 @@ public struct AuditTrail: Sendable {
         return records.sorted { ($0.timestampMilliseconds, $0.chain, $0.id) < ($1.timestampMilliseconds, $1.chain, $1.id) }
     }
 
+    /// Every registered chain: service chains, then study chains.
     public static func chains(client: RedisClient, prefix: KeyPrefix = .default) async throws -> [String] {
-        (try await client.send("SMEMBERS", RedisArgument("\(prefix.value)audit:chains")).array ?? []).compactMap(\.string).sorted()
+        let replies = try await client.pipeline([false, true].map { RedisCommand("SMEMBERS", RedisArgument(registryKey(prefix: prefix, studyChain: $0))) })
+        return replies.flatMap { ($0.array ?? []).compactMap(\.string).sorted() }
     }
 
     // MARK: Verifying
