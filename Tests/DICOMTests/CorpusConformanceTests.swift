@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+@testable import DICOM
+
+/// Conformance against the pydicom 3.0.2 reference results in ../shared/corpus.
+@Suite("Corpus conformance", .enabled(if: Corpus.isAvailable, "reference corpus not found (../shared/corpus)"))
+struct CorpusConformanceTests {
+    static let lossless: Set<String> = ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.5"]
+
+    @Test("corpus has all 32 reference files")
+    func corpusComplete() {
+        #expect(Corpus.fileNames.count == 32)
+    }
+
+    @Test("tags, element counts and transfer syntax match pydicom", arguments: Corpus.fileNames)
+    func tagsMatch(name: String) throws {
+        let expected = try #require(Corpus.expected[name])
+        let bytes = try Corpus.bytes(name)
+        let (report, readable) = InspectReport.json(for: bytes)
+        if expected["read_error"] != nil {
+            // pydicom refuses these; we must not crash: either a clear error or a fuller read.
+            if !readable {
+                let code = report["error"]?["code"]
+                #expect(code == .string(DICOMError.malformedCode) || code == .string(DICOMError.truncatedCode))
+            } else {
+                #expect(report["top_level_elements"] != nil)
+            }
+            return
+        }
+        #expect(readable, "\(name): \(report.serialized())")
+        let ours = try #require(foundationValue(report) as? [String: Any])
+        for key in InspectReport.keywords + ["transfer_syntax", "top_level_elements"] {
+            let want = expected[key] is NSNull ? nil : expected[key]
+            #expect(jsonEqual(ours[key], want), "\(name) \(key): ours \(String(describing: ours[key])) expected \(String(describing: want))")
+        }
+        // No keyword we report that pydicom does not.
+        for key in InspectReport.keywords where ours[key] != nil {
+            #expect(expected[key] != nil, "\(name): extra \(key)")
+        }
+    }
+
+    @Test("pixel data matches pydicom (sha256 for native/deflate/RLE)", arguments: Corpus.fileNames)
+    func pixelsMatch(name: String) throws {
+        let expected = try #require(Corpus.expected[name])
+        guard expected["read_error"] == nil else { return }
+        let file = try DICOMFile.read(try Corpus.bytes(name), options: InspectReport.readOptions)
+        let ts = expected["transfer_syntax"] as? String ?? ""
+        if let pixel = expected["pixel"] as? [String: Any] {
+            if Self.lossless.contains(ts) {
+                let image = try file.decodePixels()
+                let summary = try #require(foundationValue(InspectReport.pixelSummary(image, file: file)) as? [String: Any])
+                #expect(summary["sha256"] as? String == pixel["sha256"] as? String, "\(name) sha256")
+                #expect(summary["shape"] as? [Int] == pixel["shape"] as? [Int], "\(name) shape")
+                #expect(summary["dtype"] as? String == pixel["dtype"] as? String, "\(name) dtype")
+                for k in ["min", "max", "mean"] { #expect(jsonEqual(summary[k], pixel[k]), "\(name) \(k)") }
+            } else {
+                // JPEG family: a clear unsupported-syntax error naming the syntax.
+                let error = #expect(throws: DICOMError.self) { try file.decodePixels() }
+                #expect(error?.code == DICOMError.unsupportedTransferSyntaxCode)
+                #expect(error?.message.contains(ts) == true)
+            }
+        } else if expected["pixel_error"] != nil {
+            // pydicom could not decode these; we give a typed error or decode more.
+            do {
+                let image = try file.decodePixels()
+                #expect(image.storage.count == image.rows * image.columns * image.frames * image.samplesPerPixel)
+            } catch let e as DICOMError {
+                #expect(!e.code.isEmpty && e.code.hasPrefix("dicom."))
+            }
+        } else {
+            #expect(!file.dataSet.contains(.pixelData))
+        }
+    }
+}
