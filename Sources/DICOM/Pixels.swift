@@ -229,7 +229,17 @@ struct PixelDecoder {
             guard raw.count >= needed else {
                 throw DICOMError.truncated("pixel data has \(raw.count) bytes, \(needed) needed", offset: element.offset, tag: .pixelData)
             }
-            le = Array(raw[0..<needed])
+            if file.dataSet.isBigEndian && bps == 1 && element.vr == .OW {
+                // 8-bit samples in an OW value: big endian swaps each 16-bit word.
+                var words = Array(raw[0..<(raw.count - raw.count % 2)])
+                Native.swapInPlace(&words, width: 2)
+                guard words.count >= needed else {
+                    throw DICOMError.truncated("pixel data has \(raw.count) bytes, \(needed) needed", offset: element.offset, tag: .pixelData)
+                }
+                le = Array(words[0..<needed])
+            } else {
+                le = Array(raw[0..<needed])
+            }
             if file.dataSet.isBigEndian && bps > 1 { Native.swapInPlace(&le, width: bps) }
             if is422 {
                 guard columns % 2 == 0 else { throw DICOMError.malformed("YBR_FULL_422 with odd Columns \(columns)", tag: .columns) }
