@@ -102,7 +102,12 @@ public struct DICOMFile: Sendable {
         }
         var explicit = syntax.isExplicitVR
         if !syntax.isBigEndian { explicit = parser.detectExplicit(default: explicit) }
+        let dataStart = parser.pos
         let ds = try parser.parseTopLevel(explicit: explicit, bigEndian: syntax.isBigEndian)
+        if meta.isEmpty, let t = parser.truncation, t.offset == dataStart {
+            // No meta header and not even the first element fits: this is not DICOM data.
+            throw DICOMError.malformed("no file meta header, and the data does not parse as a data set (\(t.message))", offset: dataStart)
+        }
         return DICOMFile(preamble: preamble, meta: meta, dataSet: ds, transferSyntaxUID: tsUID, transferSyntax: syntax,
                          truncation: parser.truncation, stopped: parser.stoppedBeforePixels)
     }
