@@ -71,4 +71,33 @@ struct CorpusConformanceTests {
             #expect(!file.dataSet.contains(.pixelData))
         }
     }
+
+    @Test("deflated image_dfl.dcm: we decode what pydicom 3.0.2 could not (hash cross-checked against pydicom's raw PixelData)")
+    func deflatedPixels() throws {
+        let file = try DICOMFile.read(try Corpus.bytes("image_dfl.dcm"))
+        #expect(file.transferSyntax.isDeflated)
+        let image = try file.decodePixels()
+        #expect(image.shape == [512, 512])
+        #expect(SHA256Digest.hex(image.littleEndianBytes()) == "1f5f1b1c1a57606a55d7e4212ee2655c8205b45e264bd55057f7388c258deef8")
+    }
+
+    @Test("truncated corpus files: strict read is dicom.truncated, lenient read matches pydicom", arguments: ["MR_truncated.dcm", "rtplan_truncated.dcm"])
+    func truncatedFiles(name: String) throws {
+        let bytes = try Corpus.bytes(name)
+        let error = #expect(throws: DICOMError.self) { try DICOMFile.read(bytes) }
+        #expect(error?.code == DICOMError.truncatedCode)
+        let lenient = try DICOMFile.read(bytes, options: ReadOptions(allowTruncated: true))
+        #expect(lenient.truncation?.code == DICOMError.truncatedCode)
+        #expect(lenient.dataSet.count == Corpus.expected[name]?["top_level_elements"] as? Int)
+    }
+
+    @Test("header-only read of CT_small.dcm gives the routing attributes without pixel data")
+    func headerOnlyCorpus() throws {
+        let file = try DICOMFile.read(try Corpus.bytes("CT_small.dcm"), options: .headerOnly)
+        #expect(file.dataSet.string(.studyInstanceUID) == "1.3.6.1.4.1.5962.1.2.1.20040119072730.12322")
+        #expect(file.dataSet.string(.modality) == "CT")
+        // 258 minus Pixel Data and the trailing (FFFC,FFFC) padding: pydicom stop_before_pixels also gives 256.
+        #expect(file.dataSet.count == 256)
+        #expect(!file.dataSet.contains(.pixelData))
+    }
 }
