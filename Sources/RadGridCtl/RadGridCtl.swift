@@ -7,6 +7,7 @@ public struct RadGridCtlCommand: AsyncParsableCommand {
         abstract: "Watch and steer a RadGrid deployment.",
         subcommands: [
             PingCommand.self,
+            InspectCommand.self,
             AuditCommand.self,
             StudyCommand.self,
         ]
