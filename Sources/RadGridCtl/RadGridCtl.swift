@@ -10,6 +10,8 @@ public struct RadGridCtlCommand: AsyncParsableCommand {
             InspectCommand.self,
             AuditCommand.self,
             StudyCommand.self,
+            SitesCommand.self,
+            SubmitCommand.self,
         ]
     )
 
