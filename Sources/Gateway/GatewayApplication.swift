@@ -5,6 +5,7 @@ import Logging
 import RadGridCore
 import RedisClient
 import StudyStore
+import Telemetry
 
 /// The edge gateway: DICOMweb STOW-RS for hospitals' PACS, with per-site bearer tokens,
 /// size limits and backpressure.
@@ -13,7 +14,7 @@ import StudyStore
 ///   type="application/dicom"`; `?priority=stat|urgent|routine|bulk` (default routine).
 /// - `POST /studies/{uid}/commit` — the study is complete.
 /// - `GET /studies/{uid}` — the study's state, for its own site.
-/// - `GET /health`.
+/// - `GET /health`, `GET /metrics` (Prometheus).
 public struct GatewayConfiguration: Sendable {
     public var host: String = "127.0.0.1"
     public var port: Int = 8104
@@ -55,6 +56,7 @@ public enum GatewayApplication {
             let uid = context.parameters.get("uid") ?? ""
             return await handler.respond { try await handler.status(request, study: uid) }
         }
+        Telemetry.addRoute(to: router)
         router.get("/health") { _, _ in
             await handler.respond {
                 _ = try await client.send("PING")

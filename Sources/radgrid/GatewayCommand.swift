@@ -5,6 +5,7 @@ import Logging
 import RadGridCore
 import RedisClient
 import ServiceLifecycle
+import Telemetry
 
 /// `radgrid gateway`: DICOMweb STOW-RS intake for hospitals.
 struct GatewayCommand: AsyncParsableCommand {
@@ -19,6 +20,7 @@ struct GatewayCommand: AsyncParsableCommand {
 
     func run() async throws {
         LogSetup.bootstrap()
+        Telemetry.bootstrap()
         let logger = Logger(label: "radgrid.gateway")
         let client = try RedisClient(url: redis.resolvedURL, logger: logger)
         var configuration = GatewayConfiguration()
