@@ -240,7 +240,7 @@ public final class TaskConsumer: Service, Sendable {
             if context.isLeaseLost { return }
             let outcome = await completeRetrying(context)
             if case .refused(let reason)? = outcome {
-                logger.info("completion refused: lease was taken over", metadata: ["reason": "\(reason)", "delivery": "\(task.delivery)"])
+                logger.warning("completion refused: lease was taken over", metadata: ["reason": "\(reason)", "delivery": "\(task.delivery)"])
             }
         } catch {
             queue.metrics.lane(task.lane).run.recordNanoseconds(Int64(WallClock.monotonicNanoseconds() - started))

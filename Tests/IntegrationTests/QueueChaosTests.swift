@@ -44,14 +44,14 @@ final class WorkerFleet: @unchecked Sendable {
     func start() throws -> ChildProcess {
         let worker = try ChildProcess(executable: binary, arguments: [
             "queue-worker", "--redis", redisURL, "--prefix", prefix, "--queue", queueName, "--concurrency", "8",
-            "--lease-ms", String(leaseMs), "--work-ms", String(workMs), "--max-deliveries", "20",
+            "--lease-ms", String(leaseMs), "--work-ms", String(workMs), "--max-deliveries", "20", "--shutdown-grace-ms", "3000",
         ], outputPath: logPath)
         workers.append(worker)
         return worker
     }
 
-    func killRandom() -> ChildProcess? {
-        let running = workers.filter(\.isRunning)
+    func killRandom(sparing spared: ChildProcess? = nil) -> ChildProcess? {
+        let running = workers.filter { $0.isRunning && $0 !== spared }
         guard let victim = running.randomElement() else { return nil }
         victim.signal(SIGKILL)
         victim.wait(timeout: .seconds(5))
@@ -97,20 +97,42 @@ struct QueueChaosTests {
         let deadline = clock.now + .seconds(QueueWorkerBinary.soak ? 300 : 60)
         var nextKill = clock.now + .milliseconds(Int64.random(in: 1000...2000))
         var completed = 0
+        var events = 0
+        var pauses = 0
+        var paused: (ChildProcess, ContinuousClock.Instant)?
         while clock.now < deadline {
             completed = Int(try await client.send("HLEN", RedisArgument(effects)).int ?? 0)
             if completed >= taskCount { break }
+            if let (worker, until) = paused, clock.now >= until {
+                worker.signal(SIGCONT)
+                paused = nil
+            }
             if clock.now >= nextKill && completed < taskCount * 9 / 10 {
-                if fleet.killRandom() != nil { kills.append(WallClock.nowMilliseconds()) }
-                try fleet.start()
+                events += 1
+                if events % 3 == 2, paused == nil, let victim = fleet.workers.filter(\.isRunning).randomElement() {
+                    // Frozen past its lease, then resumed: its late completions must be refused.
+                    victim.signal(SIGSTOP)
+                    kills.append(WallClock.nowMilliseconds())
+                    paused = (victim, clock.now + .milliseconds(Int64(leaseMs) + 1_500))
+                    pauses += 1
+                } else {
+                    if fleet.killRandom(sparing: paused?.0) != nil { kills.append(WallClock.nowMilliseconds()) }
+                    try fleet.start()
+                }
                 nextKill = clock.now + .milliseconds(Int64.random(in: 1000...2000))
             }
             try await Task.sleep(for: .milliseconds(50))
         }
+        if let (worker, _) = paused { worker.signal(SIGCONT) }
         let exitCodes = fleet.stopAll()
 
         #expect(completed == taskCount, "completed \(completed) of \(taskCount); worker log: \(fleet.logPath)")
-        #expect(kills.count >= 2, "the run should have survived several SIGKILLs")
+        #expect(kills.count >= 3, "the run should have survived several SIGKILLs and a SIGSTOP")
+        #expect(pauses >= 1)
+        // The frozen worker found out on waking: its completions were refused or its
+        // renewals reported the leases lost (and its handlers were cancelled).
+        let log = (try? String(contentsOfFile: fleet.logPath, encoding: .utf8)) ?? ""
+        #expect(log.contains("completion refused") || log.contains("leases lost"), "no fencing seen in \(fleet.logPath)")
         // Every task's effect applied exactly once, although some ran more than once.
         let applied = try await client.send("HGETALL", RedisArgument(effects)).fieldMap ?? [:]
         #expect(applied.count == taskCount)
@@ -131,7 +153,7 @@ struct QueueChaosTests {
         #expect(!requeued.isEmpty)
         #expect(worst <= Int64(leaseMs) + 1_000, "a task came back \(worst) ms after its worker was killed (lease \(leaseMs) ms)")
 
-        print("queue chaos: \(taskCount) tasks, \(kills.count) SIGKILLs, \(rerun.count) tasks re-run, worst re-enqueue \(worst) ms after a kill")
+        print("queue chaos: \(taskCount) tasks, \(kills.count - pauses) SIGKILLs, \(pauses) SIGSTOPs, \(rerun.count) tasks re-run, worst re-enqueue \(worst) ms after a kill")
         let stats = try await queue.stats()
         #expect(stats.deadLetters == 0)
         #expect(stats.leases == 0)
