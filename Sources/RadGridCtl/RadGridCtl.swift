@@ -5,7 +5,7 @@ public struct RadGridCtlCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "radgridctl",
         abstract: "Watch and steer a RadGrid deployment.",
-        subcommands: [PingCommand.self]
+        subcommands: [PingCommand.self, QueuesCommand.self, DLQCommand.self]
     )
 
     public init() {}
