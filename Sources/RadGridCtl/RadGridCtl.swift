@@ -8,6 +8,8 @@ public struct RadGridCtlCommand: AsyncParsableCommand {
         subcommands: [
             PingCommand.self,
             InspectCommand.self,
+            QueuesCommand.self,
+            DLQCommand.self,
             AuditCommand.self,
             StudyCommand.self,
             SitesCommand.self,
