@@ -5,7 +5,11 @@ public struct RadGridCtlCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "radgridctl",
         abstract: "Watch and steer a RadGrid deployment.",
-        subcommands: [PingCommand.self]
+        subcommands: [
+            PingCommand.self,
+            ExpertsCommand.self,
+            CaseCommand.self,
+        ]
     )
 
     public init() {}

@@ -1,3 +1,3 @@
 import RadGridCtl
 
-await RadGridCtlCommand.main()
+await RadGridCtlCommand.runAsync()
