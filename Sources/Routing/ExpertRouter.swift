@@ -180,6 +180,12 @@ public final class ExpertRouter: Sendable {
     /// Registers a case and routes it at once (one script, one round trip). Idempotent by id.
     @discardableResult
     public func submitCase(_ request: CaseRequest, actor: String? = nil) async throws -> RouteOutcome {
+        try await submitCaseTimed(request, actor: actor).outcome
+    }
+
+    /// `submitCase`, also returning the decision's round trip (the assign script) in
+    /// nanoseconds, without the follow-up re-scoring of the chosen expert's other pools.
+    public func submitCaseTimed(_ request: CaseRequest, actor: String? = nil) async throws -> (outcome: RouteOutcome, decisionNanoseconds: UInt64) {
         try request.validate()
         let now = self.now
         let deadline = request.deadline ?? now + config.slaMilliseconds(request.priority)
@@ -187,8 +193,9 @@ public final class ExpertRouter: Sendable {
         let reply = try await redis.send(assignCommand(mode: "submit", caseID: request.id, specialty: request.specialty, site: request.site,
                                                        region: request.region, level: 0, priority: request.priority.rawValue,
                                                        weight: request.weight, deadline: deadline, now: now, actor: actor))
-        metrics.decision.recordNanoseconds(Int64(WallClock.monotonicNanoseconds() - started))
-        return try await finishAssign(reply, caseID: request.id).0
+        let elapsed = WallClock.monotonicNanoseconds() - started
+        metrics.decision.recordNanoseconds(Int64(elapsed))
+        return (try await finishAssign(reply, caseID: request.id).0, elapsed)
     }
 
     /// Tries to route a waiting case again (after a decline, timeout, widening or freed capacity).

@@ -113,7 +113,7 @@ enum RoutingScripts {
     /// 21 weight, 22 deadline, 23 max level, 24 number of pools, 25... pool names (spec@scope).
     /// Returns {outcome, expert, expert's pools, scanned}; outcome assigned | waiting |
     /// duplicate | skip | stale.
-    static let assign = RedisScript(prelude + #"""
+    static let assign = RedisScript(prelude + "\n" + #"""
     local caseKey = KEYS[NS + 1]
     local caseID = ARGV[NA + 1]
     local mode = ARGV[NA + 2]
@@ -214,7 +214,7 @@ enum RoutingScripts {
     /// Expert or coordinator actions. ARGV 14 action (accept | decline | release | complete |
     /// cancel), 15 case id, 16 expert (empty for cancel), 17 detail (reason code / report ref).
     /// Returns {'ok', expert, expert's pools} or {'err', code, state}.
-    static let action = RedisScript(prelude + #"""
+    static let action = RedisScript(prelude + "\n" + #"""
     local caseKey = KEYS[NS + 1]
     local action = ARGV[NA + 1]
     local caseID = ARGV[NA + 2]
@@ -269,7 +269,7 @@ enum RoutingScripts {
     /// A due timer. ARGV 14 case id. Returns {outcome, expert, expert's pools};
     /// outcome requeued (offer timed out) | reroute (waiting case widened or aged) |
     /// escalated | breach | gone | notdue.
-    static let timer = RedisScript(prelude + #"""
+    static let timer = RedisScript(prelude + "\n" + #"""
     local caseKey = KEYS[NS + 1]
     local caseID = ARGV[NA + 1]
     local due = redis.call('ZSCORE', KEYS[K_TIMERS], caseID)
@@ -320,7 +320,7 @@ enum RoutingScripts {
 
     /// Re-scores an expert in the given pools (where a member) after its load changed.
     /// ARGV 14 expert.
-    static let reindex = RedisScript(prelude + #"""
+    static let reindex = RedisScript(prelude + "\n" + #"""
     local id = ARGV[NA + 1]
     local r = ratio(id)
     local score = r + jitter(id)
@@ -334,7 +334,7 @@ enum RoutingScripts {
     /// 22 new credentials "scope=expiry ...", 23 old credential scopes "scope ...",
     /// 24 profile JSON, 25 presence, 26 number of pool keys, 27... pool names (KEYS 19...).
     /// Returns {'ok', wasAvailable, isAvailable} or {'retry'} / {'busy'}.
-    static let sync = RedisScript(prelude + #"""
+    static let sync = RedisScript(prelude + "\n" + #"""
     local id = ARGV[NA + 1]
     local current = redis.call('HGET', KEYS[K_POOLS], id) or ''
     if current ~= ARGV[NA + 2] then return {'retry', current, ''} end
