@@ -11,6 +11,7 @@ struct RadGridBench: AsyncParsableCommand {
             // One line per benchmark; each lives in its own file.
             QueueBench.self,
             QueueWorkerCommand.self,
+            RouterBench.self,
         ]
     )
 }

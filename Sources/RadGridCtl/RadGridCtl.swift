@@ -14,6 +14,8 @@ public struct RadGridCtlCommand: AsyncParsableCommand {
             StudyCommand.self,
             SitesCommand.self,
             SubmitCommand.self,
+            ExpertsCommand.self,
+            CaseCommand.self,
         ]
     )
 

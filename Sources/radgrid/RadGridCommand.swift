@@ -10,6 +10,7 @@ struct RadGridCommand: AsyncParsableCommand {
         subcommands: [
             // One line per daemon; each lives in its own file.
             GatewayCommand.self,
+            RouterCommand.self,
         ]
     )
 }
