@@ -31,6 +31,7 @@ let package = Package(
         ]),
         .target(name: "RedisClient", dependencies: [
             "CHiredis", "RadGridCore",
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
         ]),

@@ -1,1 +1,242 @@
-// Redis client over hiredis.
+import Logging
+import Metrics
+import RadGridCore
+import Synchronization
+
+/// A Redis client over hiredis: `Sendable`, safe to share between many tasks.
+///
+/// Commands run on a small pool of connections, each with its own thread, so hiredis's
+/// blocking I/O never occupies Swift's cooperative pool. Blocking commands (XREADGROUP
+/// BLOCK, BZPOPMIN) belong on a `RedisDedicatedConnection` so they never hold a pool slot.
+public final class RedisClient: Sendable {
+    public let configuration: RedisConfiguration
+    let logger: Logger
+    private let epoch = ConnectionEpoch()
+    private let pool: Mutex<PoolState>
+    private let metrics: RedisMetrics
+
+    private struct PoolState: ~Copyable {
+        var idle: [ConnectionWorker] = []
+        var created = 0
+        var waiters: [CheckedContinuation<ConnectionWorker?, Never>] = []
+        var all: [ConnectionWorker] = []
+        var closed = false
+    }
+
+    public init(configuration: RedisConfiguration, logger: Logger = Logger(label: "radgrid.redis")) {
+        self.configuration = configuration
+        self.logger = logger
+        self.pool = Mutex(PoolState())
+        self.metrics = RedisMetrics()
+    }
+
+    /// `RedisClient(url: "redis://user:pass@host:6379/0")`.
+    public convenience init(url: String, logger: Logger = Logger(label: "radgrid.redis")) throws(RedisError) {
+        self.init(configuration: try RedisConfiguration(url: url), logger: logger)
+    }
+
+    deinit { shutdown() }
+
+    // MARK: - Commands
+
+    /// Sends one command; an error reply throws `RedisError` with code `redis.server`.
+    @discardableResult
+    public func send(_ arguments: RedisArgument...) async throws(RedisError) -> RedisValue {
+        try await send(RedisCommand(arguments))
+    }
+
+    @discardableResult
+    public func send(_ arguments: [RedisArgument]) async throws(RedisError) -> RedisValue {
+        try await send(RedisCommand(arguments))
+    }
+
+    @discardableResult
+    public func send(_ command: RedisCommand) async throws(RedisError) -> RedisValue {
+        let replies = try await pipeline([command])
+        return try replies[0].throwingServerError()
+    }
+
+    /// Sends all commands in one write and reads all replies: one round trip.
+    /// Error replies come back as `.error` values in their place; script commands whose
+    /// script the server does not know are loaded and replayed once.
+    public func pipeline(_ commands: [RedisCommand]) async throws(RedisError) -> [RedisValue] {
+        if commands.isEmpty { return [] }
+        let worker = try await acquire()
+        defer { release(worker) }
+        return try await Self.execute(commands, on: worker, timeout: configuration.commandTimeout, metrics: metrics)
+    }
+
+    /// Runs a Lua script by SHA (EVALSHA), loading it on NOSCRIPT.
+    @discardableResult
+    public func evalScript(_ script: RedisScript, keys: [RedisArgument], arguments: [RedisArgument] = []) async throws(RedisError) -> RedisValue {
+        try await send(.script(script, keys: keys, arguments: arguments))
+    }
+
+    /// A connection of its own for blocking commands; close it when done.
+    public func dedicatedConnection(name: String = "radgrid-redis-dedicated") -> RedisDedicatedConnection {
+        RedisDedicatedConnection(
+            worker: ConnectionWorker(name: name, configuration: configuration, logger: logger, epoch: epoch),
+            configuration: configuration, metrics: metrics
+        )
+    }
+
+    /// Closes every connection; later calls fail with `redis.closed`.
+    public func shutdown() {
+        let (workers, waiters) = pool.withLock { state -> ([ConnectionWorker], [CheckedContinuation<ConnectionWorker?, Never>]) in
+            state.closed = true
+            let result = (state.all, state.waiters)
+            state.all = []
+            state.idle = []
+            state.waiters = []
+            return result
+        }
+        for waiter in waiters { waiter.resume(returning: nil) }
+        for worker in workers { worker.stop() }
+    }
+
+    // MARK: - Pool
+
+    private func acquire() async throws(RedisError) -> ConnectionWorker {
+        enum Decision { case use(ConnectionWorker), create(Int), wait, closed }
+        let decision = pool.withLock { state -> Decision in
+            if state.closed { return .closed }
+            if let worker = state.idle.popLast() { return .use(worker) }
+            if state.created < configuration.poolSize {
+                state.created += 1
+                return .create(state.created)
+            }
+            return .wait
+        }
+        switch decision {
+        case .use(let worker): return worker
+        case .closed: throw RedisError(.closed, "the Redis client was shut down")
+        case .create(let number):
+            let worker = ConnectionWorker(name: "radgrid-redis-\(number)", configuration: configuration, logger: logger, epoch: epoch)
+            let closed = pool.withLock { state in
+                if !state.closed { state.all.append(worker) }
+                return state.closed
+            }
+            if closed {
+                worker.stop()
+                throw RedisError(.closed, "the Redis client was shut down")
+            }
+            return worker
+        case .wait:
+            let worker: ConnectionWorker? = await withCheckedContinuation { continuation in
+                let immediate = pool.withLock { state -> ConnectionWorker?? in
+                    if state.closed { return .some(nil) }
+                    if let worker = state.idle.popLast() { return .some(worker) }
+                    state.waiters.append(continuation)
+                    return .none
+                }
+                if let immediate { continuation.resume(returning: immediate) }
+            }
+            guard let worker else { throw RedisError(.closed, "the Redis client was shut down") }
+            return worker
+        }
+    }
+
+    private func release(_ worker: ConnectionWorker) {
+        let waiter = pool.withLock { state -> CheckedContinuation<ConnectionWorker?, Never>? in
+            if state.closed { return nil }
+            if !state.waiters.isEmpty { return state.waiters.removeFirst() }
+            state.idle.append(worker)
+            return nil
+        }
+        waiter?.resume(returning: worker)
+    }
+
+    // MARK: - Shared execution path
+
+    static func execute(_ commands: [RedisCommand], on worker: ConnectionWorker, timeout: Duration, metrics: RedisMetrics) async throws(RedisError) -> [RedisValue] {
+        let started = WallClock.monotonicNanoseconds()
+        var replies: [RedisValue]
+        do {
+            replies = try await worker.execute(commands, timeout: timeout)
+        } catch {
+            metrics.errors(error.code).increment()
+            throw error
+        }
+        metrics.roundTrip.recordNanoseconds(Int64(WallClock.monotonicNanoseconds() - started))
+        metrics.commands.increment(by: Int64(commands.count))
+
+        // Replay script calls the server did not know (first use, restart, SCRIPT FLUSH).
+        var missing: [Int] = []
+        for (index, reply) in replies.enumerated() where commands[index].script != nil {
+            if let message = reply.errorMessage, message.hasPrefix("NOSCRIPT") { missing.append(index) }
+        }
+        if !missing.isEmpty {
+            var seen = Set<String>()
+            var retry: [RedisCommand] = []
+            for index in missing {
+                let script = commands[index].script!
+                if seen.insert(script.sha1).inserted { retry.append(RedisCommand("SCRIPT", "LOAD", RedisArgument(script.source))) }
+            }
+            let loadCount = retry.count
+            retry.append(contentsOf: missing.map { commands[$0] })
+            let retried = try await worker.execute(retry, timeout: timeout)
+            for reply in retried.prefix(loadCount) { try reply.throwingServerError() }
+            for (offset, index) in missing.enumerated() { replies[index] = retried[loadCount + offset] }
+        }
+        return replies
+    }
+}
+
+/// A connection reserved for one long-running consumer (blocking reads), with its own
+/// thread. Cancelling the calling task interrupts a blocked read.
+public final class RedisDedicatedConnection: Sendable {
+    private let worker: ConnectionWorker
+    private let configuration: RedisConfiguration
+    private let metrics: RedisMetrics
+
+    init(worker: ConnectionWorker, configuration: RedisConfiguration, metrics: RedisMetrics) {
+        self.worker = worker
+        self.configuration = configuration
+        self.metrics = metrics
+    }
+
+    deinit { worker.stop() }
+
+    /// Sends one command. For a blocking command pass its block time as `blockingFor`, so the
+    /// socket timeout covers it.
+    @discardableResult
+    public func send(_ arguments: [RedisArgument], blockingFor: Duration = .zero) async throws(RedisError) -> RedisValue {
+        let replies = try await pipeline([RedisCommand(arguments)], blockingFor: blockingFor)
+        return try replies[0].throwingServerError()
+    }
+
+    @discardableResult
+    public func send(_ arguments: RedisArgument..., blockingFor: Duration = .zero) async throws(RedisError) -> RedisValue {
+        try await send(arguments, blockingFor: blockingFor)
+    }
+
+    public func pipeline(_ commands: [RedisCommand], blockingFor: Duration = .zero) async throws(RedisError) -> [RedisValue] {
+        if Task.isCancelled { throw RedisError(.closed, "cancelled before sending") }
+        let timeout = configuration.commandTimeout + blockingFor
+        let worker = self.worker
+        let metrics = self.metrics
+        let result: Result<[RedisValue], RedisError> = await withTaskCancellationHandler {
+            do throws(RedisError) {
+                return .success(try await RedisClient.execute(commands, on: worker, timeout: timeout, metrics: metrics))
+            } catch {
+                return .failure(error)
+            }
+        } onCancel: {
+            worker.interrupt()
+        }
+        return try result.get()
+    }
+
+    /// Closes the connection and stops its thread.
+    public func close() { worker.stop() }
+}
+
+/// swift-metrics handles of one client.
+struct RedisMetrics: Sendable {
+    let roundTrip = Metrics.Timer(label: "radgrid_redis_roundtrip")
+    let commands = Counter(label: "radgrid_redis_commands_total")
+
+    func errors(_ code: String) -> Counter {
+        Counter(label: "radgrid_redis_errors_total", dimensions: [("code", code)])
+    }
+}

@@ -1,0 +1,14 @@
+import ArgumentParser
+
+/// `radgrid-bench`: benchmarks and validation runs, kept apart from the tests.
+/// Each subcommand prints a table, and with `--json` one JSON object as its last line.
+@main
+struct RadGridBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "radgrid-bench",
+        abstract: "Benchmarks and validation runs for RadGrid.",
+        subcommands: [
+            // One line per benchmark; each lives in its own file.
+        ]
+    )
+}

@@ -1,1 +1,0 @@
-print("radgrid-bench")

@@ -1,0 +1,285 @@
+import CHiredis
+import Logging
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One hiredis connection. Not thread-safe: only the `ConnectionThread` that owns it calls
+/// `execute`; other threads may only call `interrupt()`.
+///
+/// This file is the only place in RadGrid that touches hiredis.
+final class HiredisConnection {
+    private let configuration: RedisConfiguration
+    private let logger: Logger
+    private let epoch: ConnectionEpoch
+    private var context: UnsafeMutablePointer<redisContext>?
+    private var connectedAtEpoch: UInt64 = 0
+    private var appliedTimeout: Duration?
+    /// The socket, published so another thread can interrupt a blocking read.
+    private let socket = Atomic<Int32>(-1)
+
+    init(configuration: RedisConfiguration, logger: Logger, epoch: ConnectionEpoch) {
+        self.configuration = configuration
+        self.logger = logger
+        self.epoch = epoch
+    }
+
+    deinit { disconnect() }
+
+    var isConnected: Bool { context != nil }
+
+    /// Sends all commands, then reads one reply per command: one round trip.
+    /// Error replies are returned as `.error` values; transport failures throw and drop
+    /// the connection (the next call reconnects).
+    func execute(_ commands: [RedisCommand], timeout: Duration) throws(RedisError) -> [RedisValue] {
+        if context != nil, connectedAtEpoch < epoch.current || peerHasClosed() {
+            // The server went away while this connection sat idle (restart, failover,
+            // timeout): reconnect before sending, so the command is not lost in a dead socket.
+            disconnect()
+        }
+        let context = try connectedContext()
+        if appliedTimeout != timeout {
+            guard redisSetTimeout(context, Self.timeval(timeout)) == REDIS_OK else {
+                throw fail(RedisError(.connection, "cannot set socket timeout"))
+            }
+            appliedTimeout = timeout
+        }
+        for command in commands {
+            guard Self.append(command.arguments, to: context) == REDIS_OK else {
+                throw fail(transportError(context))
+            }
+        }
+        var replies: [RedisValue] = []
+        replies.reserveCapacity(commands.count)
+        for _ in commands.indices {
+            var raw: UnsafeMutableRawPointer?
+            guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
+                throw fail(transportError(context))
+            }
+            let reply = raw.assumingMemoryBound(to: redisReply.self)
+            replies.append(Self.convert(reply))
+            freeReplyObject(raw)
+        }
+        return replies
+    }
+
+    /// Unblocks a read in progress on the owning thread (used when a blocking command's task
+    /// is cancelled); the connection is then dropped and reopened on next use.
+    func interrupt() {
+        let fd = socket.load(ordering: .acquiring)
+        if fd >= 0 { _ = shutdown(fd, Int32(SHUT_RDWR)) }
+    }
+
+    /// Redis sends nothing unasked outside pub/sub, so an idle socket that is readable
+    /// (EOF or stray bytes) is no longer usable. One non-blocking peek, no round trip.
+    private func peerHasClosed() -> Bool {
+        let fd = socket.load(ordering: .acquiring)
+        guard fd >= 0 else { return true }
+        var byte: UInt8 = 0
+        let received = recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+        if received == 0 { return true }
+        if received < 0 { return !(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) }
+        return true
+    }
+
+    func disconnect() {
+        socket.store(-1, ordering: .releasing)
+        if let context { redisFree(context) }
+        context = nil
+        appliedTimeout = nil
+    }
+
+    // MARK: - Connecting
+
+    private func connectedContext() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
+        if let context { return context }
+        // Reconnect with exponential backoff until `reconnectWait` has passed, so a command
+        // issued while Redis restarts waits for it instead of failing at once.
+        let clock = ContinuousClock()
+        let deadline = clock.now + configuration.reconnectWait
+        var delay = configuration.reconnectBackoffInitial
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                let context = try connectOnce()
+                if attempt > 1 {
+                    logger.info("redis reconnected", metadata: ["redis": "\(configuration.redactedURL)", "attempts": "\(attempt)"])
+                }
+                return context
+            } catch {
+                // Authentication and database errors will not heal by waiting.
+                if error.kind == .server || clock.now + delay > deadline { throw error }
+                if attempt == 1 {
+                    logger.warning("redis unreachable, retrying", metadata: ["redis": "\(configuration.redactedURL)", "error": "\(error.message)"])
+                }
+                Self.sleep(delay)
+                delay = min(delay * 2, configuration.reconnectBackoffMax)
+            }
+        }
+    }
+
+    private func connectOnce() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
+        let timeout = Self.timeval(configuration.connectTimeout)
+        let newContext: UnsafeMutablePointer<redisContext>?
+        switch configuration.endpoint {
+        case .tcp(let host, let port): newContext = redisConnectWithTimeout(host, Int32(port), timeout)
+        case .unix(let path): newContext = redisConnectUnixWithTimeout(path, timeout)
+        }
+        guard let newContext else { throw RedisError(.connection, "cannot allocate a connection") }
+        if newContext.pointee.err != 0 {
+            let message = Self.errorString(newContext)
+            redisFree(newContext)
+            throw RedisError(.connection, "cannot connect to \(configuration.redactedURL): \(message)")
+        }
+        context = newContext
+        connectedAtEpoch = epoch.current
+        socket.store(newContext.pointee.fd, ordering: .releasing)
+        do {
+            if let password = configuration.password {
+                var arguments: [RedisArgument] = ["AUTH"]
+                if let username = configuration.username { arguments.append(RedisArgument(username)) }
+                arguments.append(RedisArgument(password))
+                try handshake(arguments, what: "authentication")
+            }
+            if configuration.database != 0 {
+                try handshake(["SELECT", RedisArgument(configuration.database)], what: "SELECT")
+            }
+            // A server replaying its AOF answers LOADING to everything: treat it as not up yet.
+            try handshake(["PING"], what: "PING")
+        } catch {
+            disconnect()
+            throw error
+        }
+        return newContext
+    }
+
+    private func handshake(_ arguments: [RedisArgument], what: String) throws(RedisError) {
+        guard let context else { throw RedisError(.connection, "not connected") }
+        _ = redisSetTimeout(context, Self.timeval(configuration.connectTimeout))
+        appliedTimeout = configuration.connectTimeout
+        guard Self.append(arguments, to: context) == REDIS_OK else { throw fail(transportError(context)) }
+        var raw: UnsafeMutableRawPointer?
+        guard redisGetReply(context, &raw) == REDIS_OK, let raw else { throw fail(transportError(context)) }
+        let reply = Self.convert(raw.assumingMemoryBound(to: redisReply.self))
+        freeReplyObject(raw)
+        if let message = reply.errorMessage, message.hasPrefix("LOADING") {
+            throw RedisError(.connection, "server is loading its data set")
+        }
+        if let message = reply.errorMessage {
+            // The server's text ("WRONGPASS invalid username-password pair") holds no secret.
+            throw RedisError(.server, "\(what) failed: \(message)")
+        }
+    }
+
+    // MARK: - Failures
+
+    private func transportError(_ context: UnsafeMutablePointer<redisContext>) -> RedisError {
+        let savedErrno = errno
+        let message = Self.errorString(context)
+        switch context.pointee.err {
+        case REDIS_ERR_IO where savedErrno == EAGAIN || savedErrno == EWOULDBLOCK:
+            return RedisError(.timeout, "no reply within the command timeout")
+        case REDIS_ERR_PROTOCOL:
+            return RedisError(.protocol, message)
+        case REDIS_ERR_OOM:
+            return RedisError(.protocol, "out of memory while reading a reply")
+        default:
+            epoch.advance()
+            return RedisError(.connectionLost, message.isEmpty ? "connection lost" : message)
+        }
+    }
+
+    /// Drops the connection: after any transport error its stream position is unknown.
+    private func fail(_ error: RedisError) -> RedisError {
+        disconnect()
+        return error
+    }
+
+    // MARK: - Helpers
+
+    private static func append(_ arguments: [RedisArgument], to context: UnsafeMutablePointer<redisContext>) -> Int32 {
+        // One contiguous copy of the arguments; hiredis formats them into its own buffer.
+        var total = 0
+        for argument in arguments { total += argument.bytes.count }
+        let storage = UnsafeMutablePointer<CChar>.allocate(capacity: max(total, 1))
+        defer { storage.deallocate() }
+        var pointers = [UnsafePointer<CChar>?](repeating: nil, count: arguments.count)
+        var lengths = [Int](repeating: 0, count: arguments.count)
+        var offset = 0
+        for (index, argument) in arguments.enumerated() {
+            argument.bytes.withUnsafeBytes { raw in
+                if let base = raw.baseAddress {
+                    (storage + offset).withMemoryRebound(to: UInt8.self, capacity: raw.count) { destination in
+                        destination.update(from: base.assumingMemoryBound(to: UInt8.self), count: raw.count)
+                    }
+                }
+            }
+            pointers[index] = UnsafePointer(storage + offset)
+            lengths[index] = argument.bytes.count
+            offset += argument.bytes.count
+        }
+        return pointers.withUnsafeMutableBufferPointer { argv in
+            lengths.withUnsafeBufferPointer { argvLengths in
+                redisAppendCommandArgv(context, Int32(arguments.count), argv.baseAddress, argvLengths.baseAddress)
+            }
+        }
+    }
+
+    private static func convert(_ reply: UnsafeMutablePointer<redisReply>) -> RedisValue {
+        let value = reply.pointee
+        switch value.type {
+        case REDIS_REPLY_STRING:
+            guard let text = value.str, value.len > 0 else { return .bulk([]) }
+            return .bulk(Array(UnsafeRawBufferPointer(start: text, count: value.len)))
+        case REDIS_REPLY_STATUS:
+            return .status(string(value.str, value.len))
+        case REDIS_REPLY_ERROR:
+            return .error(string(value.str, value.len))
+        case REDIS_REPLY_INTEGER:
+            return .integer(Int64(value.integer))
+        case REDIS_REPLY_ARRAY:
+            var elements: [RedisValue] = []
+            elements.reserveCapacity(value.elements)
+            for index in 0..<value.elements {
+                if let element = value.element[index] { elements.append(convert(element)) } else { elements.append(.null) }
+            }
+            return .array(elements)
+        default:
+            return .null
+        }
+    }
+
+    private static func string(_ pointer: UnsafeMutablePointer<CChar>?, _ length: Int) -> String {
+        guard let pointer, length > 0 else { return "" }
+        return String(decoding: UnsafeRawBufferPointer(start: pointer, count: length), as: UTF8.self)
+    }
+
+    private static func errorString(_ context: UnsafeMutablePointer<redisContext>) -> String {
+        withUnsafeBytes(of: context.pointee.errstr) { raw in
+            let bytes = raw.prefix { $0 != 0 }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+    }
+
+    static func timeval(_ duration: Duration) -> timeval {
+        let (seconds, attoseconds) = duration.components
+        return Glibc.timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+    }
+
+    static func sleep(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) == -1 && errno == EINTR { request = remaining }
+    }
+}
+
+/// Counts server losses seen by any connection of one client, so its other (idle)
+/// connections reconnect before use instead of each failing once after a restart.
+final class ConnectionEpoch: Sendable {
+    private let value = Atomic<UInt64>(1)
+    var current: UInt64 { value.load(ordering: .acquiring) }
+    func advance() { value.add(1, ordering: .acquiringAndReleasing) }
+}

@@ -1,1 +1,0 @@
-// Test helpers: a private redis-server per test, corpus lookup.
