@@ -9,6 +9,7 @@ struct RadGridBench: AsyncParsableCommand {
         abstract: "Benchmarks and validation runs for RadGrid.",
         subcommands: [
             // One line per benchmark; each lives in its own file.
+            ScreenBench.self,
         ]
     )
 }
