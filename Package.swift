@@ -27,6 +27,7 @@ let package = Package(
 
         // MARK: Shared libraries (control plane)
         .target(name: "RadGridCore", dependencies: [
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "RedisClient", dependencies: [
@@ -37,6 +38,16 @@ let package = Package(
         ]),
         .target(name: "Zstd", dependencies: ["CZstd", "RadGridCore"]),
         .target(name: "DICOM", dependencies: ["CZlib", "RadGridCore"]),
+        .target(name: "Audit", dependencies: [
+            "RedisClient", "RadGridCore",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "StudyStore", dependencies: [
+            "RedisClient", "Audit", "RadGridCore",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+        ]),
         .target(name: "TaskQueue", dependencies: [
             "RedisClient", "RadGridCore",
             .product(name: "Logging", package: "swift-log"),
@@ -50,7 +61,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "RadGridCtl", dependencies: [
-            "RedisClient", "Zstd", "DICOM", "TaskQueue", "Routing", "RadGridCore", "Imaging", "Screening",
+            "RedisClient", "Zstd", "DICOM", "TaskQueue", "Routing", "RadGridCore", "Imaging", "Screening", "Audit", "StudyStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -61,7 +72,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
-        .executableTarget(name: "radgridctl", dependencies: ["RadGridCtl"]),
+        .executableTarget(name: "radgridctl", dependencies: [
+            "RadGridCtl", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
 
         // MARK: Data plane (Workers/)
         .target(name: "Imaging", dependencies: ["DICOM", "CZlib", "RadGridCore"], path: "Workers/Imaging"),
@@ -91,6 +104,8 @@ let package = Package(
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "TestSupport"]),
         .testTarget(name: "ZstdTests", dependencies: ["Zstd"]),
         .testTarget(name: "DICOMTests", dependencies: ["DICOM", "TestSupport"]),
+        .testTarget(name: "AuditTests", dependencies: ["Audit", "RedisClient", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "StudyStoreTests", dependencies: ["StudyStore", "Audit", "RedisClient", "TestSupport"]),
         .testTarget(name: "TaskQueueTests", dependencies: ["TaskQueue", "RedisClient", "TestSupport"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "RedisClient", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM", "TestSupport"]),

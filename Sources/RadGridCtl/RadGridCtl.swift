@@ -5,7 +5,12 @@ public struct RadGridCtlCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "radgridctl",
         abstract: "Watch and steer a RadGrid deployment.",
-        subcommands: [PingCommand.self]
+        subcommands: [
+            PingCommand.self,
+            InspectCommand.self,
+            AuditCommand.self,
+            StudyCommand.self,
+        ]
     )
 
     public init() {}

@@ -1,0 +1,46 @@
+# RadGrid — two commands set up a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+SWIFT ?= swift
+export PATH := $(PATH):/opt/swift/usr/bin
+BIN := .build/debug
+
+.PHONY: all deps build build-release test run soak bench fuzz clean
+
+all: build
+
+## deps: install missing Debian packages (redis-server, libhiredis-dev, libzstd-dev, ...)
+deps:
+	@scripts/deps.sh
+
+## build: debug build of every target
+build: deps
+	$(SWIFT) build
+
+build-release: deps
+	$(SWIFT) build -c release
+
+## test: build everything (integration tests start the real executables), then run the
+## whole suite against a private redis-server on a free port, always stopped afterwards.
+test: deps
+	$(SWIFT) build --build-tests
+	scripts/with-private-redis.sh -- $(SWIFT) test --skip-build
+
+## soak: the long chaos/soak variants of the integration tests.
+soak: deps
+	$(SWIFT) build --build-tests
+	RADGRID_SOAK=1 scripts/with-private-redis.sh -- $(SWIFT) test --skip-build
+
+## run: the whole grid locally on a private redis-server.
+run: build
+	scripts/with-private-redis.sh --aof -- $(BIN)/radgridctl ping
+
+## bench: release-build benchmarks against a private redis-server.
+bench: build-release
+	scripts/with-private-redis.sh -- .build/release/radgridctl ping --count 10000
+
+## fuzz: libFuzzer on the DICOM reader (FUZZ_SECONDS, default 60).
+fuzz: deps
+	@if [ -x scripts/fuzz-dicom.sh ]; then scripts/fuzz-dicom.sh $${FUZZ_SECONDS:-60}; else echo "no fuzz harness yet"; exit 1; fi
+
+clean:
+	rm -rf .build

@@ -1,1 +1,0 @@
-// The DICOM module; see docs/ARCHITECTURE.md.

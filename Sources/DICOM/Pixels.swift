@@ -1,0 +1,384 @@
+/// Decoded pixel values, one typed array for all frames, samples interleaved
+/// (frame-major, then row, column, sample).
+public enum PixelStorage: Sendable, Equatable {
+    case uint8([UInt8])
+    case int8([Int8])
+    case uint16([UInt16])
+    case int16([Int16])
+    case uint32([UInt32])
+    case int32([Int32])
+
+    public var count: Int {
+        switch self {
+        case .uint8(let a): return a.count
+        case .int8(let a): return a.count
+        case .uint16(let a): return a.count
+        case .int16(let a): return a.count
+        case .uint32(let a): return a.count
+        case .int32(let a): return a.count
+        }
+    }
+}
+
+public struct PixelStatistics: Sendable, Equatable {
+    public let min: Double
+    public let max: Double
+    public let mean: Double
+}
+
+/// Pixel data decoded to integers, pydicom's default conventions: colour as RGB (YBR_FULL and
+/// YBR_FULL_422 converted), planar configuration undone, unused high bits cleared (unsigned)
+/// or sign-extended from Bits Stored (signed).
+public struct DecodedImage: Sendable, Equatable {
+    public let rows: Int
+    public let columns: Int
+    public let frames: Int
+    public let samplesPerPixel: Int
+    public let bitsAllocated: Int
+    public let bitsStored: Int
+    public let isSigned: Bool
+    /// Photometric interpretation of `storage` ("RGB" after a YBR conversion).
+    public let photometricInterpretation: String
+    public let storage: PixelStorage
+
+    /// (frames, rows, columns, samples) with frames and samples dropped when 1 (pydicom's shape).
+    public var shape: [Int] {
+        var s: [Int] = []
+        if frames > 1 { s.append(frames) }
+        s.append(rows)
+        s.append(columns)
+        if samplesPerPixel > 1 { s.append(samplesPerPixel) }
+        return s
+    }
+
+    /// numpy-style dtype name: uint8, int8, uint16, int16, uint32, int32.
+    public var dtype: String {
+        switch storage {
+        case .uint8: return "uint8"
+        case .int8: return "int8"
+        case .uint16: return "uint16"
+        case .int16: return "int16"
+        case .uint32: return "uint32"
+        case .int32: return "int32"
+        }
+    }
+
+    /// The array's bytes in little-endian order (what pydicom's array hashes to).
+    public func littleEndianBytes() -> [UInt8] {
+        func pack<T: FixedWidthInteger>(_ a: [T]) -> [UInt8] {
+            let w = MemoryLayout<T>.size
+            return [UInt8](unsafeUninitializedCapacity: a.count * w) { buf, n in
+                a.withUnsafeBufferPointer { src in
+                    for i in 0..<src.count {
+                        let v = UInt64(truncatingIfNeeded: src[i])
+                        for k in 0..<w { buf[i * w + k] = UInt8(truncatingIfNeeded: v >> UInt64(8 * k)) }
+                    }
+                }
+                n = a.count * w
+            }
+        }
+        switch storage {
+        case .uint8(let a): return a
+        case .int8(let a): return a.map { UInt8(bitPattern: $0) }
+        case .uint16(let a): return pack(a)
+        case .int16(let a): return pack(a)
+        case .uint32(let a): return pack(a)
+        case .int32(let a): return pack(a)
+        }
+    }
+
+    /// Min, max and mean over every value (the mean is exact: integer sum / count).
+    public func statistics() -> PixelStatistics {
+        func stats<T: FixedWidthInteger>(_ a: [T]) -> PixelStatistics {
+            guard !a.isEmpty else { return PixelStatistics(min: 0, max: 0, mean: 0) }
+            var lo = a[0], hi = a[0]
+            var sum: Int64 = 0
+            var big: Double = 0
+            a.withUnsafeBufferPointer { p in
+                for v in p {
+                    if v < lo { lo = v }
+                    if v > hi { hi = v }
+                    let (s, o) = sum.addingReportingOverflow(Int64(v))
+                    if o { big += Double(sum); sum = Int64(v) } else { sum = s }
+                }
+            }
+            return PixelStatistics(min: Double(lo), max: Double(hi), mean: (big + Double(sum)) / Double(a.count))
+        }
+        switch storage {
+        case .uint8(let a): return stats(a)
+        case .int8(let a): return stats(a)
+        case .uint16(let a): return stats(a)
+        case .int16(let a): return stats(a)
+        case .uint32(let a): return stats(a)
+        case .int32(let a): return stats(a)
+        }
+    }
+}
+
+public struct DecodeOptions: Sendable {
+    /// Largest decoded array (in bytes) the decoder will allocate.
+    public var maxOutputBytes: Int
+    /// Convert YBR_FULL / YBR_FULL_422 (8-bit) to RGB, as pydicom does by default.
+    public var convertYBRToRGB: Bool
+
+    public init(maxOutputBytes: Int = 1 << 30, convertYBRToRGB: Bool = true) {
+        self.maxOutputBytes = maxOutputBytes
+        self.convertYBRToRGB = convertYBRToRGB
+    }
+}
+
+extension DICOMFile {
+    /// Decodes native (uncompressed, incl. deflated) and RLE Lossless pixel data.
+    /// JPEG, JPEG-LS, JPEG 2000 and other compressed syntaxes throw `dicom.unsupportedTransferSyntax`.
+    public func decodePixels(options: DecodeOptions = DecodeOptions()) throws -> DecodedImage {
+        try PixelDecoder(file: self, options: options).decode()
+    }
+}
+
+struct PixelDecoder {
+    let file: DICOMFile
+    let options: DecodeOptions
+    var ds: DataSet { file.dataSet }
+
+    func required(_ tag: Tag) throws -> Int {
+        guard let v = ds.int(tag) else { throw DICOMError.missing(tag) }
+        return v
+    }
+
+    func decode() throws -> DecodedImage {
+        guard let element = ds[.pixelData] else {
+            if file.stoppedBeforePixelData {
+                throw DICOMError(code: DICOMError.noPixelDataCode, message: "pixel data was not read (header-only read)", tag: .pixelData)
+            }
+            throw DICOMError(code: DICOMError.noPixelDataCode, message: "data set has no (7FE0,0010) Pixel Data", tag: .pixelData)
+        }
+        let syntax = file.transferSyntax
+        if syntax.isEncapsulated && syntax.uid != TransferSyntax.rleLossless.uid {
+            throw DICOMError(code: DICOMError.unsupportedTransferSyntaxCode,
+                             message: "cannot decode pixel data in \(syntax.name) (\(syntax.uid)); only native and RLE Lossless are supported",
+                             tag: .pixelData)
+        }
+        let bitsAllocated = try required(.bitsAllocated)
+        let rows = try required(.rows)
+        let columns = try required(.columns)
+        let samples = try required(.samplesPerPixel)
+        let pixelRepresentation = try required(.pixelRepresentation)
+        guard let photometric = ds.string(.photometricInterpretation) else { throw DICOMError.missing(.photometricInterpretation) }
+        let bitsStored = ds.int(.bitsStored) ?? bitsAllocated
+        let frames = max(1, ds.int(.numberOfFrames) ?? 1)
+        let planar = ds.int(.planarConfiguration) ?? 0
+
+        guard [1, 8, 16, 32].contains(bitsAllocated) else {
+            throw DICOMError(code: DICOMError.unsupportedPixelFormatCode, message: "Bits Allocated \(bitsAllocated) is not supported (1, 8, 16, 32)", tag: .bitsAllocated)
+        }
+        guard bitsStored >= 1, bitsStored <= bitsAllocated else {
+            throw DICOMError.malformed("Bits Stored \(bitsStored) is outside 1...\(bitsAllocated)", tag: .bitsStored)
+        }
+        guard rows > 0, columns > 0, rows <= 65535, columns <= 65535 else {
+            throw DICOMError.malformed("invalid image size \(rows) x \(columns)", tag: .rows)
+        }
+        guard samples == 1 || samples == 3 else {
+            throw DICOMError(code: DICOMError.unsupportedPixelFormatCode, message: "Samples per Pixel \(samples) is not supported (1 or 3)", tag: .samplesPerPixel)
+        }
+        guard pixelRepresentation == 0 || pixelRepresentation == 1 else {
+            throw DICOMError.malformed("Pixel Representation \(pixelRepresentation) is not 0 or 1", tag: .pixelRepresentation)
+        }
+        guard frames <= 1_000_000 else { throw DICOMError.limit("Number of Frames \(frames) is implausible", tag: .numberOfFrames) }
+        let signed = pixelRepresentation == 1
+        let bps = max(1, bitsAllocated / 8)
+        let pixelsPerFrame = rows * columns
+        let (valuesPerFrame, o1) = pixelsPerFrame.multipliedReportingOverflow(by: samples)
+        let (totalValues, o2) = valuesPerFrame.multipliedReportingOverflow(by: frames)
+        let (outBytes, o3) = totalValues.multipliedReportingOverflow(by: bps)
+        if o1 || o2 || o3 || outBytes > options.maxOutputBytes {
+            throw DICOMError.limit("decoded pixel data would exceed \(options.maxOutputBytes) bytes", tag: .pixelData)
+        }
+        var photometricOut = photometric
+        var le: [UInt8]
+        if syntax.uid == TransferSyntax.rleLossless.uid {
+            guard bitsAllocated != 1 else {
+                throw DICOMError(code: DICOMError.unsupportedPixelFormatCode, message: "RLE with Bits Allocated 1 is not supported", tag: .bitsAllocated)
+            }
+            guard let enc = element.encapsulated else {
+                throw DICOMError.malformed("RLE Lossless pixel data is not encapsulated", tag: .pixelData)
+            }
+            let frameData = try Frames.split(enc, frames: frames, dataSet: ds)
+            le = try RLE.decode(frames: frameData, rows: rows, columns: columns, samples: samples, bytesPerSample: bps)
+            if photometric == "YBR_FULL_422" { photometricOut = "YBR_FULL" }  // RLE stores full-resolution chroma
+        } else {
+            guard let raw = element.bytes else {
+                throw DICOMError.malformed("native pixel data is encapsulated", tag: .pixelData)
+            }
+            if bitsAllocated == 1 {
+                guard samples == 1 else { throw DICOMError(code: DICOMError.unsupportedPixelFormatCode, message: "1-bit colour data", tag: .samplesPerPixel) }
+                let needed = (totalValues + 7) / 8
+                guard raw.count >= needed else {
+                    throw DICOMError.truncated("pixel data has \(raw.count) bytes, \(needed) needed", offset: element.offset, tag: .pixelData)
+                }
+                var out = [UInt8](repeating: 0, count: totalValues)
+                raw.withUnsafeBufferPointer { src in
+                    out.withUnsafeMutableBufferPointer { dst in
+                        for i in 0..<totalValues { dst[i] = (src[i >> 3] >> UInt8(i & 7)) & 1 }
+                    }
+                }
+                return DecodedImage(rows: rows, columns: columns, frames: frames, samplesPerPixel: 1, bitsAllocated: 1,
+                                    bitsStored: 1, isSigned: false, photometricInterpretation: photometric, storage: .uint8(out))
+            }
+            let is422 = photometric == "YBR_FULL_422" && samples == 3
+            let needed = is422 ? outBytes / 3 * 2 : outBytes
+            guard raw.count >= needed else {
+                throw DICOMError.truncated("pixel data has \(raw.count) bytes, \(needed) needed", offset: element.offset, tag: .pixelData)
+            }
+            if file.dataSet.isBigEndian && bps == 1 && element.vr == .OW {
+                // 8-bit samples in an OW value: big endian swaps each 16-bit word.
+                var words = Array(raw[0..<(raw.count - raw.count % 2)])
+                Native.swapInPlace(&words, width: 2)
+                guard words.count >= needed else {
+                    throw DICOMError.truncated("pixel data has \(raw.count) bytes, \(needed) needed", offset: element.offset, tag: .pixelData)
+                }
+                le = Array(words[0..<needed])
+            } else {
+                le = Array(raw[0..<needed])
+            }
+            if file.dataSet.isBigEndian && bps > 1 { Native.swapInPlace(&le, width: bps) }
+            if is422 {
+                guard columns % 2 == 0 else { throw DICOMError.malformed("YBR_FULL_422 with odd Columns \(columns)", tag: .columns) }
+                le = Native.expand422(le, bytesPerSample: bps)
+                photometricOut = "YBR_FULL"
+            } else if samples == 3 && planar == 1 {
+                le = Native.interleave(le, frames: frames, pixelsPerFrame: pixelsPerFrame, bytesPerSample: bps)
+            }
+        }
+        var storage = Native.typed(le, bytesPerSample: bps, bitsStored: bitsStored, signed: signed)
+        if options.convertYBRToRGB, samples == 3, photometricOut == "YBR_FULL", case .uint8(var a) = storage {
+            Color.ybrFullToRGB(&a)
+            storage = .uint8(a)
+            photometricOut = "RGB"
+        }
+        return DecodedImage(rows: rows, columns: columns, frames: frames, samplesPerPixel: samples, bitsAllocated: bitsAllocated,
+                            bitsStored: bitsStored, isSigned: signed, photometricInterpretation: photometricOut, storage: storage)
+    }
+}
+
+enum Native {
+    static func swapInPlace(_ a: inout [UInt8], width: Int) {
+        a.withUnsafeMutableBufferPointer { p in
+            var i = 0
+            let n = p.count - p.count % width
+            while i < n {
+                var lo = i, hi = i + width - 1
+                while lo < hi { p.swapAt(lo, hi); lo += 1; hi -= 1 }
+                i += width
+            }
+        }
+    }
+
+    /// Y1 Y2 Cb Cr → Y1 Cb Cr Y2 Cb Cr (PS3.3 C.7.6.3.1.2).
+    static func expand422(_ a: [UInt8], bytesPerSample w: Int) -> [UInt8] {
+        let groups = a.count / (4 * w)
+        return [UInt8](unsafeUninitializedCapacity: groups * 6 * w) { out, n in
+            a.withUnsafeBufferPointer { src in
+                for g in 0..<groups {
+                    let s = g * 4 * w, d = g * 6 * w
+                    for k in 0..<w {
+                        let y1 = src[s + k], y2 = src[s + w + k], cb = src[s + 2 * w + k], cr = src[s + 3 * w + k]
+                        out[d + k] = y1; out[d + w + k] = cb; out[d + 2 * w + k] = cr
+                        out[d + 3 * w + k] = y2; out[d + 4 * w + k] = cb; out[d + 5 * w + k] = cr
+                    }
+                }
+            }
+            n = groups * 6 * w
+        }
+    }
+
+    /// Planar configuration 1 (RRR…GGG…BBB… per frame) → interleaved.
+    static func interleave(_ a: [UInt8], frames: Int, pixelsPerFrame: Int, bytesPerSample w: Int) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: a.count)
+        let frameBytes = pixelsPerFrame * 3 * w
+        a.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for f in 0..<frames {
+                    let base = f * frameBytes
+                    for s in 0..<3 {
+                        let plane = base + s * pixelsPerFrame * w
+                        for p in 0..<pixelsPerFrame {
+                            for k in 0..<w { dst[base + (p * 3 + s) * w + k] = src[plane + p * w + k] }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Little-endian bytes → typed values with unused bits corrected (pydicom semantics:
+    /// shift left then right by BitsAllocated − BitsStored in the output type).
+    static func typed(_ a: [UInt8], bytesPerSample w: Int, bitsStored: Int, signed: Bool) -> PixelStorage {
+        let n = a.count / w
+        let shift = w * 8 - bitsStored
+        switch (w, signed) {
+        case (1, false):
+            if shift == 0 { return .uint8(a) }
+            let mask = UInt8(truncatingIfNeeded: (1 << bitsStored) - 1)
+            return .uint8(a.map { $0 & mask })
+        case (1, true):
+            let s = Int8(shift)
+            return .int8(a.map { (Int8(bitPattern: $0) << s) >> s })
+        case (2, _):
+            let raw = [UInt16](unsafeUninitializedCapacity: n) { out, c in
+                a.withUnsafeBufferPointer { src in for i in 0..<n { out[i] = UInt16(src[2 * i]) | UInt16(src[2 * i + 1]) << 8 } }
+                c = n
+            }
+            if signed {
+                let s = Int16(shift)
+                return .int16(raw.map { (Int16(bitPattern: $0) << s) >> s })
+            }
+            if shift == 0 { return .uint16(raw) }
+            let mask = UInt16(truncatingIfNeeded: (1 << bitsStored) - 1)
+            return .uint16(raw.map { $0 & mask })
+        default:
+            let raw = [UInt32](unsafeUninitializedCapacity: n) { out, c in
+                a.withUnsafeBufferPointer { src in
+                    for i in 0..<n {
+                        out[i] = UInt32(src[4 * i]) | UInt32(src[4 * i + 1]) << 8 | UInt32(src[4 * i + 2]) << 16 | UInt32(src[4 * i + 3]) << 24
+                    }
+                }
+                c = n
+            }
+            if signed {
+                let s = Int32(shift)
+                return .int32(raw.map { (Int32(bitPattern: $0) << s) >> s })
+            }
+            if shift == 0 { return .uint32(raw) }
+            let mask = UInt32(truncatingIfNeeded: (UInt64(1) << UInt64(bitsStored)) - 1)
+            return .uint32(raw.map { $0 & mask })
+        }
+    }
+}
+
+enum Color {
+    /// YBR_FULL → RGB for 8-bit data with the same float32 arithmetic pydicom uses
+    /// (PS3.3 C.7.6.3.1.2 coefficients, round half up, clip to 0…255).
+    static func ybrFullToRGB(_ a: inout [UInt8]) {
+        let cbG = Float(-0.114 * 1.772 / 0.587)
+        let crG = Float(-0.299 * 1.402 / 0.587)
+        let cbB = Float(1.772)
+        let crR = Float(1.402)
+        a.withUnsafeMutableBufferPointer { p in
+            var i = 0
+            while i + 2 < p.count {
+                let y = Float(p[i]), cb = Float(p[i + 1]) - 128, cr = Float(p[i + 2]) - 128
+                let r = (y + cb * 0) + cr * crR
+                let g = (y + cb * cbG) + cr * crG
+                let b = (y + cb * cbB) + cr * 0
+                p[i] = clip(r); p[i + 1] = clip(g); p[i + 2] = clip(b)
+                i += 3
+            }
+        }
+    }
+
+    @inline(__always) static func clip(_ v: Float) -> UInt8 {
+        let f = (v + 0.5).rounded(.down)
+        return f <= 0 ? 0 : (f >= 255 ? 255 : UInt8(f))
+    }
+}

@@ -1,0 +1,7 @@
+import ArgumentParser
+import RadGridCtl
+
+@main
+struct RadGridCtlMain: AsyncParsableCommand {
+    static let configuration = RadGridCtlCommand.configuration
+}

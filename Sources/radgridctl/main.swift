@@ -1,3 +1,0 @@
-import RadGridCtl
-
-await RadGridCtlCommand.main()

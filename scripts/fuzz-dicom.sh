@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Build the DICOM libFuzzer harness with swiftc and run it.
+#   scripts/fuzz-dicom.sh [seconds]        (default 60)
+# Env: FUZZ_JOBS (default 1), RADGRID_CORPUS_DIR (default ../shared/corpus).
+# Crashes land in fuzz-out/crashes/ (gitignored); the growing corpus in fuzz-out/corpus/.
+set -euo pipefail
+SECONDS_TO_RUN="${1:-60}"
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+OUT="$ROOT/fuzz-out"
+BUILD="$OUT/build"
+mkdir -p "$BUILD" "$OUT/corpus" "$OUT/crashes"
+
+# RadGridCore (for CodedError) as its own module, then DICOM + harness as one module.
+swiftc -parse-as-library -module-name RadGridCore -emit-module -emit-module-path "$BUILD/RadGridCore.swiftmodule" \
+    -emit-library -static -o "$BUILD/libRadGridCore.a" "$ROOT"/Sources/RadGridCore/*.swift
+swiftc -O -g -sanitize=fuzzer,address -parse-as-library -module-name DICOMFuzz \
+    -I "$BUILD" -I "$ROOT/Sources/CZlib" \
+    "$ROOT"/Sources/DICOM/*.swift "$ROOT/Fuzz/DICOMFuzz.swift" \
+    "$BUILD/libRadGridCore.a" -lz -o "$BUILD/dicom-fuzz"
+
+SEEDS="$OUT/seeds"
+mkdir -p "$SEEDS"
+CORPUS_SRC="${RADGRID_CORPUS_DIR:-$ROOT/../shared/corpus}"
+[ -d "$CORPUS_SRC/dicom" ] && CORPUS_SRC="$CORPUS_SRC/dicom"
+if [ -d "$CORPUS_SRC" ]; then cp "$CORPUS_SRC"/*.dcm "$SEEDS"/ 2>/dev/null || true; fi
+
+cd "$OUT"
+RADGRID_FUZZ_SEED_DIR="$SEEDS" "$BUILD/dicom-fuzz" "$OUT/corpus" "$SEEDS" \
+    -max_total_time="$SECONDS_TO_RUN" -max_len=262144 -rss_limit_mb=2048 -timeout=10 \
+    -jobs="${FUZZ_JOBS:-1}" -workers="${FUZZ_JOBS:-1}" -artifact_prefix="$OUT/crashes/" -print_final_stats=1
