@@ -1,3 +1,5 @@
+import DICOM
+
 /// How tensor values relate to modality-LUT output (HU for CT):
 ///
 ///     tensor = clamp(hu, huMin, huMax) * scale + offset

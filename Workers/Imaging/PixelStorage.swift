@@ -1,25 +1,8 @@
-/// Stored pixel values of one 2D grayscale image, as the decoder produced them
-/// (before the Modality LUT). Independent of the DICOM module so kernels can be tested and
-/// benchmarked on plain buffers.
-public enum PixelStorage: Sendable, Equatable {
-    case uint8([UInt8])
-    case int8([Int8])
-    case uint16([UInt16])
-    case int16([Int16])
-    case uint32([UInt32])
-    case int32([Int32])
+import DICOM
 
-    public var count: Int {
-        switch self {
-        case .uint8(let a): a.count
-        case .int8(let a): a.count
-        case .uint16(let a): a.count
-        case .int16(let a): a.count
-        case .uint32(let a): a.count
-        case .int32(let a): a.count
-        }
-    }
-
+/// Stored pixel values of one 2D grayscale image are the DICOM module's `PixelStorage`
+/// (decoder output, before the Modality LUT); these helpers add what the kernels need.
+extension PixelStorage {
     /// Bytes per stored sample.
     public var bytesPerSample: Int {
         switch self {

@@ -1,3 +1,5 @@
+import DICOM
+
 /// One decoded grayscale slice with the header attributes preprocessing needs.
 public struct SliceInput: Sendable {
     public var pixels: PixelStorage

@@ -25,7 +25,7 @@ public struct ChestNoduleScreener: Screener {
             let lungMax = ts.t(c.lungMaxHU)
 
             var cand = [UInt8](repeating: 0, count: n)
-            var smooth = [Float](repeating: 0, count: sn)
+            var smooth = [Float](repeating: 0, count: n)
             var air = [UInt8](repeating: 0, count: sn)
             var outside = [UInt8](repeating: 0, count: sn)
             var notLung = [UInt8](repeating: 0, count: sn)
@@ -38,8 +38,9 @@ public struct ChestNoduleScreener: Screener {
                                 notLung.withUnsafeMutableBufferPointer { nl in
                                     for z in 0..<d {
                                         let base = z * sn
-                                        ops.boxSmooth3(UnsafeBufferPointer(rebasing: vox[base..<(base + sn)]), into: sm)
-                                        for i in 0..<sn { ai[i] = sm[i] < lungMax ? 1 : 0 }
+                                        ops.boxSmooth3(UnsafeBufferPointer(rebasing: vox[base..<(base + sn)]),
+                                                       into: UnsafeMutableBufferPointer(rebasing: sm[base..<(base + sn)]))
+                                        for i in 0..<sn { ai[i] = sm[base + i] < lungMax ? 1 : 0 }
                                         ops.fillFromBorder(passable: UnsafeBufferPointer(ai), reached: ou)
                                         // not lung = not (air inside the body)
                                         for i in 0..<sn { nl[i] = (ai[i] != 0 && ou[i] == 0) ? 0 : 1 }
@@ -53,7 +54,9 @@ public struct ChestNoduleScreener: Screener {
                 }
             }
             var cc = ConnectedComponents3D(width: w, height: h, depth: d)
-            let comps = cand.withUnsafeBufferPointer { m in v.voxels.withUnsafeBufferPointer { cc.label(mask: m, values: $0) } }
+            // Statistics on the smoothed values: the peak of a solid nodule survives the 3x3 mean,
+            // the partial-volume peak of a thin vessel does not.
+            let comps = cand.withUnsafeBufferPointer { m in smooth.withUnsafeBufferPointer { cc.label(mask: m, values: $0) } }
 
             var findings: [Finding] = []
             var score = 0.0
@@ -65,8 +68,10 @@ public struct ChestNoduleScreener: Screener {
                 let ex = Double(comp.maxX - comp.minX + 1) * sx, ey = Double(comp.maxY - comp.minY + 1) * sy
                 let ez = Double(comp.maxZ - comp.minZ + 1) * sz
                 let elongation = (ex * ex + ey * ey + ez * ez).squareRoot() / diameter
-                let meanHU = ts.hu(comp.mean)
-                let logit = c.diameterWeight * (min(diameter, c.diameterCapMM) - c.diameterAtHalfMM) + c.densityWeight * (meanHU - c.meanHUAtHalf)
+                // Clearly tubular or branching: a vessel, whatever its density.
+                if elongation > c.maxElongation + c.elongationRejectMargin { continue }
+                let meanHU = ts.hu(comp.mean), peakHU = ts.hu(Double(comp.maxValue))
+                let logit = c.diameterWeight * (min(diameter, c.diameterCapMM) - c.diameterAtHalfMM) + c.densityWeight * (peakHU - c.peakHUAtHalf)
                     - c.elongationWeight * max(0, elongation - c.maxElongation)
                 let p = sigmoid(logit)
                 score = max(score, p)
@@ -75,7 +80,7 @@ public struct ChestNoduleScreener: Screener {
                 let side = cen.x >= Double(w) / 2 ? "left" : "right"
                 findings.append(Finding(code: "ct.chest.nodule", label: "nodule candidate \(side) lung, \(format1(diameter)) mm",
                                         probability: p, slice: Int(cen.z.rounded()), boundingBox: comp.box,
-                                        measurements: ["diameter_mm": diameter, "volume_mm3": vol, "mean_hu": meanHU,
+                                        measurements: ["diameter_mm": diameter, "volume_mm3": vol, "mean_hu": meanHU, "peak_hu": peakHU,
                                                        "elongation": elongation]))
                 if diameter >= c.urgentDiameterMM { urgency = .urgent }
             }

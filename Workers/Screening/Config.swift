@@ -60,13 +60,16 @@ public struct ChestNoduleConfig: Sendable, Codable, Equatable {
     /// Bounding-box diagonal / equivalent diameter above this is vessel-like.
     public var maxElongation: Double = 2.2
     /// Logistic score: logit = diameterWeight * (min(d, diameterCapMM) - diameterAtHalfMM)
-    ///   + densityWeight * (meanHU - meanHUAtHalf) - elongationWeight * max(0, elongation - maxElongation).
-    public var diameterAtHalfMM: Double = 5
-    public var diameterCapMM: Double = 12
-    public var diameterWeight: Double = 1.0
-    public var meanHUAtHalf: Double = -250
-    public var densityWeight: Double = 0.015
+    ///   + densityWeight * (peakHU - peakHUAtHalf) - elongationWeight * max(0, elongation - maxElongation),
+    /// peakHU being the highest 3x3 in-plane mean inside the component.
+    public var diameterAtHalfMM: Double = 6
+    public var diameterCapMM: Double = 10
+    public var diameterWeight: Double = 0.4
+    public var peakHUAtHalf: Double = -300
+    public var densityWeight: Double = 0.04
     public var elongationWeight: Double = 6
+    /// Components more elongated than `maxElongation + elongationRejectMargin` are dropped.
+    public var elongationRejectMargin: Double = 0.6
     public var findingProbability: Double = 0.5
     /// A reported nodule at least this large makes the series urgent.
     public var urgentDiameterMM: Double = 15

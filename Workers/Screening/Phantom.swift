@@ -1,3 +1,4 @@
+import DICOM
 import Imaging
 
 /// What to generate.
@@ -178,10 +179,11 @@ public struct Phantom: Sendable {
                     sh.append(.capsule(p0: p0, p1: p1, radius: radius, hu: 40))
                     // a side branch
                     let b = (p1.0 + rng.uniform(-20, 20), p1.1 + rng.uniform(-20, 20), p1.2 + rng.uniform(-20, 20))
-                    sh.append(.capsule(p0: p1, p1: b, radius: radius * 0.7, hu: 40))
+                    sh.append(.capsule(p0: p1, p1: b, radius: max(2, radius * 0.7), hu: 40))
                     p0 = p1
                     dir = (dir.0 + rng.uniform(-0.3, 0.3), dir.1 + rng.uniform(-0.3, 0.3), dir.2 + rng.uniform(-0.3, 0.3))
-                    radius *= 0.7
+                    // Vessels thinner than ~2 mm break up at this resolution; the tree stops there.
+                    radius = max(2, radius * 0.7)
                 }
             }
             _ = k

@@ -1,3 +1,4 @@
+import DICOM
 import Imaging
 import RadGridCore
 
