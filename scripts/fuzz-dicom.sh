@@ -25,6 +25,9 @@ CORPUS_SRC="${RADGRID_CORPUS_DIR:-$ROOT/../shared/corpus}"
 if [ -d "$CORPUS_SRC" ]; then cp "$CORPUS_SRC"/*.dcm "$SEEDS"/ 2>/dev/null || true; fi
 
 cd "$OUT"
+JOB_ARGS=()
+if [ "${FUZZ_JOBS:-1}" -gt 1 ]; then JOB_ARGS=(-jobs="$FUZZ_JOBS" -workers="$FUZZ_JOBS"); fi
+# Exits non-zero (and leaves the input in fuzz-out/crashes/) on a crash, trap, leak or timeout.
 RADGRID_FUZZ_SEED_DIR="$SEEDS" "$BUILD/dicom-fuzz" "$OUT/corpus" "$SEEDS" \
     -max_total_time="$SECONDS_TO_RUN" -max_len=262144 -rss_limit_mb=2048 -timeout=10 \
-    -jobs="${FUZZ_JOBS:-1}" -workers="${FUZZ_JOBS:-1}" -artifact_prefix="$OUT/crashes/" -print_final_stats=1
+    "${JOB_ARGS[@]}" -artifact_prefix="$OUT/crashes/" -print_final_stats=1

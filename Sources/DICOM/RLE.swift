@@ -21,13 +21,14 @@ enum Frames {
             }
             // Position of each fragment's item tag, relative to the first fragment.
             var starts: [UInt64] = []
+            var startIndex: [UInt64: Int] = [:]
             starts.reserveCapacity(enc.fragments.count)
             var p: UInt64 = 0
-            for f in enc.fragments { starts.append(p); p += 8 + UInt64(f.count) }
+            for (i, f) in enc.fragments.enumerated() { starts.append(p); startIndex[p] = i; p += 8 + UInt64(f.count) }
             var result: [[UInt8]] = []
             result.reserveCapacity(frames)
             for (i, off) in offsets.enumerated() {
-                guard let first = starts.firstIndex(of: off) else {
+                guard let first = startIndex[off] else {
                     throw DICOMError.malformed("offset table entry \(i) does not point at a fragment", tag: .pixelData)
                 }
                 let endOff = i + 1 < offsets.count ? offsets[i + 1] : UInt64.max

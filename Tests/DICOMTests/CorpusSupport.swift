@@ -7,10 +7,11 @@ enum Corpus {
         let fm = FileManager.default
         var candidates: [URL] = []
         if let env = ProcessInfo.processInfo.environment["RADGRID_CORPUS_DIR"], !env.isEmpty {
-            candidates.append(URL(fileURLWithPath: env))
+            candidates.append(URL(fileURLWithPath: env))  // an explicit setting replaces the default
+        } else {
+            let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            candidates.append(root.deletingLastPathComponent().appendingPathComponent("shared/corpus"))
         }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        candidates.append(root.deletingLastPathComponent().appendingPathComponent("shared/corpus"))
         for c in candidates {
             let dicom = c.appendingPathComponent("dicom")
             if fm.fileExists(atPath: dicom.appendingPathComponent("expected.json").path) { return dicom }
