@@ -10,6 +10,9 @@ public struct RadGridCtlCommand: AsyncParsableCommand {
             InspectCommand.self,
             AuditCommand.self,
             StudyCommand.self,
+            PreprocessCommand.self,
+            ScreenCommand.self,
+            PhantomCommand.self,
         ]
     )
 
