@@ -8,9 +8,10 @@ import Screening
 struct ScreenCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "screen", abstract: "Run the AI pre-screen on DICOM series (grouped by Series Instance UID).")
 
-    @Argument(help: "DICOM files or directories.") var paths: [String]
+    @Argument(help: "DICOM files or directories.") var paths: [String] = []
     @Option(help: "Screening config JSON (default: Ops/screening.json if present, else built-in).") var config: String?
     @Flag(help: "JSON output.") var json = false
+    @Flag(help: "Print the effective screening config as JSON and exit.") var printConfig = false
 
     func run() throws {
         var cfg = ScreeningConfig.default
@@ -20,6 +21,13 @@ struct ScreenCommand: ParsableCommand {
             cfg = try JSONDecoder().decode(ScreeningConfig.self, from: data)
             try cfg.validate()
         }
+        if printConfig {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try enc.encode(cfg), as: UTF8.self))
+            return
+        }
+        guard !paths.isEmpty else { throw ValidationError("give at least one DICOM file or directory") }
         let engine = ScreeningEngine(config: cfg)
         let (groups, skipped) = DICOMSeriesLoader.series(under: paths)
         if skipped > 0 { FileHandle.standardError.write(Data("skipped \(skipped) file(s) that are not DICOM images\n".utf8)) }
