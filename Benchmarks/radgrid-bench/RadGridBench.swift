@@ -12,6 +12,7 @@ struct RadGridBench: AsyncParsableCommand {
             QueueBench.self,
             QueueWorkerCommand.self,
             RouterBench.self,
+            ScreenBench.self,
         ]
     )
 }

@@ -16,6 +16,9 @@ public struct RadGridCtlCommand: AsyncParsableCommand {
             SubmitCommand.self,
             ExpertsCommand.self,
             CaseCommand.self,
+            PreprocessCommand.self,
+            ScreenCommand.self,
+            PhantomCommand.self,
         ]
     )
 

@@ -1,1 +1,0 @@
-// The Screening module; see docs/ARCHITECTURE.md.
