@@ -44,7 +44,9 @@ final class HiredisConnection {
             // timeout): reconnect before sending, so the command is not lost in a dead socket.
             disconnect()
         }
-        let context = try connectedContext()
+        let context = try connectedContext(operation: operation)
+        // Cancellation may have come while connecting: do not send a blocking command then.
+        if cancelled(operation) { throw RedisError(.closed, "cancelled before sending") }
         if appliedTimeout != timeout {
             guard redisSetTimeout(context, Self.timeval(timeout)) == REDIS_OK else {
                 throw fail(RedisError(.connection, "cannot set socket timeout"))
@@ -99,7 +101,7 @@ final class HiredisConnection {
 
     // MARK: - Connecting
 
-    private func connectedContext() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
+    private func connectedContext(operation: UInt64) throws(RedisError) -> UnsafeMutablePointer<redisContext> {
         if let context { return context }
         // Reconnect with exponential backoff until `reconnectWait` has passed, so a command
         // issued while Redis restarts waits for it instead of failing at once.
@@ -118,6 +120,7 @@ final class HiredisConnection {
             } catch {
                 // Authentication and database errors will not heal by waiting.
                 if error.kind == .server || clock.now + delay > deadline { throw error }
+                if cancelled(operation) { throw RedisError(.closed, "cancelled while connecting") }
                 if attempt == 1 {
                     logger.warning("redis unreachable, retrying", metadata: ["redis": "\(configuration.redactedURL)", "error": "\(error.message)"])
                 }
