@@ -34,13 +34,13 @@ soak: deps
 run: build
 	scripts/with-private-redis.sh --aof -- $(BIN)/radgridctl ping
 
-## bench: release-build benchmarks against a private redis-server.
+## bench: release-build benchmarks against a private redis-server (figures in docs/BENCHMARKS.md).
 bench: build-release
-	scripts/with-private-redis.sh -- .build/release/radgridctl ping --count 10000
+	scripts/bench.sh
 
 ## fuzz: libFuzzer on the DICOM reader (FUZZ_SECONDS, default 60).
 fuzz: deps
-	@if [ -x scripts/fuzz-dicom.sh ]; then scripts/fuzz-dicom.sh $${FUZZ_SECONDS:-60}; else echo "no fuzz harness yet"; exit 1; fi
+	scripts/fuzz-dicom.sh $${FUZZ_SECONDS:-60}
 
 clean:
 	rm -rf .build

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every benchmark of radgrid-bench (release build) against a private redis-server and
+# prints each one's figures; the JSON line of each is appended to .build/bench-results.jsonl.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bench=.build/release/radgrid-bench
+ctl=.build/release/radgridctl
+[[ -x $bench ]] || { echo "build first: swift build -c release" >&2; exit 1; }
+out=.build/bench-results.jsonl
+: > "$out"
+run() {
+  echo "== $*" >&2
+  "$@" --json | tee /dev/stderr | tail -n 1 >> "$out"
+}
+scripts/with-private-redis.sh -- bash -c "
+  set -euo pipefail
+  $(declare -f run)
+  out=$out
+  run $ctl ping --count 10000
+  for sub in \$($bench --help | awk '/SUBCOMMANDS:/{f=1;next} f&&NF{print \$1}' | grep -v -e '^queue-worker\$' -e '^help\$'); do
+    run $bench \$sub
+  done
+"
+echo "results: $out" >&2
