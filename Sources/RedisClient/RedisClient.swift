@@ -2,6 +2,9 @@ import Logging
 import Metrics
 import RadGridCore
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A Redis client over hiredis: `Sendable`, safe to share between many tasks.
 ///
@@ -24,6 +27,7 @@ public final class RedisClient: Sendable {
     }
 
     public init(configuration: RedisConfiguration, logger: Logger = Logger(label: "radgrid.redis")) {
+        ignoreSIGPIPE
         self.configuration = configuration
         self.logger = logger
         self.pool = Mutex(PoolState())
@@ -233,6 +237,13 @@ public final class RedisDedicatedConnection: Sendable {
     /// Closes the connection and stops its thread.
     public func close() { worker.stop() }
 }
+
+/// hiredis writes with write(2): a write racing a server restart would raise SIGPIPE and kill
+/// the process. The failure must surface as `redis.connectionLost` instead, so the first
+/// client of a process ignores SIGPIPE (Linux has no per-socket SO_NOSIGPIPE).
+private let ignoreSIGPIPE: Void = {
+    _ = signal(SIGPIPE, SIG_IGN)
+}()
 
 /// swift-metrics handles of one client.
 struct RedisMetrics: Sendable {
