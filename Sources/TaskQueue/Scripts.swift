@@ -28,14 +28,9 @@ enum Scripts {
       return cmsgpack.unpack(v)
     end
     local function save(key, r) redis.call('HSET', K_STATE, key, cmsgpack.pack(r)) end
-    local function ensure_group(lane)
-      if redis.call('EXISTS', KEYS[lane]) == 0 then
-        redis.pcall('XGROUP', 'CREATE', KEYS[lane], G, '0', 'MKSTREAM')
-      end
-    end
-    -- Appends the task to its lane and marks it queued.
+    -- Appends the task to its lane and marks it queued. A lane stream created here has no
+    -- group yet: the first claim creates it at id 0, so nothing added before is skipped.
     local function push(key, r)
-      ensure_group(r[6])
       local id = redis.call('XADD', KEYS[r[6]], '*', 'k', key)
       r[1] = 'q'
       r[7] = id
@@ -75,9 +70,19 @@ enum Scripts {
 
     private static func make(_ body: String) -> RedisScript { RedisScript(prelude + "\n" + body) }
 
-    /// ARGV: key, payload, lane index, max attempts, group id ('' none).
+    /// ARGV: n, then per task: key, payload, lane index, max attempts, group id ('' none).
+    /// Returns per task two values: 1, entry id (new) / 0, status (duplicate) / -1, 'nogroup'.
     static let enqueue = make(#"""
-    return enqueue(ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], now_ms(), true)
+    local now = now_ms()
+    local out = {}
+    local a = 2
+    for _ = 1, tonumber(ARGV[1]) do
+      local r = enqueue(ARGV[a], ARGV[a+1], tonumber(ARGV[a+2]), tonumber(ARGV[a+3]), ARGV[a+4], now, true)
+      out[#out+1] = r[1]
+      out[#out+1] = r[2]
+      a = a + 5
+    end
+    return out
     """#)
 
     /// ARGV: group id, expected count, next key, next payload, next lane, next max attempts, next group.
@@ -153,7 +158,9 @@ enum Scripts {
         end
         if name == G then return last end
       end
-      return nil
+      -- The lane exists but has no group yet (created by an enqueue): create it at the start.
+      redis.call('XGROUP', 'CREATE', KEYS[i], G, '0')
+      return '0-0'
     end
     -- Aging: work that waited longer than its lane's cap goes before newer higher-lane work.
     for i = 2, 4 do
@@ -179,56 +186,77 @@ enum Scripts {
     return out
     """#)
 
-    /// KEYS[16] result key, KEYS[17…] effect keys.
-    /// ARGV: key, fence, has result (0/1), result, result ttl ms, effect count, then per effect:
-    /// command, key index (into KEYS), argument count, arguments…
-    /// Returns {1, 'ok'|'again', next task key or ''} or {0, reason}.
+    /// Completes one or more claimed tasks; each is accepted or refused on its own.
+    /// KEYS[16…]: per task its result key, then its effect keys.
+    /// ARGV: n, result ttl ms, then per task: key, fence, has result (0/1), result,
+    /// result key index, effect count, then per effect: command, key index, argument count, arguments…
+    /// Returns per task three values: 1, 'ok'|'again', next task key or '' / 0, reason, ''.
+    /// A task's effects run first (pcall): if one fails the task is refused ('effect-failed')
+    /// before its state changes.
     static let complete = make(#"""
-    local key, fence = ARGV[1], tonumber(ARGV[2])
-    local rec = load(key)
-    if not rec then return {0, 'unknown'} end
-    if rec[2] ~= fence then return {0, 'fenced'} end
-    if rec[1] == 'c' then return {1, 'again', ''} end
-    if rec[1] ~= 'r' then return {0, 'state-' .. rec[1]} end
-    local now = now_ms()
-    unlink(rec)
-    redis.call('ZREM', K_LEASES, key)
-    redis.call('HDEL', K_PAYLOAD, key)
-    rec[1] = 'c'
-    save(key, rec)
-    redis.call('ZADD', K_DONE, now, key)
-    local a = 7
     local allowed = {HSET=1, HSETNX=1, HINCRBY=1, HDEL=1, SADD=1, SREM=1, SET=1, INCRBY=1, DEL=1,
       RPUSH=1, LPUSH=1, ZADD=1, ZINCRBY=1, EXPIRE=1, PEXPIRE=1, XADD=1}
-    for _ = 1, tonumber(ARGV[6]) do
-      local cmd, ki, n = ARGV[a], tonumber(ARGV[a+1]), tonumber(ARGV[a+2])
-      if not allowed[cmd] then return redis.error_reply('ERR effect command not allowed: ' .. cmd) end
-      local args = {cmd, KEYS[ki]}
-      for j = 1, n do args[#args+1] = ARGV[a+2+j] end
-      redis.call(unpack(args))
-      a = a + 3 + n
-    end
-    if ARGV[3] == '1' then
-      local ttl = tonumber(ARGV[5])
-      if ttl > 0 then redis.call('SET', KEYS[16], ARGV[4], 'PX', ttl) else redis.call('SET', KEYS[16], ARGV[4]) end
-    end
-    local nextKey = ''
-    if rec[8] ~= '' then
-      local gv = redis.call('HGET', K_GROUPS, rec[8])
-      if gv then
-        local g = cmsgpack.unpack(gv)
-        g[1] = g[1] - 1
-        if g[1] <= 0 then
-          redis.call('HDEL', K_GROUPS, rec[8])
-          redis.call('ZREM', K_GROUPS_AGE, rec[8])
-          local r = enqueue(g[2], g[3], g[4], g[5], g[6], now, false)
-          if r[1] == 1 then nextKey = g[2] end
-        else
-          redis.call('HSET', K_GROUPS, rec[8], cmsgpack.pack(g))
+    local now = now_ms()
+    local ttl = tonumber(ARGV[2])
+    local out = {}
+    local a = 3
+    for _ = 1, tonumber(ARGV[1]) do
+      local key, fence, hasResult, result, rki, ne = ARGV[a], tonumber(ARGV[a+1]), ARGV[a+2], ARGV[a+3], tonumber(ARGV[a+4]), tonumber(ARGV[a+5])
+      a = a + 6
+      local effects = {}
+      for _ = 1, ne do
+        local n = tonumber(ARGV[a+2])
+        local args = {ARGV[a], KEYS[tonumber(ARGV[a+1])]}
+        for j = 1, n do args[#args+1] = ARGV[a+2+j] end
+        effects[#effects+1] = args
+        a = a + 3 + n
+      end
+      local rec = load(key)
+      local code, reason, nextKey = 0, '', ''
+      if not rec then reason = 'unknown'
+      elseif rec[2] ~= fence then reason = 'fenced'
+      elseif rec[1] == 'c' then code, reason = 1, 'again'
+      elseif rec[1] ~= 'r' then reason = 'state-' .. rec[1]
+      else
+        local ok = true
+        for _, args in ipairs(effects) do
+          if not allowed[args[1]] then ok = false reason = 'effect-not-allowed' break end
+          local r = redis.pcall(unpack(args))
+          if type(r) == 'table' and r.err then ok = false reason = 'effect-failed' break end
+        end
+        if ok then
+          code, reason = 1, 'ok'
+          unlink(rec)
+          redis.call('ZREM', K_LEASES, key)
+          redis.call('HDEL', K_PAYLOAD, key)
+          rec[1] = 'c'
+          save(key, rec)
+          redis.call('ZADD', K_DONE, now, key)
+          if hasResult == '1' then
+            if ttl > 0 then redis.call('SET', KEYS[rki], result, 'PX', ttl) else redis.call('SET', KEYS[rki], result) end
+          end
+          if rec[8] ~= '' then
+            local gv = redis.call('HGET', K_GROUPS, rec[8])
+            if gv then
+              local g = cmsgpack.unpack(gv)
+              g[1] = g[1] - 1
+              if g[1] <= 0 then
+                redis.call('HDEL', K_GROUPS, rec[8])
+                redis.call('ZREM', K_GROUPS_AGE, rec[8])
+                local r = enqueue(g[2], g[3], g[4], g[5], g[6], now, false)
+                if r[1] == 1 then nextKey = g[2] end
+              else
+                redis.call('HSET', K_GROUPS, rec[8], cmsgpack.pack(g))
+              end
+            end
+          end
         end
       end
+      out[#out+1] = code
+      out[#out+1] = reason
+      out[#out+1] = nextKey
     end
-    return {1, 'ok', nextKey}
+    return out
     """#)
 
     /// ARGV: key, fence, error text, delay ms (negative = do not retry), dead-letter cap, reason if dead.
