@@ -2,7 +2,7 @@ import RedisClient
 
 /// The Lua scripts behind every state change of a task. Each runs atomically on the server.
 ///
-/// All scripts receive the same first 15 keys (see `QueueKeys.base`); scripts that need more
+/// All scripts receive the same first 14 keys (see `QueueKeys.base`); scripts that need more
 /// (the result key, the caller's effect keys) get them after those, so every key a script
 /// touches is declared in KEYS and all of them share the queue's hash tag.
 ///
@@ -13,11 +13,12 @@ import RedisClient
 ///   [5] max attempts                     [6] lane index (1 stat … 4 bulk)
 ///   [7] current stream entry id ('' when not in a lane)
 ///   [8] fan-in group id ('' when none)   [9] first enqueue time (ms)
+///   [10] payload (dropped once completed)
 enum Scripts {
     static let prelude = #"""
     local G = 'workers'
     local LANES = {'stat', 'urgent', 'routine', 'bulk'}
-    local K_STATE, K_PAYLOAD, K_LEASES, K_DEAD, K_DONE, K_GROUPS, K_GROUPS_AGE = KEYS[5], KEYS[6], KEYS[7], KEYS[12], KEYS[13], KEYS[14], KEYS[15]
+    local K_STATE, K_LEASES, K_DEAD, K_DONE, K_GROUPS, K_GROUPS_AGE = KEYS[5], KEYS[6], KEYS[11], KEYS[12], KEYS[13], KEYS[14]
     local function now_ms()
       local t = redis.call('TIME')
       return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -46,12 +47,11 @@ enum Scripts {
       end
     end
     local function dead_letter(key, r, reason, err, cap, now)
-      local p = redis.call('HGET', K_PAYLOAD, key) or ''
+      local p = r[10] or ''
       redis.call('XADD', K_DEAD, 'MAXLEN', '~', cap, '*', 'key', key, 'lane', LANES[r[6]], 'reason', reason,
         'error', err, 'deliveries', r[3], 'failures', r[4], 'max_attempts', r[5], 'group', r[8],
         'enqueued_ms', r[9], 'dead_ms', now, 'payload', p)
       redis.call('HDEL', K_STATE, key)
-      redis.call('HDEL', K_PAYLOAD, key)
       redis.call('ZREM', K_LEASES, key)
     end
     -- Idempotent enqueue: {1, entry id} new, {0, status} duplicate, {-1, 'nogroup'}.
@@ -63,8 +63,7 @@ enum Scripts {
         if strict then return {-1, 'nogroup'} end
         gid = ''
       end
-      redis.call('HSET', K_PAYLOAD, key, payload)
-      return {1, push(key, {'q', 0, 0, 0, ma, lane, '', gid, now})}
+      return {1, push(key, {'q', 0, 0, 0, ma, lane, '', gid, now, payload})}
     end
     """#
 
@@ -127,7 +126,7 @@ enum Scripts {
           rec[3] = rec[3] + 1
           save(key, rec)
           redis.call('ZADD', K_LEASES, now + lease, key)
-          local p = redis.call('HGET', K_PAYLOAD, key) or ''
+          local p = rec[10] or ''
           local o = #out
           out[o+1], out[o+2], out[o+3], out[o+4], out[o+5] = key, p, i, rec[2], rec[3]
           out[o+6], out[o+7], out[o+8], out[o+9] = rec[4], rec[5], rec[8], id
@@ -187,7 +186,7 @@ enum Scripts {
     """#)
 
     /// Completes one or more claimed tasks; each is accepted or refused on its own.
-    /// KEYS[16…]: per task its result key, then its effect keys.
+    /// KEYS[15…]: per task its result key, then its effect keys.
     /// ARGV: n, result ttl ms, then per task: key, fence, has result (0/1), result,
     /// result key index, effect count, then per effect: command, key index, argument count, arguments…
     /// Returns per task three values: 1, 'ok'|'again', next task key or '' / 0, reason, ''.
@@ -228,8 +227,8 @@ enum Scripts {
           code, reason = 1, 'ok'
           unlink(rec)
           redis.call('ZREM', K_LEASES, key)
-          redis.call('HDEL', K_PAYLOAD, key)
           rec[1] = 'c'
+          rec[10] = nil
           save(key, rec)
           redis.call('ZADD', K_DONE, now, key)
           if hasResult == '1' then
@@ -280,7 +279,7 @@ enum Scripts {
     rec[1] = 'd'
     rec[2] = rec[2] + 1
     save(key, rec)
-    redis.call('ZADD', KEYS[7 + rec[6]], now + delay, key)
+    redis.call('ZADD', KEYS[6 + rec[6]], now + delay, key)
     return {1, now + delay}
     """#)
 
@@ -354,7 +353,7 @@ enum Scripts {
     local promoted = 0
     local nextDue = -1
     for i = 1, 4 do
-      local z = KEYS[7 + i]
+      local z = KEYS[6 + i]
       local due = redis.call('ZRANGEBYSCORE', z, '-inf', now, 'LIMIT', 0, limit)
       for _, key in ipairs(due) do
         redis.call('ZREM', z, key)
