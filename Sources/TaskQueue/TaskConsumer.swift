@@ -103,6 +103,10 @@ public final class TaskConsumer: Service, Sendable {
     // MARK: - Service
 
     public func run() async throws {
+        // hiredis writes with write(2): a write racing a Redis restart would raise SIGPIPE and
+        // kill the process. A consumer must survive restarts, so the signal is ignored
+        // (the write then fails with EPIPE and the client reconnects).
+        signal(SIGPIPE, SIG_IGN)
         logger.info("consumer started", metadata: ["concurrency": "\(configuration.concurrency)"])
         let renewer = Task { await renewLoop() }
         let maintenance = configuration.maintenance ? [
