@@ -5,8 +5,7 @@ import RedisClient
 /// queue's keys live in one Cluster slot and its scripts may touch any of them.
 ///
 /// `rg:{q:tasks}:lane:stat` … `:lane:bulk`   streams, consumer group `workers`, entry field `k` = task key
-/// `rg:{q:tasks}:state`                       hash: task key → MessagePack record (see `Scripts`)
-/// `rg:{q:tasks}:payload`                     hash: task key → payload bytes (live tasks only)
+/// `rg:{q:tasks}:state`                       hash: task key → MessagePack record with the payload (see `Scripts`)
 /// `rg:{q:tasks}:leases`                      zset: task key → lease expiry (server ms)
 /// `rg:{q:tasks}:delayed:<lane>`              zset: task key → retry due time (server ms)
 /// `rg:{q:tasks}:dead`                        stream: dead letters (capped, trimmed by age)
@@ -19,14 +18,13 @@ public struct QueueKeys: Sendable {
     public let base: String
     public let lanes: [String]
     public let state: String
-    public let payload: String
     public let leases: String
     public let delayed: [String]
     public let dead: String
     public let done: String
     public let groups: String
     public let groupsAge: String
-    /// The 15 keys every script receives, in the order `Scripts` expects.
+    /// The 14 keys every script receives, in the order `Scripts` expects.
     let scriptKeys: [RedisArgument]
 
     public init(prefix: KeyPrefix, name: String) {
@@ -35,7 +33,6 @@ public struct QueueKeys: Sendable {
         self.base = base
         lanes = Lane.allCases.map { "\(base)lane:\($0.rawValue)" }
         state = base + "state"
-        payload = base + "payload"
         leases = base + "leases"
         delayed = Lane.allCases.map { "\(base)delayed:\($0.rawValue)" }
         let lanes = self.lanes, delayed = self.delayed
@@ -43,7 +40,7 @@ public struct QueueKeys: Sendable {
         done = base + "done"
         groups = base + "groups"
         groupsAge = base + "groups:age"
-        scriptKeys = (lanes + [state, payload, leases] + delayed + [dead, done, groups, groupsAge]).map { RedisArgument($0) }
+        scriptKeys = (lanes + [state, leases] + delayed + [dead, done, groups, groupsAge]).map { RedisArgument($0) }
     }
 
     public func lane(_ lane: Lane) -> String { lanes[lane.index - 1] }

@@ -2,7 +2,7 @@ import RedisClient
 
 /// The Lua scripts behind every state change of a task. Each runs atomically on the server.
 ///
-/// All scripts receive the same first 15 keys (see `QueueKeys.base`); scripts that need more
+/// All scripts receive the same first 14 keys (see `QueueKeys.base`); scripts that need more
 /// (the result key, the caller's effect keys) get them after those, so every key a script
 /// touches is declared in KEYS and all of them share the queue's hash tag.
 ///
@@ -13,11 +13,12 @@ import RedisClient
 ///   [5] max attempts                     [6] lane index (1 stat … 4 bulk)
 ///   [7] current stream entry id ('' when not in a lane)
 ///   [8] fan-in group id ('' when none)   [9] first enqueue time (ms)
+///   [10] payload (dropped once completed)
 enum Scripts {
     static let prelude = #"""
     local G = 'workers'
     local LANES = {'stat', 'urgent', 'routine', 'bulk'}
-    local K_STATE, K_PAYLOAD, K_LEASES, K_DEAD, K_DONE, K_GROUPS, K_GROUPS_AGE = KEYS[5], KEYS[6], KEYS[7], KEYS[12], KEYS[13], KEYS[14], KEYS[15]
+    local K_STATE, K_LEASES, K_DEAD, K_DONE, K_GROUPS, K_GROUPS_AGE = KEYS[5], KEYS[6], KEYS[11], KEYS[12], KEYS[13], KEYS[14]
     local function now_ms()
       local t = redis.call('TIME')
       return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -28,14 +29,9 @@ enum Scripts {
       return cmsgpack.unpack(v)
     end
     local function save(key, r) redis.call('HSET', K_STATE, key, cmsgpack.pack(r)) end
-    local function ensure_group(lane)
-      if redis.call('EXISTS', KEYS[lane]) == 0 then
-        redis.pcall('XGROUP', 'CREATE', KEYS[lane], G, '0', 'MKSTREAM')
-      end
-    end
-    -- Appends the task to its lane and marks it queued.
+    -- Appends the task to its lane and marks it queued. A lane stream created here has no
+    -- group yet: the first claim creates it at id 0, so nothing added before is skipped.
     local function push(key, r)
-      ensure_group(r[6])
       local id = redis.call('XADD', KEYS[r[6]], '*', 'k', key)
       r[1] = 'q'
       r[7] = id
@@ -51,12 +47,11 @@ enum Scripts {
       end
     end
     local function dead_letter(key, r, reason, err, cap, now)
-      local p = redis.call('HGET', K_PAYLOAD, key) or ''
+      local p = r[10] or ''
       redis.call('XADD', K_DEAD, 'MAXLEN', '~', cap, '*', 'key', key, 'lane', LANES[r[6]], 'reason', reason,
         'error', err, 'deliveries', r[3], 'failures', r[4], 'max_attempts', r[5], 'group', r[8],
         'enqueued_ms', r[9], 'dead_ms', now, 'payload', p)
       redis.call('HDEL', K_STATE, key)
-      redis.call('HDEL', K_PAYLOAD, key)
       redis.call('ZREM', K_LEASES, key)
     end
     -- Idempotent enqueue: {1, entry id} new, {0, status} duplicate, {-1, 'nogroup'}.
@@ -68,16 +63,25 @@ enum Scripts {
         if strict then return {-1, 'nogroup'} end
         gid = ''
       end
-      redis.call('HSET', K_PAYLOAD, key, payload)
-      return {1, push(key, {'q', 0, 0, 0, ma, lane, '', gid, now})}
+      return {1, push(key, {'q', 0, 0, 0, ma, lane, '', gid, now, payload})}
     end
     """#
 
     private static func make(_ body: String) -> RedisScript { RedisScript(prelude + "\n" + body) }
 
-    /// ARGV: key, payload, lane index, max attempts, group id ('' none).
+    /// ARGV: n, then per task: key, payload, lane index, max attempts, group id ('' none).
+    /// Returns per task two values: 1, entry id (new) / 0, status (duplicate) / -1, 'nogroup'.
     static let enqueue = make(#"""
-    return enqueue(ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], now_ms(), true)
+    local now = now_ms()
+    local out = {}
+    local a = 2
+    for _ = 1, tonumber(ARGV[1]) do
+      local r = enqueue(ARGV[a], ARGV[a+1], tonumber(ARGV[a+2]), tonumber(ARGV[a+3]), ARGV[a+4], now, true)
+      out[#out+1] = r[1]
+      out[#out+1] = r[2]
+      a = a + 5
+    end
+    return out
     """#)
 
     /// ARGV: group id, expected count, next key, next payload, next lane, next max attempts, next group.
@@ -122,7 +126,7 @@ enum Scripts {
           rec[3] = rec[3] + 1
           save(key, rec)
           redis.call('ZADD', K_LEASES, now + lease, key)
-          local p = redis.call('HGET', K_PAYLOAD, key) or ''
+          local p = rec[10] or ''
           local o = #out
           out[o+1], out[o+2], out[o+3], out[o+4], out[o+5] = key, p, i, rec[2], rec[3]
           out[o+6], out[o+7], out[o+8], out[o+9] = rec[4], rec[5], rec[8], id
@@ -153,7 +157,9 @@ enum Scripts {
         end
         if name == G then return last end
       end
-      return nil
+      -- The lane exists but has no group yet (created by an enqueue): create it at the start.
+      redis.call('XGROUP', 'CREATE', KEYS[i], G, '0')
+      return '0-0'
     end
     -- Aging: work that waited longer than its lane's cap goes before newer higher-lane work.
     for i = 2, 4 do
@@ -179,56 +185,77 @@ enum Scripts {
     return out
     """#)
 
-    /// KEYS[16] result key, KEYS[17…] effect keys.
-    /// ARGV: key, fence, has result (0/1), result, result ttl ms, effect count, then per effect:
-    /// command, key index (into KEYS), argument count, arguments…
-    /// Returns {1, 'ok'|'again', next task key or ''} or {0, reason}.
+    /// Completes one or more claimed tasks; each is accepted or refused on its own.
+    /// KEYS[15…]: per task its result key, then its effect keys.
+    /// ARGV: n, result ttl ms, then per task: key, fence, has result (0/1), result,
+    /// result key index, effect count, then per effect: command, key index, argument count, arguments…
+    /// Returns per task three values: 1, 'ok'|'again', next task key or '' / 0, reason, ''.
+    /// A task's effects run first (pcall): if one fails the task is refused ('effect-failed')
+    /// before its state changes.
     static let complete = make(#"""
-    local key, fence = ARGV[1], tonumber(ARGV[2])
-    local rec = load(key)
-    if not rec then return {0, 'unknown'} end
-    if rec[2] ~= fence then return {0, 'fenced'} end
-    if rec[1] == 'c' then return {1, 'again', ''} end
-    if rec[1] ~= 'r' then return {0, 'state-' .. rec[1]} end
-    local now = now_ms()
-    unlink(rec)
-    redis.call('ZREM', K_LEASES, key)
-    redis.call('HDEL', K_PAYLOAD, key)
-    rec[1] = 'c'
-    save(key, rec)
-    redis.call('ZADD', K_DONE, now, key)
-    local a = 7
     local allowed = {HSET=1, HSETNX=1, HINCRBY=1, HDEL=1, SADD=1, SREM=1, SET=1, INCRBY=1, DEL=1,
       RPUSH=1, LPUSH=1, ZADD=1, ZINCRBY=1, EXPIRE=1, PEXPIRE=1, XADD=1}
-    for _ = 1, tonumber(ARGV[6]) do
-      local cmd, ki, n = ARGV[a], tonumber(ARGV[a+1]), tonumber(ARGV[a+2])
-      if not allowed[cmd] then return redis.error_reply('ERR effect command not allowed: ' .. cmd) end
-      local args = {cmd, KEYS[ki]}
-      for j = 1, n do args[#args+1] = ARGV[a+2+j] end
-      redis.call(unpack(args))
-      a = a + 3 + n
-    end
-    if ARGV[3] == '1' then
-      local ttl = tonumber(ARGV[5])
-      if ttl > 0 then redis.call('SET', KEYS[16], ARGV[4], 'PX', ttl) else redis.call('SET', KEYS[16], ARGV[4]) end
-    end
-    local nextKey = ''
-    if rec[8] ~= '' then
-      local gv = redis.call('HGET', K_GROUPS, rec[8])
-      if gv then
-        local g = cmsgpack.unpack(gv)
-        g[1] = g[1] - 1
-        if g[1] <= 0 then
-          redis.call('HDEL', K_GROUPS, rec[8])
-          redis.call('ZREM', K_GROUPS_AGE, rec[8])
-          local r = enqueue(g[2], g[3], g[4], g[5], g[6], now, false)
-          if r[1] == 1 then nextKey = g[2] end
-        else
-          redis.call('HSET', K_GROUPS, rec[8], cmsgpack.pack(g))
+    local now = now_ms()
+    local ttl = tonumber(ARGV[2])
+    local out = {}
+    local a = 3
+    for _ = 1, tonumber(ARGV[1]) do
+      local key, fence, hasResult, result, rki, ne = ARGV[a], tonumber(ARGV[a+1]), ARGV[a+2], ARGV[a+3], tonumber(ARGV[a+4]), tonumber(ARGV[a+5])
+      a = a + 6
+      local effects = {}
+      for _ = 1, ne do
+        local n = tonumber(ARGV[a+2])
+        local args = {ARGV[a], KEYS[tonumber(ARGV[a+1])]}
+        for j = 1, n do args[#args+1] = ARGV[a+2+j] end
+        effects[#effects+1] = args
+        a = a + 3 + n
+      end
+      local rec = load(key)
+      local code, reason, nextKey = 0, '', ''
+      if not rec then reason = 'unknown'
+      elseif rec[2] ~= fence then reason = 'fenced'
+      elseif rec[1] == 'c' then code, reason = 1, 'again'
+      elseif rec[1] ~= 'r' then reason = 'state-' .. rec[1]
+      else
+        local ok = true
+        for _, args in ipairs(effects) do
+          if not allowed[args[1]] then ok = false reason = 'effect-not-allowed' break end
+          local r = redis.pcall(unpack(args))
+          if type(r) == 'table' and r.err then ok = false reason = 'effect-failed' break end
+        end
+        if ok then
+          code, reason = 1, 'ok'
+          unlink(rec)
+          redis.call('ZREM', K_LEASES, key)
+          rec[1] = 'c'
+          rec[10] = nil
+          save(key, rec)
+          redis.call('ZADD', K_DONE, now, key)
+          if hasResult == '1' then
+            if ttl > 0 then redis.call('SET', KEYS[rki], result, 'PX', ttl) else redis.call('SET', KEYS[rki], result) end
+          end
+          if rec[8] ~= '' then
+            local gv = redis.call('HGET', K_GROUPS, rec[8])
+            if gv then
+              local g = cmsgpack.unpack(gv)
+              g[1] = g[1] - 1
+              if g[1] <= 0 then
+                redis.call('HDEL', K_GROUPS, rec[8])
+                redis.call('ZREM', K_GROUPS_AGE, rec[8])
+                local r = enqueue(g[2], g[3], g[4], g[5], g[6], now, false)
+                if r[1] == 1 then nextKey = g[2] end
+              else
+                redis.call('HSET', K_GROUPS, rec[8], cmsgpack.pack(g))
+              end
+            end
+          end
         end
       end
+      out[#out+1] = code
+      out[#out+1] = reason
+      out[#out+1] = nextKey
     end
-    return {1, 'ok', nextKey}
+    return out
     """#)
 
     /// ARGV: key, fence, error text, delay ms (negative = do not retry), dead-letter cap, reason if dead.
@@ -252,7 +279,7 @@ enum Scripts {
     rec[1] = 'd'
     rec[2] = rec[2] + 1
     save(key, rec)
-    redis.call('ZADD', KEYS[7 + rec[6]], now + delay, key)
+    redis.call('ZADD', KEYS[6 + rec[6]], now + delay, key)
     return {1, now + delay}
     """#)
 
@@ -326,7 +353,7 @@ enum Scripts {
     local promoted = 0
     local nextDue = -1
     for i = 1, 4 do
-      local z = KEYS[7 + i]
+      local z = KEYS[6 + i]
       local due = redis.call('ZRANGEBYSCORE', z, '-inf', now, 'LIMIT', 0, limit)
       for _, key in ipairs(due) do
         redis.call('ZREM', z, key)

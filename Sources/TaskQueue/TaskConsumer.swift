@@ -103,6 +103,10 @@ public final class TaskConsumer: Service, Sendable {
     // MARK: - Service
 
     public func run() async throws {
+        // hiredis writes with write(2): a write racing a Redis restart would raise SIGPIPE and
+        // kill the process. A consumer must survive restarts, so the signal is ignored
+        // (the write then fails with EPIPE and the client reconnects).
+        signal(SIGPIPE, SIG_IGN)
         logger.info("consumer started", metadata: ["concurrency": "\(configuration.concurrency)"])
         let renewer = Task { await renewLoop() }
         let maintenance = configuration.maintenance ? [
@@ -240,7 +244,12 @@ public final class TaskConsumer: Service, Sendable {
             if context.isLeaseLost { return }
             let outcome = await completeRetrying(context)
             if case .refused(let reason)? = outcome {
-                logger.warning("completion refused: lease was taken over", metadata: ["reason": "\(reason)", "delivery": "\(task.delivery)"])
+                if reason.hasPrefix("effect") {
+                    // The task's own effects failed (e.g. WRONGTYPE): nothing was completed.
+                    await failRetrying(context, error: TaskQueueError(code: "queue.effectFailed", message: "a completion effect failed (\(reason))"))
+                } else {
+                    logger.warning("completion refused: lease was taken over", metadata: ["reason": "\(reason)", "delivery": "\(task.delivery)"])
+                }
             }
         } catch {
             queue.metrics.lane(task.lane).run.recordNanoseconds(Int64(WallClock.monotonicNanoseconds() - started))
@@ -257,10 +266,14 @@ public final class TaskConsumer: Service, Sendable {
         var failures = 0
         while true {
             do {
-                return try await queue.complete(context.task, result: context.result, effects: context.effects)
+                return try await queue.completions.complete(TaskQueue.Completion(task: context.task, result: context.result, effects: context.effects), on: queue)
             } catch let error as RedisError where error.isConnectionFailure && clock.now < giveUp && !context.isLeaseLost {
                 failures += 1
                 try? await Task.sleep(for: Self.retryDelay(failures))
+            } catch let error as TaskQueueError {
+                // Effects that can never apply (outside the queue's slot, command not allowed).
+                await failRetrying(context, error: TaskFailure.permanent(error.description))
+                return nil
             } catch {
                 logger.error("completion failed; the task will be reclaimed when its lease expires", metadata: ["error": "\(error)"])
                 return nil

@@ -15,6 +15,7 @@ public final class TaskQueue: Sendable {
     public let keys: QueueKeys
     let logger: Logger
     let metrics: QueueMetrics
+    let completions: CompletionBatcher
 
     public init(client: RedisClient, name: String = "tasks", configuration: TaskQueueConfiguration = TaskQueueConfiguration(), logger: Logger = Logger(label: "radgrid.queue")) {
         self.client = client
@@ -25,6 +26,7 @@ public final class TaskQueue: Sendable {
         logger[metadataKey: "queue"] = "\(name)"
         self.logger = logger
         self.metrics = QueueMetrics(queue: name)
+        self.completions = CompletionBatcher()
     }
 
     private func command(_ script: RedisScript, extraKeys: [RedisArgument] = [], _ arguments: [RedisArgument]) -> RedisCommand {
@@ -39,34 +41,44 @@ public final class TaskQueue: Sendable {
         try await enqueue([spec])[0]
     }
 
-    /// Enqueues many tasks in one round trip (one script call per task, pipelined).
+    /// Enqueues many tasks in one round trip (one script call per 100 tasks, pipelined).
     public func enqueue(_ specs: [TaskSpec]) async throws -> [EnqueueResult] {
         if specs.isEmpty { return [] }
-        let replies = try await client.pipeline(specs.map(enqueueCommand))
+        let chunks = stride(from: 0, to: specs.count, by: 100).map { specs[$0..<min($0 + 100, specs.count)] }
+        let replies = try await client.pipeline(chunks.map { enqueueCommand(Array($0)) })
         var results: [EnqueueResult] = []
         results.reserveCapacity(specs.count)
-        for (spec, reply) in zip(specs, replies) {
-            let result = try Self.parseEnqueue(reply, group: spec.group)
-            if case .enqueued = result { metrics.lane(spec.lane).enqueued.increment() }
-            results.append(result)
+        for (chunk, reply) in zip(chunks, replies) {
+            try reply.throwingServerError()
+            guard let parts = reply.array, parts.count == chunk.count * 2 else { throw TaskQueueError.unexpectedReply("enqueue") }
+            for (offset, spec) in chunk.enumerated() {
+                let result = try Self.parseEnqueue(code: parts[offset * 2], value: parts[offset * 2 + 1], group: spec.group)
+                if case .enqueued = result { metrics.lane(spec.lane).enqueued.increment() }
+                results.append(result)
+            }
         }
         return results
     }
 
-    func enqueueCommand(_ spec: TaskSpec) -> RedisCommand {
-        command(Scripts.enqueue, [
-            RedisArgument(spec.key), RedisArgument(spec.payload), RedisArgument(spec.lane.index),
-            RedisArgument(spec.maxAttempts ?? configuration.maxAttempts), RedisArgument(spec.group ?? ""),
-        ])
+    func enqueueCommand(_ specs: [TaskSpec]) -> RedisCommand {
+        var arguments: [RedisArgument] = [RedisArgument(specs.count)]
+        arguments.reserveCapacity(1 + specs.count * 5)
+        for spec in specs {
+            arguments.append(RedisArgument(spec.key))
+            arguments.append(RedisArgument(spec.payload))
+            arguments.append(RedisArgument(spec.lane.index))
+            arguments.append(RedisArgument(spec.maxAttempts ?? configuration.maxAttempts))
+            arguments.append(RedisArgument(spec.group ?? ""))
+        }
+        return command(Scripts.enqueue, arguments)
     }
 
-    static func parseEnqueue(_ reply: RedisValue, group: String?) throws -> EnqueueResult {
-        try reply.throwingServerError()
-        guard let parts = reply.array, parts.count == 2, let code = parts[0].int else { throw TaskQueueError.unexpectedReply("enqueue") }
-        switch code {
-        case 1: return .enqueued(entryID: parts[1].string ?? "")
-        case 0: return .duplicate(TaskStatus(code: parts[1].string ?? ""))
-        default: throw TaskQueueError(code: "queue.unknownGroup", message: "fan-in group '\(group ?? "")' does not exist; call expectGroup first")
+    static func parseEnqueue(code: RedisValue, value: RedisValue, group: String?) throws -> EnqueueResult {
+        switch code.int {
+        case 1: return .enqueued(entryID: value.string ?? "")
+        case 0: return .duplicate(TaskStatus(code: value.string ?? ""))
+        case -1: throw TaskQueueError(code: "queue.unknownGroup", message: "fan-in group '\(group ?? "")' does not exist; call expectGroup first")
+        default: throw TaskQueueError.unexpectedReply("enqueue")
         }
     }
 
@@ -158,38 +170,80 @@ public final class TaskQueue: Sendable {
     /// script that refuses if `task.fence` is no longer current.
     @discardableResult
     public func complete(_ task: ClaimedTask, result: [UInt8]? = nil, effects: [Effect] = []) async throws -> CompletionOutcome {
-        let reply = try await client.send(try completeCommand(task, result: result, effects: effects))
-        return try parseCompletion(reply, task: task)
+        try await complete([Completion(task: task, result: result, effects: effects)])[0]
     }
 
-    func completeCommand(_ task: ClaimedTask, result: [UInt8]?, effects: [Effect]) throws -> RedisCommand {
-        var extraKeys: [RedisArgument] = [RedisArgument(keys.result(task.key))]
-        var arguments: [RedisArgument] = [
-            RedisArgument(task.key), RedisArgument(task.fence), result == nil ? "0" : "1", RedisArgument(result ?? []),
-            RedisArgument(configuration.resultTTL.milliseconds), RedisArgument(effects.count),
-        ]
-        let base = keys.scriptKeys.count + 1
+    /// One task's completion for `complete(_:)` in bulk.
+    public struct Completion: Sendable {
+        public var task: ClaimedTask
+        public var result: [UInt8]?
+        public var effects: [Effect]
+
+        public init(task: ClaimedTask, result: [UInt8]? = nil, effects: [Effect] = []) {
+            self.task = task
+            self.result = result
+            self.effects = effects
+        }
+    }
+
+    /// Completes several tasks in one script call; each is accepted or refused on its own.
+    public func complete(_ completions: [Completion]) async throws -> [CompletionOutcome] {
+        if completions.isEmpty { return [] }
+        let reply = try await client.send(try completeCommand(completions))
+        return try parseCompletions(reply, completions)
+    }
+
+    /// Completion effects may only use these commands (the script checks again).
+    static let effectCommands: Set<String> = ["HSET", "HSETNX", "HINCRBY", "HDEL", "SADD", "SREM", "SET", "INCRBY", "DEL",
+                                              "RPUSH", "LPUSH", "ZADD", "ZINCRBY", "EXPIRE", "PEXPIRE", "XADD"]
+
+    func validate(_ effects: [Effect]) throws {
         for effect in effects {
             guard effect.key.contains(keys.hashTag) else {
                 throw TaskQueueError(code: "queue.effectKey", message: "effect keys must contain the queue's hash tag \(keys.hashTag)")
             }
-            extraKeys.append(RedisArgument(effect.key))
-            arguments.append(RedisArgument(effect.command))
-            arguments.append(RedisArgument(base + extraKeys.count - 1))
-            arguments.append(RedisArgument(effect.arguments.count))
-            arguments.append(contentsOf: effect.arguments.map { RedisArgument($0) })
+            guard Self.effectCommands.contains(effect.command) else {
+                throw TaskQueueError(code: "queue.effectCommand", message: "\(effect.command) is not allowed in a completion effect")
+            }
+        }
+    }
+
+    func completeCommand(_ completions: [Completion]) throws -> RedisCommand {
+        var extraKeys: [RedisArgument] = []
+        var arguments: [RedisArgument] = [RedisArgument(completions.count), RedisArgument(configuration.resultTTL.milliseconds)]
+        let base = keys.scriptKeys.count
+        for completion in completions {
+            let task = completion.task
+            extraKeys.append(RedisArgument(keys.result(task.key)))
+            arguments.append(RedisArgument(task.key))
+            arguments.append(RedisArgument(task.fence))
+            arguments.append(completion.result == nil ? "0" : "1")
+            arguments.append(RedisArgument(completion.result ?? []))
+            arguments.append(RedisArgument(base + extraKeys.count))
+            arguments.append(RedisArgument(completion.effects.count))
+            try validate(completion.effects)
+            for effect in completion.effects {
+                extraKeys.append(RedisArgument(effect.key))
+                arguments.append(RedisArgument(effect.command))
+                arguments.append(RedisArgument(base + extraKeys.count))
+                arguments.append(RedisArgument(effect.arguments.count))
+                arguments.append(contentsOf: effect.arguments.map { RedisArgument($0) })
+            }
         }
         return command(Scripts.complete, extraKeys: extraKeys, arguments)
     }
 
-    func parseCompletion(_ reply: RedisValue, task: ClaimedTask) throws -> CompletionOutcome {
+    func parseCompletions(_ reply: RedisValue, _ completions: [Completion]) throws -> [CompletionOutcome] {
         try reply.throwingServerError()
-        guard let parts = reply.array, parts.count >= 2, let code = parts[0].int else { throw TaskQueueError.unexpectedReply("complete") }
-        if code == 0 { return .refused(reason: parts[1].string ?? "") }
-        if parts[1].string == "again" { return .alreadyCompleted }
-        metrics.lane(task.lane).completed.increment()
-        let next = parts.count > 2 ? (parts[2].string ?? "") : ""
-        return .accepted(nextTask: next.isEmpty ? nil : next)
+        guard let parts = reply.array, parts.count == completions.count * 3 else { throw TaskQueueError.unexpectedReply("complete") }
+        return completions.indices.map { index in
+            let reason = parts[index * 3 + 1].string ?? ""
+            if parts[index * 3].int != 1 { return .refused(reason: reason) }
+            if reason == "again" { return .alreadyCompleted }
+            metrics.lane(completions[index].task.lane).completed.increment()
+            let next = parts[index * 3 + 2].string ?? ""
+            return .accepted(nextTask: next.isEmpty ? nil : next)
+        }
     }
 
     /// Records a handler failure: retry after `retryAfter` (default: the configured backoff),
@@ -311,8 +365,9 @@ public final class TaskQueue: Sendable {
     /// nil when no such entry exists.
     public func retryDeadLetter(id: String) async throws -> EnqueueResult? {
         let reply = try await client.send(command(Scripts.retryDead, [RedisArgument(id)]))
-        if reply.array?.first?.int == -2 { return nil }
-        return try Self.parseEnqueue(reply, group: nil)
+        guard let parts = reply.array, parts.count == 2 else { throw TaskQueueError.unexpectedReply("retry") }
+        if parts[0].int == -2 { return nil }
+        return try Self.parseEnqueue(code: parts[0], value: parts[1], group: nil)
     }
 
     /// Deletes the given dead letters; returns how many existed.
