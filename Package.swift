@@ -119,7 +119,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["RedisClient", "RadGridCore"], path: "Tests/TestSupport"),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "TestSupport"]),
         .testTarget(name: "ZstdTests", dependencies: ["Zstd"]),
-        .testTarget(name: "DICOMTests", dependencies: ["DICOM", "TestSupport"]),
+        .testTarget(name: "DICOMTests", dependencies: ["DICOM", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "RedisClient", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "StudyStoreTests", dependencies: ["StudyStore", "Audit", "RedisClient", "TestSupport"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "StudyStore", "DICOM", "Zstd", "RedisClient", "TestSupport"]),

@@ -91,8 +91,12 @@ public enum InspectReport {
     /// Reads leniently (truncated files keep what was read, as pydicom does).
     public static let readOptions = ReadOptions(allowTruncated: true)
 
+    /// Hex digest of the decoded pixels' little-endian bytes (SHA-256 in the CLI and tests).
+    /// Passed in so the reader itself needs no crypto library.
+    public typealias Digest = ([UInt8]) -> String
+
     /// The JSON report and whether the file could be read at all.
-    public static func json(for bytes: [UInt8]) -> (report: JSONValue, readable: Bool) {
+    public static func json(for bytes: [UInt8], digest: Digest) -> (report: JSONValue, readable: Bool) {
         let file: DICOMFile
         do {
             file = try DICOMFile.read(bytes, options: readOptions)
@@ -103,10 +107,10 @@ public enum InspectReport {
                 "read_error": .string("\(code): \(message)"),
             ]), false)
         }
-        return (json(for: file), true)
+        return (json(for: file, digest: digest), true)
     }
 
-    public static func json(for file: DICOMFile) -> JSONValue {
+    public static func json(for file: DICOMFile, digest: Digest) -> JSONValue {
         var o: [String: JSONValue] = [:]
         o["transfer_syntax"] = file.transferSyntaxUID.map(JSONValue.string) ?? .null
         o["top_level_elements"] = .int(file.dataSet.count)
@@ -116,7 +120,7 @@ public enum InspectReport {
         }
         if file.dataSet.contains(.pixelData) {
             do {
-                o["pixel"] = pixelSummary(try file.decodePixels(), file: file)
+                o["pixel"] = pixelSummary(try file.decodePixels(), file: file, digest: digest)
             } catch {
                 let (code, message) = describe(error)
                 o["pixel_error"] = .string("\(code): \(message)")
@@ -125,12 +129,12 @@ public enum InspectReport {
         return o.isEmpty ? .null : .object(o)
     }
 
-    public static func pixelSummary(_ image: DecodedImage, file: DICOMFile) -> JSONValue {
+    public static func pixelSummary(_ image: DecodedImage, file: DICOMFile, digest: Digest) -> JSONValue {
         let stats = image.statistics()
         return .object([
             "shape": .array(image.shape.map(JSONValue.int)),
             "dtype": .string(numpyDtype(image, file: file)),
-            "sha256": .string(SHA256Digest.hex(image.littleEndianBytes())),
+            "sha256": .string(digest(image.littleEndianBytes())),
             "min": .double(stats.min),
             "max": .double(stats.max),
             "mean": .double(stats.mean),
@@ -188,7 +192,7 @@ public enum InspectReport {
     // MARK: text form
 
     /// Human-readable report: transfer syntax, elements (values truncated), counts, pixels.
-    public static func text(for bytes: [UInt8], maxValueLength: Int = 64) -> (text: String, readable: Bool) {
+    public static func text(for bytes: [UInt8], maxValueLength: Int = 64, digest: Digest) -> (text: String, readable: Bool) {
         let file: DICOMFile
         do {
             file = try DICOMFile.read(bytes, options: readOptions)
@@ -215,7 +219,7 @@ public enum InspectReport {
                 let img = try file.decodePixels()
                 let s = img.statistics()
                 out += "Pixels: shape \(img.shape) \(numpyDtype(img, file: file)) \(img.photometricInterpretation) "
-                out += "min \(s.min) max \(s.max) mean \(s.mean) sha256 \(SHA256Digest.hex(img.littleEndianBytes()))\n"
+                out += "min \(s.min) max \(s.max) mean \(s.mean) sha256 \(digest(img.littleEndianBytes()))\n"
             } catch {
                 let (code, message) = describe(error)
                 out += "Pixels: error \(code): \(message)\n"

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Crypto
 import DICOM
 #if canImport(Glibc)
 import Glibc
@@ -37,11 +38,11 @@ struct InspectCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         if json {
-            let (report, readable) = InspectReport.json(for: bytes)
+            let (report, readable) = InspectReport.json(for: bytes, digest: sha256Hex)
             print(report.serialized(pretty: true))
             if !readable { throw ExitCode(1) }
         } else {
-            let (text, readable) = InspectReport.text(for: bytes, maxValueLength: maxValueLength)
+            let (text, readable) = InspectReport.text(for: bytes, maxValueLength: maxValueLength, digest: sha256Hex)
             print(text, terminator: "")
             if !readable { throw ExitCode(1) }
         }
@@ -64,4 +65,9 @@ struct InspectCommand: AsyncParsableCommand {
         }
         return out
     }
+}
+
+/// Lowercase hex SHA-256, as in the reference corpus's `expected.json`.
+func sha256Hex(_ bytes: [UInt8]) -> String {
+    SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
 }

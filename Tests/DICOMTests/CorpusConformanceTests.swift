@@ -16,7 +16,7 @@ struct CorpusConformanceTests {
     func tagsMatch(name: String) throws {
         let expected = try #require(Corpus.expected[name])
         let bytes = try Corpus.bytes(name)
-        let (report, readable) = InspectReport.json(for: bytes)
+        let (report, readable) = InspectReport.json(for: bytes, digest: sha256Hex)
         if expected["read_error"] != nil {
             // pydicom refuses these; we must not crash: either a clear error or a fuller read.
             if !readable {
@@ -48,7 +48,7 @@ struct CorpusConformanceTests {
         if let pixel = expected["pixel"] as? [String: Any] {
             if Self.lossless.contains(ts) {
                 let image = try file.decodePixels()
-                let summary = try #require(foundationValue(InspectReport.pixelSummary(image, file: file)) as? [String: Any])
+                let summary = try #require(foundationValue(InspectReport.pixelSummary(image, file: file, digest: sha256Hex)) as? [String: Any])
                 #expect(summary["sha256"] as? String == pixel["sha256"] as? String, "\(name) sha256")
                 #expect(summary["shape"] as? [Int] == pixel["shape"] as? [Int], "\(name) shape")
                 #expect(summary["dtype"] as? String == pixel["dtype"] as? String, "\(name) dtype")
@@ -78,7 +78,7 @@ struct CorpusConformanceTests {
         #expect(file.transferSyntax.isDeflated)
         let image = try file.decodePixels()
         #expect(image.shape == [512, 512])
-        #expect(SHA256Digest.hex(image.littleEndianBytes()) == "1f5f1b1c1a57606a55d7e4212ee2655c8205b45e264bd55057f7388c258deef8")
+        #expect(sha256Hex(image.littleEndianBytes()) == "1f5f1b1c1a57606a55d7e4212ee2655c8205b45e264bd55057f7388c258deef8")
     }
 
     @Test("truncated corpus files: strict read is dicom.truncated, lenient read matches pydicom", arguments: ["MR_truncated.dcm", "rtplan_truncated.dcm"])
