@@ -10,6 +10,7 @@ struct RadGridBench: AsyncParsableCommand {
         subcommands: [
             // One line per benchmark; each lives in its own file.
             ScreenBench.self,
+            PipelineBench.self,
         ]
     )
 }
