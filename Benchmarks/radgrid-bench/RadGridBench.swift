@@ -9,6 +9,9 @@ struct RadGridBench: AsyncParsableCommand {
         abstract: "Benchmarks and validation runs for RadGrid.",
         subcommands: [
             // One line per benchmark; each lives in its own file.
+            QueueBench.self,
+            QueueWorkerCommand.self,
+            RouterBench.self,
             ScreenBench.self,
             PipelineBench.self,
         ]

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// A hiredis connection with a thread of its own.
 ///
@@ -22,7 +23,7 @@ final class ConnectionWorker: @unchecked Sendable {
     }
 
     /// Runs `commands` on this worker's thread and returns their replies.
-    func execute(_ commands: [RedisCommand], timeout: Duration) async throws(RedisError) -> [RedisValue] {
+    func execute(_ commands: [RedisCommand], timeout: Duration, operation: UInt64 = 0) async throws(RedisError) -> [RedisValue] {
         let result: Result<[RedisValue], RedisError> = await withCheckedContinuation { continuation in
             submit { connection in
                 guard let connection else {
@@ -30,7 +31,7 @@ final class ConnectionWorker: @unchecked Sendable {
                     return
                 }
                 do throws(RedisError) {
-                    continuation.resume(returning: .success(try connection.execute(commands, timeout: timeout)))
+                    continuation.resume(returning: .success(try connection.execute(commands, timeout: timeout, operation: operation)))
                 } catch {
                     continuation.resume(returning: .failure(error))
                 }
@@ -39,8 +40,13 @@ final class ConnectionWorker: @unchecked Sendable {
         return try result.get()
     }
 
-    /// Interrupts a blocking read in progress (safe from any thread).
-    func interrupt() { connection.interrupt() }
+    /// Interrupts `operation`: a read in progress fails at once, a queued one never starts
+    /// (safe from any thread).
+    func interrupt(operation: UInt64) { connection.interrupt(operation: operation) }
+
+    private let operations = Atomic<UInt64>(0)
+    /// A fresh id for one cancellable operation.
+    func nextOperation() -> UInt64 { operations.add(1, ordering: .relaxed).newValue }
 
     /// Stops the thread after the jobs already queued; the connection is closed on it.
     func stop() {

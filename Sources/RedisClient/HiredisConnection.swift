@@ -18,6 +18,9 @@ final class HiredisConnection {
     private var appliedTimeout: Duration?
     /// The socket, published so another thread can interrupt a blocking read.
     private let socket = Atomic<Int32>(-1)
+    /// The operation that was cancelled (0: none). An operation whose job has not started
+    /// yet when it is cancelled must not start at all, or it would block for its full time.
+    private let cancelledOperation = Atomic<UInt64>(0)
 
     init(configuration: RedisConfiguration, logger: Logger, epoch: ConnectionEpoch) {
         self.configuration = configuration
@@ -32,7 +35,10 @@ final class HiredisConnection {
     /// Sends all commands, then reads one reply per command: one round trip.
     /// Error replies are returned as `.error` values; transport failures throw and drop
     /// the connection (the next call reconnects).
-    func execute(_ commands: [RedisCommand], timeout: Duration) throws(RedisError) -> [RedisValue] {
+    func execute(_ commands: [RedisCommand], timeout: Duration, operation: UInt64 = 0) throws(RedisError) -> [RedisValue] {
+        if operation != 0, cancelledOperation.load(ordering: .acquiring) == operation {
+            throw RedisError(.closed, "cancelled before sending")
+        }
         if context != nil, connectedAtEpoch < epoch.current || peerHasClosed() {
             // The server went away while this connection sat idle (restart, failover,
             // timeout): reconnect before sending, so the command is not lost in a dead socket.
@@ -47,7 +53,7 @@ final class HiredisConnection {
         }
         for command in commands {
             guard Self.append(command.arguments, to: context) == REDIS_OK else {
-                throw fail(transportError(context))
+                throw fail(cancelled(operation) ? RedisError(.closed, "cancelled") : transportError(context))
             }
         }
         var replies: [RedisValue] = []
@@ -55,7 +61,7 @@ final class HiredisConnection {
         for _ in commands.indices {
             var raw: UnsafeMutableRawPointer?
             guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
-                throw fail(transportError(context))
+                throw fail(cancelled(operation) ? RedisError(.closed, "cancelled") : transportError(context))
             }
             let reply = raw.assumingMemoryBound(to: redisReply.self)
             replies.append(Self.convert(reply))
@@ -66,7 +72,8 @@ final class HiredisConnection {
 
     /// Unblocks a read in progress on the owning thread (used when a blocking command's task
     /// is cancelled); the connection is then dropped and reopened on next use.
-    func interrupt() {
+    func interrupt(operation: UInt64) {
+        cancelledOperation.store(operation, ordering: .releasing)
         let fd = socket.load(ordering: .acquiring)
         if fd >= 0 { _ = shutdown(fd, Int32(SHUT_RDWR)) }
     }
@@ -189,6 +196,10 @@ final class HiredisConnection {
             epoch.advance()
             return RedisError(.connectionLost, message.isEmpty ? "connection lost" : message)
         }
+    }
+
+    private func cancelled(_ operation: UInt64) -> Bool {
+        operation != 0 && cancelledOperation.load(ordering: .acquiring) == operation
     }
 
     /// Drops the connection: after any transport error its stream position is unknown.

@@ -148,11 +148,11 @@ public final class RedisClient: Sendable {
 
     // MARK: - Shared execution path
 
-    static func execute(_ commands: [RedisCommand], on worker: ConnectionWorker, timeout: Duration, metrics: RedisMetrics) async throws(RedisError) -> [RedisValue] {
+    static func execute(_ commands: [RedisCommand], on worker: ConnectionWorker, timeout: Duration, metrics: RedisMetrics, operation: UInt64 = 0) async throws(RedisError) -> [RedisValue] {
         let started = WallClock.monotonicNanoseconds()
         var replies: [RedisValue]
         do {
-            replies = try await worker.execute(commands, timeout: timeout)
+            replies = try await worker.execute(commands, timeout: timeout, operation: operation)
         } catch {
             metrics.errors(error.code).increment()
             throw error
@@ -161,11 +161,13 @@ public final class RedisClient: Sendable {
         metrics.commands.increment(by: Int64(commands.count))
 
         // Replay script calls the server did not know (first use, restart, SCRIPT FLUSH).
-        var missing: [Int] = []
-        for (index, reply) in replies.enumerated() where commands[index].script != nil {
-            if let message = reply.errorMessage, message.hasPrefix("NOSCRIPT") { missing.append(index) }
-        }
-        if !missing.isEmpty {
+        // A flush can land between our LOAD and the replay, so try a few times.
+        for _ in 0..<3 {
+            var missing: [Int] = []
+            for (index, reply) in replies.enumerated() where commands[index].script != nil {
+                if let message = reply.errorMessage, message.hasPrefix("NOSCRIPT") { missing.append(index) }
+            }
+            if missing.isEmpty { break }
             var seen = Set<String>()
             var retry: [RedisCommand] = []
             for index in missing {
@@ -215,14 +217,15 @@ public final class RedisDedicatedConnection: Sendable {
         let timeout = configuration.commandTimeout + blockingFor
         let worker = self.worker
         let metrics = self.metrics
+        let operation = worker.nextOperation()
         let result: Result<[RedisValue], RedisError> = await withTaskCancellationHandler {
             do throws(RedisError) {
-                return .success(try await RedisClient.execute(commands, on: worker, timeout: timeout, metrics: metrics))
+                return .success(try await RedisClient.execute(commands, on: worker, timeout: timeout, metrics: metrics, operation: operation))
             } catch {
                 return .failure(error)
             }
         } onCancel: {
-            worker.interrupt()
+            worker.interrupt(operation: operation)
         }
         return try result.get()
     }

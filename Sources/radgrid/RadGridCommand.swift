@@ -9,6 +9,8 @@ struct RadGridCommand: AsyncParsableCommand {
         abstract: "RadGrid daemons: run one role of the grid.",
         subcommands: [
             // One line per daemon; each lives in its own file.
+            GatewayCommand.self,
+            RouterCommand.self,
         ]
     )
 }

@@ -69,7 +69,9 @@ struct RedisClientTests {
     }
 
     @Test func scriptSurvivesScriptFlush() async throws {
-        let client = try RedisClient(url: try await TestRedis.url())
+        // A server of its own: SCRIPT FLUSH would disturb every other test's scripts.
+        let server = try await RedisTestServer.start()
+        let client = try RedisClient(url: server.url)
         defer { client.shutdown() }
         let key = RedisArgument(TestRedis.uniquePrefix() + "script")
         let script = RedisScript("return redis.call('INCRBY', KEYS[1], ARGV[1])")

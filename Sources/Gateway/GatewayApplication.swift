@@ -1,0 +1,183 @@
+import Audit
+import Foundation
+import Hummingbird
+import Logging
+import RadGridCore
+import RedisClient
+import StudyStore
+import Telemetry
+
+/// The edge gateway: DICOMweb STOW-RS for hospitals' PACS, with per-site bearer tokens,
+/// size limits and backpressure.
+///
+/// - `POST /studies`, `POST /studies/{StudyInstanceUID}` — `multipart/related;
+///   type="application/dicom"`; `?priority=stat|urgent|routine|bulk` (default routine).
+/// - `POST /studies/{uid}/commit` — the study is complete.
+/// - `GET /studies/{uid}` — the study's state, for its own site.
+/// - `GET /health`, `GET /metrics` (Prometheus).
+public struct GatewayConfiguration: Sendable {
+    public var host: String = "127.0.0.1"
+    public var port: Int = 8104
+    /// Largest request body accepted (413 above it).
+    public var maxRequestBytes: Int = 2 << 30
+    public var intake = InstanceIntake.Limits()
+    public var backpressure = Backpressure.Thresholds()
+    /// Base URL used in RetrieveURL attributes; derived from host:port when nil.
+    public var publicBaseURL: String?
+    public init() {}
+}
+
+public enum GatewayApplication {
+    /// Builds the HTTP application (a swift-service-lifecycle `Service`).
+    /// `onListening` receives the bound port (useful with port 0).
+    public static func make(
+        client: RedisClient, prefix: KeyPrefix, configuration: GatewayConfiguration, logger: Logger,
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let store = StudyStore(client: client, prefix: prefix)
+        let handler = StowHandler(
+            store: store, tokens: SiteTokens(client: client, prefix: prefix),
+            intake: InstanceIntake(store: store, limits: configuration.intake, logger: logger),
+            backpressure: Backpressure(client: client, store: store, thresholds: configuration.backpressure),
+            maxRequestBytes: configuration.maxRequestBytes,
+            baseURL: configuration.publicBaseURL ?? "http://\(configuration.host):\(configuration.port)", logger: logger
+        )
+        let router = Router(context: BasicRequestContext.self)
+        router.post("/studies") { request, context in await handler.respond { try await handler.stow(request, expectedStudy: nil) } }
+        router.post("/studies/:uid") { request, context in
+            let uid = context.parameters.get("uid") ?? ""
+            return await handler.respond { try await handler.stow(request, expectedStudy: uid) }
+        }
+        router.post("/studies/:uid/commit") { request, context in
+            let uid = context.parameters.get("uid") ?? ""
+            return await handler.respond { try await handler.commit(request, study: uid) }
+        }
+        router.get("/studies/:uid") { request, context in
+            let uid = context.parameters.get("uid") ?? ""
+            return await handler.respond { try await handler.status(request, study: uid) }
+        }
+        Telemetry.addRoute(to: router)
+        router.get("/health") { _, _ in
+            await handler.respond {
+                _ = try await client.send("PING")
+                return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
+            }
+        }
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "radgrid-gateway"),
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
+            logger: logger
+        )
+    }
+}
+
+/// The request handlers, kept apart from routing so they read top to bottom.
+struct StowHandler: Sendable {
+    let store: StudyStore
+    let tokens: SiteTokens
+    let intake: InstanceIntake
+    let backpressure: Backpressure
+    let maxRequestBytes: Int
+    let baseURL: String
+    let logger: Logger
+
+    /// Maps typed errors to 4xx/5xx with a JSON body `{"error": {"code", "message"}}`.
+    func respond(_ body: () async throws -> Response) async -> Response {
+        do {
+            return try await body()
+        } catch let error as GatewayError {
+            var response = Self.error(status: error.status, code: error.code, message: error.message)
+            if error.status == 429 { response.headers[.retryAfter] = String(backpressure.thresholds.retryAfterSeconds) }
+            return response
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+            return Self.error(status: 413, code: "gateway.tooLarge", message: "request body is above the limit of \(maxRequestBytes) bytes")
+        } catch let error as StudyStoreError {
+            let status = error.code == "study.forbidden" ? 403 : error.code == "study.unknown" ? 404 : 400
+            return Self.error(status: status, code: error.code, message: error.message)
+        } catch let error as RedisError {
+            logger.error("redis failure in gateway", metadata: ["error": "\(error.code)"])
+            return Self.error(status: 503, code: error.code, message: "storage is unavailable, retry later")
+        } catch let error as any CodedError {
+            return Self.error(status: 500, code: error.code, message: error.message)
+        } catch {
+            return Self.error(status: 500, code: "gateway.internal", message: "internal error")
+        }
+    }
+
+    static func error(status: Int, code: String, message: String) -> Response {
+        let body = (try? JSONSerialization.data(withJSONObject: ["error": ["code": code, "message": message]], options: [.sortedKeys])) ?? Data()
+        return Response(status: .init(code: status), headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    func authenticate(_ request: Request) async throws -> String {
+        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
+            throw GatewayError.unauthorized("a bearer token is required")
+        }
+        guard let site = try await tokens.site(forToken: String(header.dropFirst("bearer ".count)).trimmingCharacters(in: " ")) else {
+            throw GatewayError.unauthorized("the bearer token is not valid")
+        }
+        return site
+    }
+
+    func stow(_ request: Request, expectedStudy: String?) async throws -> Response {
+        let site = try await authenticate(request)
+        var priority = StudyPriority.routine
+        if let requested = request.uri.queryParameters.get("priority") {
+            guard let parsed = StudyPriority(rawValue: requested) else { throw GatewayError.badRequest("priority must be stat, urgent, routine or bulk") }
+            priority = parsed
+        }
+        if let expectedStudy {
+            // Refuse uploads into another site's study before reading the body.
+            if let existing = try await store.study(expectedStudy), existing.site != site {
+                throw GatewayError.forbidden("study belongs to another site")
+            }
+        }
+        if let reason = try await backpressure.refusal() { throw GatewayError.busy(reason) }
+        let boundary = try MultipartRelated.boundary(fromContentType: request.headers[.contentType])
+        let buffer = try await request.body.collect(upTo: maxRequestBytes)
+        let body = Array(buffer.readableBytesView)
+        let parts = try MultipartRelated.parse(body, boundary: boundary)
+        guard !parts.isEmpty else { throw GatewayError.malformedMultipart("the request has no parts") }
+
+        var response = StowResponse(retrieveURL: expectedStudy.map { "\(baseURL)/studies/\($0)" })
+        for part in parts {
+            if let type = part.contentType, !type.lowercased().hasPrefix("application/dicom") {
+                response.failed.append(.init(sopClassUID: nil, sopInstanceUID: nil, reason: InstanceIntake.FailureReason.cannotUnderstand.rawValue, comment: "part is not application/dicom"))
+                continue
+            }
+            switch await intake.ingest(Array(part.body), site: site, priority: priority, expectedStudy: expectedStudy) {
+            case .stored(let header, let sopClass, _):
+                response.stored.append(.init(sopClassUID: sopClass, sopInstanceUID: header.sopInstanceUID,
+                                             retrieveURL: "\(baseURL)/studies/\(header.studyInstanceUID)/series/\(header.seriesInstanceUID)/instances/\(header.sopInstanceUID)"))
+            case .failed(let sopClass, let sop, let reason, let error):
+                logger.info("instance refused", metadata: ["site": "\(site)", "code": "\(error.code)"])
+                response.failed.append(.init(sopClassUID: sopClass, sopInstanceUID: sop, reason: reason.rawValue, comment: "\(error.code): \(error.message)"))
+            }
+        }
+        return Response(status: .init(code: response.status), headers: [.contentType: "application/dicom+json"], body: .init(byteBuffer: ByteBuffer(bytes: response.json())))
+    }
+
+    func commit(_ request: Request, study: String) async throws -> Response {
+        let site = try await authenticate(request)
+        let outcome = try await store.commit(study: study, actor: AuditActor(.site, site), reason: "explicit", site: site)
+        let (state, instances): (String, Int) = switch outcome {
+        case .committed(let count): ("committed", count)
+        case .alreadyCommitted(let count): ("alreadyCommitted", count)
+        }
+        return try json(["study": study, "outcome": state, "instances": instances])
+    }
+
+    func status(_ request: Request, study: String) async throws -> Response {
+        let site = try await authenticate(request)
+        guard let record = try await store.study(study) else { throw GatewayError.notFound("no such study") }
+        guard record.site == site else { throw GatewayError.forbidden("study belongs to another site") }
+        return try json(["study": study, "state": record.state.rawValue, "instances": record.instances,
+                         "committed": record.committed, "priority": record.priority.rawValue, "lateInstances": record.lateInstances])
+    }
+
+    func json(_ object: [String: Any]) throws -> Response {
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

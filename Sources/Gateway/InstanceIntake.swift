@@ -1,0 +1,88 @@
+import Crypto
+import DICOM
+import Logging
+import Metrics
+import RadGridCore
+import StudyStore
+import Zstd
+
+/// Turns one uploaded DICOM part into a stored instance: validate, read the header,
+/// compress, store once. Every failure is typed and leaves nothing behind.
+public struct InstanceIntake: Sendable {
+    public struct Limits: Sendable {
+        /// Largest single instance accepted.
+        public var maxInstanceBytes: Int = 512 << 20
+        public var compressionLevel: Int = 3
+        public init() {}
+    }
+
+    /// PS3.18 / PS3.4 failure reasons used in the STOW-RS response.
+    public enum FailureReason: UInt16, Sendable {
+        case processingFailure = 0x0110
+        case notAuthorized = 0x0124
+        case outOfResources = 0xA700
+        case dataSetDoesNotMatchSOPClass = 0xA900
+        case cannotUnderstand = 0xC000
+    }
+
+    public enum Outcome: Sendable {
+        case stored(InstanceHeader, sopClassUID: String, StudyStore.StoreOutcome)
+        case failed(sopClassUID: String?, sopInstanceUID: String?, reason: FailureReason, error: any CodedError)
+    }
+
+    public let store: StudyStore
+    public let limits: Limits
+    let logger: Logger
+
+    public init(store: StudyStore, limits: Limits = Limits(), logger: Logger = Logger(label: "radgrid.gateway")) {
+        self.store = store
+        self.limits = limits
+        self.logger = logger
+    }
+
+    /// Stores one instance for `site`. `expectedStudy` is the UID from the URL, if any.
+    public func ingest(_ bytes: [UInt8], site: String, priority: StudyPriority, expectedStudy: String?) async -> Outcome {
+        guard bytes.count <= limits.maxInstanceBytes else {
+            return .failed(sopClassUID: nil, sopInstanceUID: nil, reason: .outOfResources,
+                           error: GatewayError.tooLarge("instance of \(bytes.count) bytes is above the limit of \(limits.maxInstanceBytes)"))
+        }
+        let file: DICOMFile
+        do {
+            // A full structural read (not a header-only one) so truncated files are refused.
+            file = try DICOMFile.read(bytes)
+        } catch let error as DICOMError {
+            return .failed(sopClassUID: nil, sopInstanceUID: nil, reason: .cannotUnderstand, error: error)
+        } catch {
+            return .failed(sopClassUID: nil, sopInstanceUID: nil, reason: .cannotUnderstand, error: GatewayError.badRequest("unreadable DICOM"))
+        }
+        let dataSet = file.dataSet
+        let sopClass = dataSet.string(.sopClassUID) ?? file.meta.string(Tag(0x0002, 0x0002))
+        let sop = dataSet.string(.sopInstanceUID) ?? file.meta.string(Tag(0x0002, 0x0003))
+        guard let study = dataSet.string(.studyInstanceUID), let series = dataSet.string(.seriesInstanceUID), let sop else {
+            return .failed(sopClassUID: sopClass, sopInstanceUID: sop, reason: .dataSetDoesNotMatchSOPClass,
+                           error: GatewayError.badRequest("instance lacks StudyInstanceUID, SeriesInstanceUID or SOPInstanceUID"))
+        }
+        if let expectedStudy, expectedStudy != study {
+            return .failed(sopClassUID: sopClass, sopInstanceUID: sop, reason: .dataSetDoesNotMatchSOPClass,
+                           error: GatewayError.badRequest("instance belongs to another study than the one in the URL"))
+        }
+        let header = InstanceHeader(studyInstanceUID: study, seriesInstanceUID: series, sopInstanceUID: sop,
+                                    modality: dataSet.string(.modality) ?? "", bodyPart: dataSet.string(.bodyPartExamined) ?? "")
+        do {
+            let compressed = try Zstd.compress(bytes, level: limits.compressionLevel)
+            let digest = SHA256.hash(data: bytes).map(hex).joined()
+            let outcome = try await store.storeInstance(site: site, header: header, priority: priority, compressed: compressed, rawSize: bytes.count, sha256: digest)
+            Counter(label: "radgrid_gateway_instances_total", dimensions: [("outcome", outcome.rawValue)]).increment()
+            return .stored(header, sopClassUID: sopClass ?? "", outcome)
+        } catch let error as StudyStoreError where error.code == "study.forbidden" {
+            return .failed(sopClassUID: sopClass, sopInstanceUID: sop, reason: .notAuthorized, error: error)
+        } catch let error as StudyStoreError {
+            return .failed(sopClassUID: sopClass, sopInstanceUID: sop, reason: .cannotUnderstand, error: error)
+        } catch let error as any CodedError {
+            logger.error("instance not stored", metadata: ["error": "\(error.code)"])
+            return .failed(sopClassUID: sopClass, sopInstanceUID: sop, reason: .processingFailure, error: error)
+        } catch {
+            return .failed(sopClassUID: sopClass, sopInstanceUID: sop, reason: .processingFailure, error: GatewayError.badRequest("processing failure"))
+        }
+    }
+}

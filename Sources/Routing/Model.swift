@@ -1,0 +1,410 @@
+import Foundation
+import RadGridCore
+
+/// Errors of the routing module: stable codes, messages that name the problem (field,
+/// row, expert id, case id) and never carry patient data.
+public struct RoutingError: CodedError, Equatable {
+    public let code: String
+    public let message: String
+
+    public init(_ code: String, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    static func invalid(_ message: String) -> RoutingError { RoutingError("routing.invalid", message) }
+    static func notFound(_ what: String) -> RoutingError { RoutingError("routing.notFound", what) }
+    static func conflict(_ message: String) -> RoutingError { RoutingError("routing.conflict", message) }
+}
+
+/// Case urgency. The raw value is the rank used for ordering (lower is more urgent).
+public enum Priority: Int, Sendable, Codable, CaseIterable, Comparable, CustomStringConvertible {
+    case stat = 0
+    case urgent = 1
+    case routine = 2
+
+    public static func < (lhs: Priority, rhs: Priority) -> Bool { lhs.rawValue < rhs.rawValue }
+
+    public var description: String {
+        switch self {
+        case .stat: return "stat"
+        case .urgent: return "urgent"
+        case .routine: return "routine"
+        }
+    }
+
+    public init?(name: String) {
+        switch name.lowercased() {
+        case "stat": self = .stat
+        case "urgent": self = .urgent
+        case "routine": self = .routine
+        default: return nil
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let name = try container.decode(String.self)
+        guard let value = Priority(name: name) else {
+            throw RoutingError.invalid("priority must be stat, urgent or routine")
+        }
+        self = value
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}
+
+/// A reading specialty: `MODALITY/region[/subspecialty]`, e.g. `CT/head/neuro`, `MR/msk`,
+/// `CR/chest`. An expert with a specialty also reads everything above it (a neuroradiologist
+/// reads general head CT); a case widens to the levels above its own when its deadline nears.
+public struct Specialty: Sendable, Hashable, Codable, CustomStringConvertible, Comparable {
+    public let components: [String]
+
+    public init(_ text: String) throws(RoutingError) {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard (1...3).contains(parts.count) else {
+            throw .invalid("specialty must be MODALITY/region[/sub], 1 to 3 parts")
+        }
+        var normalised: [String] = []
+        for (index, part) in parts.enumerated() {
+            guard !part.isEmpty, part.count <= 24,
+                  part.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
+                throw .invalid("specialty part \(index + 1) must be 1-24 letters, digits, - or _")
+            }
+            normalised.append(index == 0 ? part.uppercased() : part.lowercased())
+        }
+        components = normalised
+    }
+
+    init(components: [String]) { self.components = components }
+
+    public var description: String { components.joined(separator: "/") }
+    public var modality: String { components[0] }
+
+    /// The specialty itself and every ancestor down to the modality (most specific first).
+    public var lineage: [Specialty] {
+        (1...components.count).reversed().map { Specialty(components: Array(components.prefix($0))) }
+    }
+
+    /// Highest escalation level: each level drops one component (never below the modality).
+    public var maxLevel: Int { components.count - 1 }
+
+    /// The pool a case at `level` is routed to.
+    public func widened(to level: Int) -> Specialty {
+        Specialty(components: Array(components.prefix(max(1, components.count - max(0, level)))))
+    }
+
+    /// True when an expert holding `self` may read a case routed to pool `required`.
+    public func covers(_ required: Specialty) -> Bool {
+        required.components.count <= components.count && Array(components.prefix(required.components.count)) == required.components
+    }
+
+    public static func < (lhs: Specialty, rhs: Specialty) -> Bool { lhs.description < rhs.description }
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        self = try Specialty(text)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}
+
+/// Where an expert may read: a site id (`H001`) or a region (`region:EU-N`), until `expires`
+/// (milliseconds since the epoch; nil = no expiry).
+public struct Credential: Sendable, Hashable, Codable {
+    public var scope: String
+    public var expires: Int64?
+
+    public init(scope: String, expires: Int64? = nil) {
+        self.scope = scope
+        self.expires = expires
+    }
+
+    public func isValid(at now: Int64) -> Bool { expires.map { $0 > now } ?? true }
+
+    static func validateScope(_ scope: String) throws(RoutingError) {
+        let body = scope.hasPrefix("region:") ? String(scope.dropFirst(7)) : scope
+        guard !body.isEmpty, body.count <= 32,
+              body.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ".") }) else {
+            throw .invalid("credential scope must be a site id or region:NAME (letters, digits, - _ .)")
+        }
+    }
+}
+
+/// Expert presence as set by the expert (or their client).
+public enum Presence: String, Sendable, Codable, CaseIterable {
+    case online, away, offline
+}
+
+/// One roster entry.
+public struct Expert: Sendable, Hashable, Codable {
+    public var id: String
+    public var name: String
+    public var specialties: [Specialty]
+    public var credentials: [Credential]
+    /// Maximum weighted open work (work units), 1...1000.
+    public var capacity: Int
+    /// IANA time zone of the shift windows, e.g. `Europe/Berlin`.
+    public var timeZone: String
+    /// Weekly windows such as `Mon-Fri 08:00-16:00`; empty = always on shift.
+    public var shifts: [ShiftWindow]
+    /// Site the expert works at; with the conflict rule on, they never read its cases.
+    public var homeSite: String?
+
+    public init(id: String, name: String, specialties: [Specialty], credentials: [Credential], capacity: Int,
+                timeZone: String = "UTC", shifts: [ShiftWindow] = [], homeSite: String? = nil) {
+        self.id = id
+        self.name = name
+        self.specialties = specialties
+        self.credentials = credentials
+        self.capacity = capacity
+        self.timeZone = timeZone
+        self.shifts = shifts
+        self.homeSite = homeSite
+    }
+
+    /// Checks every field; the error names the field.
+    public func validate() throws(RoutingError) {
+        try Self.validateID(id, field: "id")
+        guard !name.isEmpty, name.count <= 120, !name.contains("\n") else { throw .invalid("name: 1-120 characters, one line") }
+        guard !specialties.isEmpty else { throw .invalid("specialties: at least one") }
+        guard !credentials.isEmpty else { throw .invalid("credentials: at least one site or region") }
+        for credential in credentials { try Credential.validateScope(credential.scope) }
+        guard Set(credentials.map(\.scope)).count == credentials.count else { throw .invalid("credentials: a scope is listed twice") }
+        guard (1...1000).contains(capacity) else { throw .invalid("capacity: must be an integer 1...1000") }
+        guard TimeZone(identifier: timeZone) != nil else { throw .invalid("time_zone: unknown time zone '\(timeZone)'") }
+        if let homeSite { try Self.validateID(homeSite, field: "home_site") }
+    }
+
+    static func validateID(_ id: String, field: String) throws(RoutingError) {
+        guard !id.isEmpty, id.count <= 64,
+              id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ".") }) else {
+            throw .invalid("\(field): 1-64 letters, digits, - _ .")
+        }
+    }
+
+    /// Pools the expert belongs to when available: every ancestor of every specialty at
+    /// every credentialed scope.
+    public var poolNames: [String] {
+        var names = Set<String>()
+        for specialty in specialties {
+            for level in specialty.lineage {
+                for credential in credentials { names.insert(RoutingKeys.poolName(level, credential.scope)) }
+            }
+        }
+        return names.sorted()
+    }
+
+    /// True when the expert may read a case needing `pool` at `scope`, ignoring time.
+    public func qualifies(for pool: Specialty) -> Bool {
+        specialties.contains { $0.covers(pool) }
+    }
+}
+
+/// Work units (RVU-like, integers) per study by modality, with a surcharge per extra series.
+public struct WeightTable: Sendable, Codable, Hashable {
+    public var baseUnits: [String: Int]
+    public var defaultUnits: Int
+    /// One extra unit per this many series beyond the first.
+    public var seriesPerUnit: Int
+    public var maxUnits: Int
+
+    public static let standard = WeightTable(
+        baseUnits: ["CR": 1, "DX": 1, "MG": 2, "US": 2, "CT": 3, "NM": 3, "MR": 4, "PT": 5, "XA": 3],
+        defaultUnits: 2, seriesPerUnit: 4, maxUnits: 12)
+
+    public func weight(modality: String, seriesCount: Int) -> Int {
+        let base = baseUnits[modality.uppercased()] ?? defaultUnits
+        let extra = seriesPerUnit > 0 ? max(0, seriesCount - 1) / seriesPerUnit : 0
+        return min(maxUnits, max(1, base + extra))
+    }
+}
+
+/// Routing policy; `Ops/routing.json` holds the defaults.
+public struct RoutingConfig: Sendable, Codable, Hashable {
+    /// SLA (report due) per priority, minutes.
+    public var slaMinutes: [String: Int]
+    /// An offer not accepted within this many seconds goes to someone else.
+    public var acceptTimeoutSeconds: Int
+    /// STAT cases may exceed an expert's capacity by this fraction (0.25 = 25 %).
+    public var statCapacityMargin: Double
+    /// Never route a case to an expert whose home site sent it.
+    public var conflictOfInterest: Bool
+    /// Fractions of the SLA after which a waiting case widens to level 1 and level 2.
+    public var widenAtFractions: [Double]
+    /// Waiting routine cases become urgent after this many minutes, urgent become STAT.
+    public var ageRoutineAfterMinutes: Int
+    public var ageUrgentAfterMinutes: Int
+    /// Heartbeats keep an expert online for this long.
+    public var heartbeatTTLSeconds: Int
+    /// Half-life of the "recent assignments" tie breaker.
+    public var recentHalfLifeMinutes: Int
+    /// Candidates examined per decision at most (bounds the script's cost).
+    public var maxCandidatesScanned: Int
+    public var weights: WeightTable
+    /// Audit stream is trimmed (approximately) to this many entries.
+    public var auditMaxEntries: Int
+
+    public static let standard = RoutingConfig(
+        slaMinutes: ["stat": 30, "urgent": 120, "routine": 1440],
+        acceptTimeoutSeconds: 300, statCapacityMargin: 0.25, conflictOfInterest: true,
+        widenAtFractions: [0.5, 0.75], ageRoutineAfterMinutes: 240, ageUrgentAfterMinutes: 60,
+        heartbeatTTLSeconds: 120, recentHalfLifeMinutes: 60, maxCandidatesScanned: 64,
+        weights: .standard, auditMaxEntries: 1_000_000)
+
+    public init(slaMinutes: [String: Int], acceptTimeoutSeconds: Int, statCapacityMargin: Double, conflictOfInterest: Bool,
+                widenAtFractions: [Double], ageRoutineAfterMinutes: Int, ageUrgentAfterMinutes: Int,
+                heartbeatTTLSeconds: Int, recentHalfLifeMinutes: Int, maxCandidatesScanned: Int,
+                weights: WeightTable, auditMaxEntries: Int) {
+        self.slaMinutes = slaMinutes
+        self.acceptTimeoutSeconds = acceptTimeoutSeconds
+        self.statCapacityMargin = statCapacityMargin
+        self.conflictOfInterest = conflictOfInterest
+        self.widenAtFractions = widenAtFractions
+        self.ageRoutineAfterMinutes = ageRoutineAfterMinutes
+        self.ageUrgentAfterMinutes = ageUrgentAfterMinutes
+        self.heartbeatTTLSeconds = heartbeatTTLSeconds
+        self.recentHalfLifeMinutes = recentHalfLifeMinutes
+        self.maxCandidatesScanned = maxCandidatesScanned
+        self.weights = weights
+        self.auditMaxEntries = auditMaxEntries
+    }
+
+    public func slaMilliseconds(_ priority: Priority) -> Int64 {
+        let minutes = slaMinutes[priority.description] ?? RoutingConfig.standard.slaMinutes[priority.description] ?? 1440
+        return Int64(minutes) * 60_000
+    }
+
+    public func validate() throws(RoutingError) {
+        for priority in Priority.allCases {
+            guard let minutes = slaMinutes[priority.description], minutes > 0 else {
+                throw .invalid("slaMinutes.\(priority): must be a positive number of minutes")
+            }
+        }
+        guard acceptTimeoutSeconds > 0 else { throw .invalid("acceptTimeoutSeconds: must be positive") }
+        guard (0...2).contains(statCapacityMargin) else { throw .invalid("statCapacityMargin: must be 0...2") }
+        guard widenAtFractions.count == 2, widenAtFractions.allSatisfy({ $0 > 0 && $0 <= 1 }), widenAtFractions[0] <= widenAtFractions[1] else {
+            throw .invalid("widenAtFractions: two ascending fractions in (0, 1]")
+        }
+        guard ageRoutineAfterMinutes > 0, ageUrgentAfterMinutes > 0 else { throw .invalid("age*AfterMinutes: must be positive") }
+        guard heartbeatTTLSeconds > 0, recentHalfLifeMinutes > 0 else { throw .invalid("heartbeatTTLSeconds, recentHalfLifeMinutes: must be positive") }
+        guard (4...10_000).contains(maxCandidatesScanned) else { throw .invalid("maxCandidatesScanned: must be 4...10000") }
+    }
+
+    /// Reads a JSON config; missing keys fall back to `standard`.
+    public static func load(path: String) throws -> RoutingConfig {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let config = try JSONDecoder().decode(RoutingConfig.self, from: data)
+        try config.validate()
+        return config
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case slaMinutes, acceptTimeoutSeconds, statCapacityMargin, conflictOfInterest, widenAtFractions
+        case ageRoutineAfterMinutes, ageUrgentAfterMinutes, heartbeatTTLSeconds, recentHalfLifeMinutes
+        case maxCandidatesScanned, weights, auditMaxEntries
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = RoutingConfig.standard
+        slaMinutes = try c.decodeIfPresent([String: Int].self, forKey: .slaMinutes) ?? d.slaMinutes
+        acceptTimeoutSeconds = try c.decodeIfPresent(Int.self, forKey: .acceptTimeoutSeconds) ?? d.acceptTimeoutSeconds
+        statCapacityMargin = try c.decodeIfPresent(Double.self, forKey: .statCapacityMargin) ?? d.statCapacityMargin
+        conflictOfInterest = try c.decodeIfPresent(Bool.self, forKey: .conflictOfInterest) ?? d.conflictOfInterest
+        widenAtFractions = try c.decodeIfPresent([Double].self, forKey: .widenAtFractions) ?? d.widenAtFractions
+        ageRoutineAfterMinutes = try c.decodeIfPresent(Int.self, forKey: .ageRoutineAfterMinutes) ?? d.ageRoutineAfterMinutes
+        ageUrgentAfterMinutes = try c.decodeIfPresent(Int.self, forKey: .ageUrgentAfterMinutes) ?? d.ageUrgentAfterMinutes
+        heartbeatTTLSeconds = try c.decodeIfPresent(Int.self, forKey: .heartbeatTTLSeconds) ?? d.heartbeatTTLSeconds
+        recentHalfLifeMinutes = try c.decodeIfPresent(Int.self, forKey: .recentHalfLifeMinutes) ?? d.recentHalfLifeMinutes
+        maxCandidatesScanned = try c.decodeIfPresent(Int.self, forKey: .maxCandidatesScanned) ?? d.maxCandidatesScanned
+        weights = try c.decodeIfPresent(WeightTable.self, forKey: .weights) ?? d.weights
+        auditMaxEntries = try c.decodeIfPresent(Int.self, forKey: .auditMaxEntries) ?? d.auditMaxEntries
+    }
+}
+
+/// What a case needs, derived from the study and the pre-screen.
+public struct CaseRequest: Sendable, Hashable, Codable {
+    public var id: String
+    public var specialty: Specialty
+    public var site: String
+    public var region: String?
+    public var priority: Priority
+    public var weight: Int
+    /// Milliseconds since the epoch; nil = submission time + SLA of the priority.
+    public var deadline: Int64?
+
+    public init(id: String, specialty: Specialty, site: String, region: String? = nil, priority: Priority, weight: Int, deadline: Int64? = nil) {
+        self.id = id
+        self.specialty = specialty
+        self.site = site
+        self.region = region
+        self.priority = priority
+        self.weight = weight
+        self.deadline = deadline
+    }
+
+    /// Builds a request from study attributes: modality, DICOM body part, series count and
+    /// pre-screen finding codes (e.g. `hemorrhage`, `fracture`, `nodule`).
+    public static func derive(id: String, modality: String, bodyPart: String, seriesCount: Int, findings: [String] = [],
+                              site: String, region: String? = nil, priority: Priority, config: RoutingConfig = .standard) throws(RoutingError) -> CaseRequest {
+        let specialty = try SpecialtyDerivation.specialty(modality: modality, bodyPart: bodyPart, findings: findings)
+        let weight = config.weights.weight(modality: modality, seriesCount: seriesCount)
+        return CaseRequest(id: id, specialty: specialty, site: site, region: region, priority: priority, weight: weight)
+    }
+
+    public func validate() throws(RoutingError) {
+        try Expert.validateID(id, field: "case id")
+        try Expert.validateID(site, field: "site")
+        if let region { try Credential.validateScope("region:" + region) }
+        guard (1...1000).contains(weight) else { throw .invalid("weight: must be 1...1000 work units") }
+    }
+}
+
+/// Maps DICOM modality + body part + findings onto a reading specialty.
+public enum SpecialtyDerivation {
+    static let regionByBodyPart: [String: String] = [
+        "HEAD": "head", "BRAIN": "head", "SKULL": "head", "NECK": "head", "FACE": "head", "IAC": "head",
+        "CSPINE": "spine", "TSPINE": "spine", "LSPINE": "spine", "SPINE": "spine", "SSPINE": "spine",
+        "CHEST": "chest", "THORAX": "chest", "LUNG": "chest", "HEART": "cardiac", "CARDIAC": "cardiac",
+        "ABDOMEN": "abdomen", "PELVIS": "abdomen", "ABDOMENPELVIS": "abdomen", "LIVER": "abdomen", "KIDNEY": "abdomen",
+        "BREAST": "breast",
+        "KNEE": "msk", "SHOULDER": "msk", "HIP": "msk", "ANKLE": "msk", "WRIST": "msk", "HAND": "msk", "FOOT": "msk",
+        "ELBOW": "msk", "EXTREMITY": "msk", "LEG": "msk", "ARM": "msk",
+    ]
+
+    /// Subspecialty for advanced modalities by region.
+    static let subspecialtyByRegion: [String: String] = [
+        "head": "neuro", "spine": "neuro", "chest": "thoracic", "cardiac": "cardiac", "abdomen": "body",
+    ]
+
+    /// Findings that call for a subspecialist even on plain films.
+    static let subspecialtyByFinding: [String: String] = [
+        "hemorrhage": "neuro", "stroke": "neuro", "mass-effect": "neuro",
+        "nodule": "thoracic", "pneumothorax": "thoracic", "embolism": "thoracic",
+        "fracture": "trauma", "dislocation": "trauma",
+        "calcification": "breast", "pediatric": "peds",
+    ]
+
+    public static func specialty(modality: String, bodyPart: String, findings: [String]) throws(RoutingError) -> Specialty {
+        let mod = modality.uppercased() == "DX" ? "CR" : modality.uppercased()
+        let part = bodyPart.uppercased().filter { $0.isLetter }
+        let region = mod == "MG" ? "breast" : (regionByBodyPart[part] ?? "general")
+        var sub: String?
+        if ["CT", "MR", "NM", "PT"].contains(mod), region != "msk", region != "breast" {
+            sub = subspecialtyByRegion[region]
+        }
+        for finding in findings {
+            if let special = subspecialtyByFinding[finding.lowercased()] { sub = special; break }
+        }
+        if region == "msk" || region == "breast" { sub = sub == "trauma" && region == "msk" ? "trauma" : nil }
+        let text = [mod, region, sub].compactMap { $0 }.joined(separator: "/")
+        return try Specialty(text)
+    }
+}

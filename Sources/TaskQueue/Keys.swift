@@ -1,0 +1,58 @@
+import RadGridCore
+import RedisClient
+
+/// The Redis keys of one queue. Every key carries the hash tag `{q:<name>}` so that all of a
+/// queue's keys live in one Cluster slot and its scripts may touch any of them.
+///
+/// `rg:{q:tasks}:lane:stat` … `:lane:bulk`   streams, consumer group `workers`, entry field `k` = task key
+/// `rg:{q:tasks}:state`                       hash: task key → MessagePack record (see `Scripts`)
+/// `rg:{q:tasks}:payload`                     hash: task key → payload bytes (live tasks only)
+/// `rg:{q:tasks}:leases`                      zset: task key → lease expiry (server ms)
+/// `rg:{q:tasks}:delayed:<lane>`              zset: task key → retry due time (server ms)
+/// `rg:{q:tasks}:dead`                        stream: dead letters (capped, trimmed by age)
+/// `rg:{q:tasks}:done`                        zset: task key → completion time (idempotency window)
+/// `rg:{q:tasks}:groups`, `:groups:age`       hash gid → fan-in record; zset gid → creation time
+/// `rg:{q:tasks}:result:<task key>`           string with TTL: the handler's result
+public struct QueueKeys: Sendable {
+    public let name: String
+    /// `rg:{q:<name>}:` — every key of the queue starts with it.
+    public let base: String
+    public let lanes: [String]
+    public let state: String
+    public let payload: String
+    public let leases: String
+    public let delayed: [String]
+    public let dead: String
+    public let done: String
+    public let groups: String
+    public let groupsAge: String
+    /// The 15 keys every script receives, in the order `Scripts` expects.
+    let scriptKeys: [RedisArgument]
+
+    public init(prefix: KeyPrefix, name: String) {
+        self.name = name
+        let base = "\(prefix.value){q:\(name)}:"
+        self.base = base
+        lanes = Lane.allCases.map { "\(base)lane:\($0.rawValue)" }
+        state = base + "state"
+        payload = base + "payload"
+        leases = base + "leases"
+        delayed = Lane.allCases.map { "\(base)delayed:\($0.rawValue)" }
+        let lanes = self.lanes, delayed = self.delayed
+        dead = base + "dead"
+        done = base + "done"
+        groups = base + "groups"
+        groupsAge = base + "groups:age"
+        scriptKeys = (lanes + [state, payload, leases] + delayed + [dead, done, groups, groupsAge]).map { RedisArgument($0) }
+    }
+
+    public func lane(_ lane: Lane) -> String { lanes[lane.index - 1] }
+    public func delayed(_ lane: Lane) -> String { delayed[lane.index - 1] }
+    public func result(_ taskKey: String) -> String { base + "result:" + taskKey }
+
+    /// A key of your own in this queue's slot (for completion effects): `rg:{q:<name>}:<suffix>`.
+    public func custom(_ suffix: String) -> String { base + suffix }
+
+    /// The hash tag, which keys used in completion effects must contain.
+    public var hashTag: String { "{q:\(name)}" }
+}

@@ -1,0 +1,392 @@
+import Logging
+import RadGridCore
+import RedisClient
+import ServiceLifecycle
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs a handler over a queue with `concurrency` slots: claims (blocking, batched), renews
+/// leases, completes or fails each task, and keeps the queue healthy (reclaims expired leases,
+/// promotes due retries, prunes). A `Service`: on graceful shutdown it stops claiming,
+/// lets in-flight work finish until `shutdownGrace`, then hands the rest back at once.
+public final class TaskConsumer: Service, Sendable {
+    public typealias Handler = @Sendable (TaskContext) async throws -> Void
+
+    public struct Configuration: Sendable {
+        /// Tasks run at once in this process.
+        public var concurrency: Int
+        /// Most tasks taken by one claim.
+        public var batchSize: Int
+        /// Longest single blocking read while the queue is empty (re-issued after).
+        public var blockTimeout: Duration
+        /// How long in-flight tasks may run on after shutdown begins before being handed back.
+        public var shutdownGrace: Duration
+        /// Unique name of this consumer in the lanes' consumer group.
+        public var consumerName: String
+        /// Run lease reclaiming, retry promotion and housekeeping in this process.
+        public var maintenance: Bool
+        public var housekeepingInterval: Duration
+        /// Called after each claim with its round-trip time and the number of tasks (benchmarks, diagnostics).
+        public var claimObserver: (@Sendable (Duration, Int) -> Void)?
+
+        public init(
+            concurrency: Int = 8,
+            batchSize: Int = 32,
+            blockTimeout: Duration = .seconds(5),
+            shutdownGrace: Duration = .seconds(20),
+            consumerName: String = TaskConsumer.defaultConsumerName(),
+            maintenance: Bool = true,
+            housekeepingInterval: Duration = .seconds(60),
+            claimObserver: (@Sendable (Duration, Int) -> Void)? = nil
+        ) {
+            self.concurrency = max(1, concurrency)
+            self.batchSize = max(1, batchSize)
+            self.blockTimeout = blockTimeout
+            self.shutdownGrace = shutdownGrace
+            self.consumerName = consumerName
+            self.maintenance = maintenance
+            self.housekeepingInterval = housekeepingInterval
+            self.claimObserver = claimObserver
+        }
+    }
+
+    public let queue: TaskQueue
+    public let configuration: Configuration
+    private let handler: Handler
+    private let logger: Logger
+    private let state = Mutex(State())
+    private let slotFreed = Wakeup()
+    private let promoterWake = Wakeup()
+
+    private struct InFlight {
+        let context: TaskContext
+        var handle: Task<Void, Never>?
+    }
+
+    private struct State {
+        var inFlight: [String: InFlight] = [:]
+        var stopRequested = false
+        var claimTask: Task<Void, Never>?
+        var handingBack = false
+    }
+
+    public init(queue: TaskQueue, configuration: Configuration = Configuration(), handler: @escaping Handler) {
+        self.queue = queue
+        self.configuration = configuration
+        self.handler = handler
+        var logger = queue.logger
+        logger[metadataKey: "consumer"] = "\(configuration.consumerName)"
+        self.logger = logger
+    }
+
+    public static func defaultConsumerName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, buffer.count - 1)
+        let host = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return "\(host)-\(getpid())-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+    }
+
+    /// Tasks currently running in this consumer.
+    public var inFlightCount: Int { state.withLock { $0.inFlight.count } }
+
+    /// Begins a graceful shutdown without a ServiceGroup (tests, tools): same as SIGTERM.
+    public func shutdown() {
+        let task = state.withLock { state -> Task<Void, Never>? in
+            state.stopRequested = true
+            return state.claimTask
+        }
+        task?.cancel()
+    }
+
+    // MARK: - Service
+
+    public func run() async throws {
+        logger.info("consumer started", metadata: ["concurrency": "\(configuration.concurrency)"])
+        let renewer = Task { await renewLoop() }
+        let maintenance = configuration.maintenance ? [
+            Task { await reaperLoop() }, Task { await promoterLoop() }, Task { await housekeepingLoop() },
+        ] : []
+
+        let claimer = Task { await claimLoop() }
+        let stopAlready = state.withLock { state -> Bool in
+            state.claimTask = claimer
+            return state.stopRequested
+        }
+        if stopAlready { claimer.cancel() }
+        let hardCancelled = Mutex(false)
+        await withGracefulShutdownHandler {
+            await withTaskCancellationHandler {
+                await claimer.value
+            } onCancel: {
+                hardCancelled.withLock { $0 = true }
+                claimer.cancel()
+            }
+        } onGracefulShutdown: {
+            claimer.cancel()
+        }
+
+        // Drain: let in-flight tasks finish until the deadline (none when cancelled outright).
+        let clock = ContinuousClock()
+        let deadline = clock.now + (hardCancelled.withLock { $0 } ? .zero : configuration.shutdownGrace)
+        while inFlightCount > 0 && clock.now < deadline && !hardCancelled.withLock({ $0 }) {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        await handBack()
+        renewer.cancel()
+        for task in maintenance { task.cancel() }
+        await renewer.value
+        for task in maintenance { await task.value }
+        await queue.removeConsumer(configuration.consumerName)
+        logger.info("consumer stopped")
+    }
+
+    /// Returns every unfinished task to its lane at once and cancels its handler.
+    private func handBack() async {
+        let remaining = state.withLock { state -> [InFlight] in
+            state.handingBack = true
+            return Array(state.inFlight.values)
+        }
+        guard !remaining.isEmpty else { return }
+        var attempts = 0
+        while true {
+            do {
+                let count = try await queue.release(remaining.map(\.context.task))
+                logger.info("handed back unfinished tasks", metadata: ["count": "\(count)"])
+                break
+            } catch {
+                attempts += 1
+                // Without the hand-back the tasks still come back when their leases expire.
+                if attempts >= 3 {
+                    logger.warning("hand-back failed; leases will expire instead", metadata: ["error": "\(error)"])
+                    break
+                }
+                try? await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        for entry in remaining {
+            entry.context.markLeaseLost()
+            entry.handle?.cancel()
+        }
+        for entry in remaining { await entry.handle?.value }
+    }
+
+    // MARK: - Claiming
+
+    private func claimLoop() async {
+        let blocking = queue.client.dedicatedConnection(name: "radgrid-queue-claim")
+        defer { blocking.close() }
+        var failures = 0
+        while !Task.isCancelled {
+            let free = configuration.concurrency - inFlightCount
+            if free <= 0 {
+                await slotFreed.wait(timeout: .seconds(1))
+                continue
+            }
+            do {
+                let started = WallClock.monotonicNanoseconds()
+                let batch = try await queue.claim(consumer: configuration.consumerName, count: min(free, configuration.batchSize))
+                configuration.claimObserver?(.nanoseconds(Int64(WallClock.monotonicNanoseconds() - started)), batch.tasks.count)
+                failures = 0
+                if batch.tasks.isEmpty {
+                    try await waitForWork(on: blocking, tails: batch.laneTails)
+                    continue
+                }
+                for task in batch.tasks { start(task) }
+            } catch {
+                if Task.isCancelled { break }
+                failures += 1
+                logger.warning("claim failed; retrying", metadata: ["error": "\(error)", "failures": "\(failures)"])
+                try? await Task.sleep(for: Self.retryDelay(failures))
+            }
+        }
+    }
+
+    /// Blocks until any lane gets an entry newer than `tails` (or the block time passes).
+    /// Reads without a group, so nothing is consumed: the next claim takes the work.
+    private func waitForWork(on connection: RedisDedicatedConnection, tails: [String]) async throws {
+        guard tails.count == 4 else { return }
+        var arguments: [RedisArgument] = ["XREAD", "COUNT", "1", "BLOCK", RedisArgument(configuration.blockTimeout.milliseconds), "STREAMS"]
+        arguments += queue.keys.lanes.map { RedisArgument($0) }
+        arguments += tails.map { RedisArgument($0) }
+        try await connection.send(arguments, blockingFor: configuration.blockTimeout)
+    }
+
+    static func retryDelay(_ failures: Int) -> Duration {
+        let base = min(2_000, 50 * (1 << min(failures, 6)))
+        return .milliseconds(Int64(Double(base) * Double.random(in: 0.5...1.0)))
+    }
+
+    private func start(_ task: ClaimedTask) {
+        let context = TaskContext(task: task)
+        state.withLock { $0.inFlight[task.key] = InFlight(context: context, handle: nil) }
+        let handle = Task { await execute(context) }
+        state.withLock { state in
+            if state.inFlight[task.key] != nil { state.inFlight[task.key]?.handle = handle }
+        }
+    }
+
+    private func execute(_ context: TaskContext) async {
+        let task = context.task
+        let started = WallClock.monotonicNanoseconds()
+        defer {
+            state.withLock { _ = $0.inFlight.removeValue(forKey: task.key) }
+            slotFreed.signal()
+        }
+        do {
+            try await handler(context)
+            queue.metrics.lane(task.lane).run.recordNanoseconds(Int64(WallClock.monotonicNanoseconds() - started))
+            if context.isLeaseLost { return }
+            let outcome = await completeRetrying(context)
+            if case .refused(let reason)? = outcome {
+                logger.warning("completion refused: lease was taken over", metadata: ["reason": "\(reason)", "delivery": "\(task.delivery)"])
+            }
+        } catch {
+            queue.metrics.lane(task.lane).run.recordNanoseconds(Int64(WallClock.monotonicNanoseconds() - started))
+            if context.isLeaseLost || state.withLock({ $0.handingBack }) { return }
+            await failRetrying(context, error: error)
+        }
+    }
+
+    /// Completion is idempotent for one claim (a retry after a lost reply answers
+    /// `alreadyCompleted`), so transport failures are retried for up to one lease.
+    private func completeRetrying(_ context: TaskContext) async -> CompletionOutcome? {
+        let clock = ContinuousClock()
+        let giveUp = clock.now + queue.configuration.lease
+        var failures = 0
+        while true {
+            do {
+                return try await queue.complete(context.task, result: context.result, effects: context.effects)
+            } catch let error as RedisError where error.isConnectionFailure && clock.now < giveUp && !context.isLeaseLost {
+                failures += 1
+                try? await Task.sleep(for: Self.retryDelay(failures))
+            } catch {
+                logger.error("completion failed; the task will be reclaimed when its lease expires", metadata: ["error": "\(error)"])
+                return nil
+            }
+        }
+    }
+
+    private func failRetrying(_ context: TaskContext, error: any Error) async {
+        var permanent = false
+        var retryAfter: Duration?
+        let message: String
+        switch error {
+        case TaskFailure.permanent(let reason):
+            permanent = true
+            message = reason
+        case TaskFailure.retry(let after, let reason):
+            retryAfter = after
+            message = reason
+        default:
+            message = String(describing: error)
+        }
+        let clock = ContinuousClock()
+        let giveUp = clock.now + queue.configuration.lease
+        var failures = 0
+        while true {
+            do {
+                let outcome = try await queue.fail(context.task, error: message, permanent: permanent, retryAfter: retryAfter)
+                switch outcome {
+                case .retrying: promoterWake.signal()
+                case .deadLettered: logger.warning("task dead-lettered", metadata: ["error": "\(message)", "delivery": "\(context.task.delivery)"])
+                case .refused: break
+                }
+                return
+            } catch let error as RedisError where error.isConnectionFailure && clock.now < giveUp {
+                failures += 1
+                try? await Task.sleep(for: Self.retryDelay(failures))
+            } catch {
+                logger.error("recording a failure failed; the task will be reclaimed when its lease expires", metadata: ["error": "\(error)"])
+                return
+            }
+        }
+    }
+
+    // MARK: - Leases
+
+    private func renewLoop() async {
+        let interval = queue.configuration.lease / 3
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            if Task.isCancelled { break }
+            let held = state.withLock { $0.inFlight.values.map(\.context.task) }
+            if held.isEmpty { continue }
+            do {
+                let lost = try await queue.renew(held)
+                if !lost.isEmpty {
+                    let handles = state.withLock { state in
+                        lost.compactMap { key -> Task<Void, Never>? in
+                            guard let entry = state.inFlight[key] else { return nil }
+                            entry.context.markLeaseLost()
+                            return entry.handle
+                        }
+                    }
+                    // Only tasks that still run here were lost (finished ones were completed).
+                    if !handles.isEmpty { logger.warning("leases lost; cancelling their handlers", metadata: ["count": "\(handles.count)"]) }
+                    for handle in handles { handle.cancel() }
+                }
+            } catch {
+                logger.warning("lease renewal failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    // MARK: - Maintenance
+
+    private func reaperLoop() async {
+        let lease = queue.configuration.lease
+        var failures = 0
+        while !Task.isCancelled {
+            var delay = lease
+            do {
+                let result = try await queue.reclaimExpired()
+                failures = 0
+                if result.requeued + result.deadLettered > 0 {
+                    logger.info("reclaimed tasks with expired leases", metadata: ["requeued": "\(result.requeued)", "dead": "\(result.deadLettered)"])
+                }
+                if result.requeued + result.deadLettered >= 500 { continue }
+                if let next = result.nextExpiryMs {
+                    delay = .milliseconds(min(max(next - result.serverTimeMs + 10, 10), lease.milliseconds))
+                }
+            } catch {
+                failures += 1
+                delay = Self.retryDelay(failures)
+            }
+            try? await Task.sleep(for: delay)
+        }
+    }
+
+    private func promoterLoop() async {
+        let maxSleep = Duration.seconds(5)
+        var failures = 0
+        while !Task.isCancelled {
+            var delay = maxSleep
+            do {
+                let result = try await queue.promoteDue()
+                failures = 0
+                if result.promoted >= 500 { continue }
+                if let next = result.nextDueMs {
+                    delay = .milliseconds(min(max(next - result.serverTimeMs, 1), maxSleep.milliseconds))
+                }
+            } catch {
+                failures += 1
+                delay = Self.retryDelay(failures)
+            }
+            // Woken early when this process schedules a retry that may be due sooner.
+            await promoterWake.wait(timeout: delay)
+        }
+    }
+
+    private func housekeepingLoop() async {
+        while !Task.isCancelled {
+            do {
+                try await queue.housekeeping()
+            } catch {
+                logger.debug("housekeeping failed", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: configuration.housekeepingInterval)
+        }
+    }
+}

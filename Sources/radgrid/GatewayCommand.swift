@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import Gateway
+import Logging
+import RadGridCore
+import RedisClient
+import ServiceLifecycle
+import Telemetry
+
+/// `radgrid gateway`: DICOMweb STOW-RS intake for hospitals.
+struct GatewayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "gateway", abstract: "Run the edge gateway (DICOMweb STOW-RS).")
+
+    @OptionGroup var redis: RedisOptions
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on (0 picks a free one).") var port = 8104
+    @Option(help: "Largest request body in MiB.") var maxRequestMib = 2048
+    @Option(help: "Largest single instance in MiB.") var maxInstanceMib = 512
+    @Option(help: "Refuse uploads (429) when this many studies wait for processing.") var maxWaitingStudies = 10_000
+
+    func run() async throws {
+        LogSetup.bootstrap()
+        Telemetry.bootstrap()
+        let logger = Logger(label: "radgrid.gateway")
+        let client = try RedisClient(url: redis.resolvedURL, logger: logger)
+        var configuration = GatewayConfiguration()
+        configuration.host = host
+        configuration.port = port
+        configuration.maxRequestBytes = maxRequestMib << 20
+        configuration.intake.maxInstanceBytes = maxInstanceMib << 20
+        configuration.backpressure.maxWaitingStudies = maxWaitingStudies
+        let app = GatewayApplication.make(client: client, prefix: redis.keyPrefix, configuration: configuration, logger: logger) { port in
+            print("radgrid gateway listening on http://\(host):\(port)")
+            fflush(nil)
+        }
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        client.shutdown()
+    }
+}

@@ -1,0 +1,42 @@
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import RadGridCore
+import RedisClient
+import Routing
+import ServiceLifecycle
+
+/// `radgrid router`: the expert router daemon (see docs/ROUTING.md).
+struct RouterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "router",
+        abstract: "Route finished cases to remote imaging experts."
+    )
+
+    @Option(help: "Redis URL (else REDIS_URL, else redis://127.0.0.1:6379).")
+    var redis: String?
+
+    @Option(help: "Key prefix of this grid.")
+    var prefix: String = KeyPrefix.default.value
+
+    @Option(help: "Routing policy JSON (SLAs, timeouts, margins); defaults built in.")
+    var config: String?
+
+    @Option(help: "Consumer name in the intake group (default router-<pid>).")
+    var name: String?
+
+    func run() async throws {
+        LogSetup.bootstrap()
+        let logger = Logger(label: "radgrid.router")
+        let policy = try config.map { try RoutingConfig.load(path: $0) } ?? .standard
+        let client = try RedisClient(url: RedisEndpoint.resolve(option: redis))
+        defer { client.shutdown() }
+        let consumer = name ?? "router-\(getpid())"
+        let router = ExpertRouter(redis: client, prefix: KeyPrefix(prefix), config: policy, actor: consumer, logger: logger)
+        let service = RouterService(router: router, consumer: consumer, logger: logger)
+        let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
+    }
+}

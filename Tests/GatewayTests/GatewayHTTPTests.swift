@@ -1,0 +1,190 @@
+import DICOM
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Gateway
+import Logging
+import RadGridCore
+import RedisClient
+import ServiceLifecycle
+import StudyStore
+import TestSupport
+import Testing
+
+/// The gateway over real HTTP on a free port, against a real Redis.
+@Suite("Gateway: DICOMweb STOW-RS over HTTP")
+struct GatewayHTTPTests {
+    /// Runs a gateway for the duration of `body`.
+    func withGateway(configure: (inout GatewayConfiguration) -> Void = { _ in }, _ body: (GatewayFixture) async throws -> Void) async throws {
+        let client = try RedisClient(url: try await TestRedis.url())
+        defer { client.shutdown() }
+        let prefix = KeyPrefix(TestRedis.uniquePrefix())
+        var configuration = GatewayConfiguration()
+        configuration.port = 0
+        configure(&configuration)
+        let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        let app = GatewayApplication.make(client: client, prefix: prefix, configuration: configuration, logger: Logger(label: "test.gateway")) { port in
+            portContinuation.yield(port)
+        }
+        let group = ServiceGroup(services: [app], logger: Logger(label: "test"))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var iterator = portStream.makeAsyncIterator()
+            guard let port = await iterator.next() else { throw TestSupportError("gateway did not start") }
+            let tokens = SiteTokens(client: client, prefix: prefix)
+            let fixture = GatewayFixture(
+                baseURL: "http://127.0.0.1:\(port)", client: client, store: StudyStore(client: client, prefix: prefix),
+                tokenH1: try await tokens.issue(site: "H1"), tokenH2: try await tokens.issue(site: "H2")
+            )
+            do {
+                try await body(fixture)
+            } catch {
+                await group.triggerGracefulShutdown()
+                throw error
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    @Test func storesAStudyAndResendingIsANoOp() async throws {
+        try await withGateway { gateway in
+            let instances = [try makeInstance(study: "1.2.826.1", sop: "1.2.826.1.1.1"), try makeInstance(study: "1.2.826.1", sop: "1.2.826.1.1.2")]
+            let first = try await gateway.stow(path: "/studies/1.2.826.1", token: gateway.tokenH1, parts: instances)
+            #expect(first.status == 200)
+            #expect(first.json?["00081199"] != nil)
+            #expect(first.json?["00081198"] == nil)
+            let again = try await gateway.stow(path: "/studies", token: gateway.tokenH1, parts: instances)
+            #expect(again.status == 200)
+            let study = try #require(try await gateway.store.study("1.2.826.1"))
+            #expect(study.instances == 2)
+            #expect(study.site == "H1")
+            let commit = try await gateway.post(path: "/studies/1.2.826.1/commit", token: gateway.tokenH1)
+            #expect(commit.status == 200)
+            #expect(commit.json?["outcome"] as? String == "committed")
+            let status = try await gateway.get(path: "/studies/1.2.826.1", token: gateway.tokenH1)
+            #expect(status.json?["committed"] as? Bool == true)
+        }
+    }
+
+    @Test func tokensAreRequiredAndSitesAreSeparated() async throws {
+        try await withGateway { gateway in
+            let instance = try makeInstance(study: "1.2.826.2", sop: "1.2.826.2.1.1")
+            #expect(try await gateway.stow(path: "/studies", token: nil, parts: [instance]).status == 401)
+            #expect(try await gateway.stow(path: "/studies", token: "rgt_wrong", parts: [instance]).status == 401)
+            #expect(try await gateway.stow(path: "/studies", token: gateway.tokenH1, parts: [instance]).status == 200)
+            // H2 may not add to, read or commit H1's study.
+            let intruder = try makeInstance(study: "1.2.826.2", sop: "1.2.826.2.1.2")
+            let forbidden = try await gateway.stow(path: "/studies/1.2.826.2", token: gateway.tokenH2, parts: [intruder])
+            #expect(forbidden.status == 403)
+            let viaRoot = try await gateway.stow(path: "/studies", token: gateway.tokenH2, parts: [intruder])
+            #expect(viaRoot.status == 403)
+            #expect(try await gateway.get(path: "/studies/1.2.826.2", token: gateway.tokenH2).status == 403)
+            #expect(try await gateway.post(path: "/studies/1.2.826.2/commit", token: gateway.tokenH2).status == 403)
+            #expect(try await gateway.store.instanceUIDs("1.2.826.2") == ["1.2.826.2.1.1"])
+        }
+    }
+
+    @Test func badInputGetsAClear4xxAndStoresNothing() async throws {
+        try await withGateway(configure: { $0.maxRequestBytes = 64 << 10 }) { gateway in
+            let good = try makeInstance(study: "1.2.826.3", sop: "1.2.826.3.1.1")
+            // Truncated DICOM: the part is refused with Failure Reason C000, nothing stored.
+            let truncated = try await gateway.stow(path: "/studies", token: gateway.tokenH1, parts: [Array(good.prefix(good.count - 100))])
+            #expect(truncated.status == 409)
+            let failed = (truncated.json?["00081198"] as? [String: Any])?["Value"] as? [[String: Any]]
+            #expect(((failed?.first?["00081197"] as? [String: Any])?["Value"] as? [Int])?.first == 0xC000)
+            // Malformed multipart: no closing delimiter.
+            var body = Array("--b\r\nContent-Type: application/dicom\r\n\r\n".utf8) + good
+            let malformed = try await gateway.raw(path: "/studies", token: gateway.tokenH1, contentType: "multipart/related; type=\"application/dicom\"; boundary=b", body: body)
+            #expect(malformed.status == 400)
+            #expect(malformed.errorCode == "gateway.malformedMultipart")
+            // Wrong media type.
+            body = good
+            let wrongType = try await gateway.raw(path: "/studies", token: gateway.tokenH1, contentType: "application/octet-stream", body: body)
+            #expect(wrongType.status == 415)
+            // Oversize request.
+            let big = try makeInstance(study: "1.2.826.3", sop: "1.2.826.3.1.2", size: 256)
+            let oversize = try await gateway.stow(path: "/studies", token: gateway.tokenH1, parts: [big])
+            #expect(oversize.status == 413)
+            #expect(try await gateway.store.study("1.2.826.3") == nil)
+            let keys = try await gateway.client.send("KEYS", RedisArgument(gateway.store.prefix.value + "{s:*")).array ?? []
+            #expect(keys.isEmpty)
+        }
+    }
+
+    @Test func backpressureAnswers429WithRetryAfter() async throws {
+        try await withGateway(configure: { $0.backpressure.maxWaitingStudies = 0 }) { gateway in
+            let first = try await gateway.stow(path: "/studies", token: gateway.tokenH1, parts: [try makeInstance(study: "1.2.826.4", sop: "1.2.826.4.1.1")])
+            #expect(first.status == 200)
+            try await Task.sleep(for: .milliseconds(1100))  // past the 1 s sampling interval
+            let second = try await gateway.stow(path: "/studies", token: gateway.tokenH1, parts: [try makeInstance(study: "1.2.826.5", sop: "1.2.826.5.1.1")])
+            #expect(second.status == 429)
+            #expect(second.headers["Retry-After"] != nil)
+            #expect(try await gateway.store.study("1.2.826.5") == nil)
+        }
+    }
+}
+
+/// A CT slice written by our own writer: `size`×`size` int16.
+func makeInstance(study: String, sop: String, size: Int = 16) throws -> [UInt8] {
+    var dataSet = DataSet()
+    dataSet.set(.sopClassUID, "1.2.840.10008.5.1.4.1.1.2")
+    dataSet.set(.sopInstanceUID, sop)
+    dataSet.set(.studyInstanceUID, study)
+    dataSet.set(.seriesInstanceUID, study + ".1")
+    dataSet.set(.modality, "CT")
+    dataSet.set(.bodyPartExamined, "HEAD")
+    try dataSet.setPixelData(.int16((0..<(size * size)).map { Int16(truncatingIfNeeded: $0) }), rows: size, columns: size)
+    return try DICOMWriter.write(dataSet)
+}
+
+struct GatewayFixture {
+    struct Reply {
+        var status: Int
+        var body: [UInt8]
+        var headers: [String: String]
+        var json: [String: Any]? { (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] }
+        var errorCode: String? { (json?["error"] as? [String: Any])?["code"] as? String }
+    }
+
+    let baseURL: String
+    let client: RedisClient
+    let store: StudyStore
+    let tokenH1: String
+    let tokenH2: String
+
+    func stow(path: String, token: String?, parts: [[UInt8]]) async throws -> Reply {
+        var body: [UInt8] = []
+        for part in parts {
+            body += Array("--rgb\r\nContent-Type: application/dicom\r\n\r\n".utf8) + part + Array("\r\n".utf8)
+        }
+        body += Array("--rgb--\r\n".utf8)
+        return try await raw(path: path, token: token, contentType: "multipart/related; type=\"application/dicom\"; boundary=rgb", body: body)
+    }
+
+    func post(path: String, token: String?) async throws -> Reply {
+        try await raw(path: path, token: token, contentType: nil, body: [])
+    }
+
+    func get(path: String, token: String?) async throws -> Reply {
+        try await raw(path: path, token: token, contentType: nil, body: nil)
+    }
+
+    func raw(path: String, token: String?, contentType: String?, body: [UInt8]?) async throws -> Reply {
+        var request = URLRequest(url: URL(string: baseURL + path)!)
+        request.httpMethod = body == nil ? "GET" : "POST"
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        if let contentType { request.setValue(contentType, forHTTPHeaderField: "Content-Type") }
+        let (data, response): (Data, URLResponse)
+        if let body {
+            (data, response) = try await URLSession.shared.upload(for: request, from: Data(body))
+        } else {
+            (data, response) = try await URLSession.shared.data(for: request)
+        }
+        let http = response as? HTTPURLResponse
+        var headers: [String: String] = [:]
+        for (key, value) in http?.allHeaderFields ?? [:] { headers["\(key)"] = "\(value)" }
+        return Reply(status: http?.statusCode ?? 0, body: Array(data), headers: headers)
+    }
+}
