@@ -1,4 +1,5 @@
 import Testing
+import DICOM
 @testable import Imaging
 
 @Suite struct KernelTests {

@@ -135,10 +135,14 @@ public struct SeriesPreprocessor: Sendable {
     private var issues = SourceIssues()
     private let expectedSlices: Int
 
-    public init(options: PreprocessOptions = PreprocessOptions(), info: SeriesInfo = SeriesInfo(), expectedSlices: Int = 0) {
+    /// - Parameter buffer: storage to reuse for the output tensor (e.g. the `voxels` of the
+    ///   previous series a worker slot finished with), so steady-state processing neither
+    ///   allocates nor page-faults a fresh tensor per series.
+    public init(options: PreprocessOptions = PreprocessOptions(), info: SeriesInfo = SeriesInfo(), expectedSlices: Int = 0, buffer: [Float] = []) {
         self.options = options
         self.info = info
         self.expectedSlices = expectedSlices
+        self.voxels = buffer
     }
 
     public var sliceCount: Int { headers.count }
@@ -180,7 +184,12 @@ public struct SeriesPreprocessor: Sendable {
                 resampler = try Resampler(sourceWidth: sourceWidth, sourceHeight: sourceHeight, targetWidth: outWidth, targetHeight: outHeight)
                 scratch = [Float](repeating: 0, count: sourceWidth * sourceHeight)
             }
-            voxels.reserveCapacity(max(1, expectedSlices) * outWidth * outHeight)
+            let need = max(1, expectedSlices) * outWidth * outHeight
+            if voxels.count < need {
+                // Every slot is written by `add` before `finish` hands it out (unused tail slots
+                // are cut), so the fresh tensor need not be zero-filled first.
+                voxels = [Float](unsafeUninitializedCapacity: need) { _, count in count = need }
+            }
         } else if slice.columns != sourceWidth || slice.rows != sourceHeight {
             throw ImagingError.inconsistentSeries("slice \(headers.count) is \(slice.columns)x\(slice.rows), series is \(sourceWidth)x\(sourceHeight)")
         }
@@ -192,9 +201,12 @@ public struct SeriesPreprocessor: Sendable {
             mapping.inverted = true
         }
         let fused = mapping.fused(with: slice.modalityLUT)
-        let start = voxels.count
         let outCount = outWidth * outHeight
-        voxels.append(contentsOf: repeatElement(0, count: outCount))
+        let start = headers.count * outCount
+        if voxels.count < start + outCount {
+            // More slices than announced: grow geometrically (bulk zero fill, not per element).
+            voxels.append(contentsOf: [Float](repeating: 0, count: max(outCount, voxels.count)))
+        }
         if var r = resampler {
             // Map at full resolution into scratch, then resample into the output slot.
             scratch.withUnsafeMutableBufferPointer { s in slice.pixels.map(into: s, fused) }
@@ -219,6 +231,7 @@ public struct SeriesPreprocessor: Sendable {
         guard !headers.isEmpty, let mapping = baseMapping, let window else { throw ImagingError.emptySeries }
         let geometry = SeriesGeometry.assemble(headers, tolerance: options.spacingTolerance)
         let n = outWidth * outHeight
+        if voxels.count > headers.count * n { voxels.removeLast(voxels.count - headers.count * n) }
         var ordered: [Float]
         if geometry.order == Array(0..<headers.count) {
             ordered = voxels
