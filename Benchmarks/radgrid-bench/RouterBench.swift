@@ -29,9 +29,10 @@ struct RouterBench: AsyncParsableCommand {
         var result: [String: Any] = ["seed": seed]
         for size in sizes {
             let figures = try await latency(client: client, size: size)
-            print("latency  experts=\(size)  decisions=\(decisions)  p50=\(fmt(figures.p50)) ms  p99=\(fmt(figures.p99)) ms  max=\(fmt(figures.max)) ms  assigned=\(figures.assigned)")
+            print("latency  experts=\(size)  decisions=\(decisions)  p50=\(fmt(figures.p50)) ms  p99=\(fmt(figures.p99)) ms  max=\(fmt(figures.max)) ms  assigned=\(figures.assigned)  server script mean=\(fmt(figures.serverMicros / 1000)) ms")
             result["p50_ms_\(size)"] = figures.p50
             result["p99_ms_\(size)"] = figures.p99
+            result["server_script_mean_ms_\(size)"] = figures.serverMicros / 1000
         }
         if !noSim {
             let sim = try await RouterSimulation(client: client, seed: seed, experts: simExperts, hours: simHours, load: load).run()
@@ -48,13 +49,14 @@ struct RouterBench: AsyncParsableCommand {
 
     /// Times `decisions` submit decisions (the assign script's round trip) against a roster
     /// of `size`, completing old cases to keep experts at moderate load.
-    func latency(client: RedisClient, size: Int) async throws -> (p50: Double, p99: Double, max: Double, assigned: Int) {
+    func latency(client: RedisClient, size: Int) async throws -> (p50: Double, p99: Double, max: Double, assigned: Int, serverMicros: Double) {
         let prefix = "bench\(UInt32.random(in: 0...UInt32.max)):"
         defer { Task { try? await RouterBenchSupport.deleteKeys(client: client, prefix: prefix) } }
         let router = ExpertRouter(redis: client, prefix: KeyPrefix(prefix), actor: "bench")
         var experts = RosterGenerator.generate(count: size, seed: seed)
         for index in experts.indices { experts[index].shifts = [] }
         try await router.upsertExperts(experts, presence: .online, heartbeatUntil: router.now + 3_600_000)
+        try await client.send("CONFIG", "RESETSTAT")
         var rng = SeededGenerator(seed: seed &+ UInt64(size))
         var open: Deque<(String, String)> = []
         var samples: [Double] = []
@@ -78,7 +80,11 @@ struct RouterBench: AsyncParsableCommand {
         }
         samples.sort()
         func pct(_ p: Double) -> Double { samples[min(samples.count - 1, Int(Double(samples.count) * p))] }
-        return (pct(0.5), pct(0.99), samples.last ?? 0, assigned)
+        // Server-side mean per EVALSHA (all router scripts of this run), free of client scheduling noise.
+        let stats = try await client.send("INFO", "commandstats").string ?? ""
+        let line = stats.split(whereSeparator: \.isNewline).first { $0.hasPrefix("cmdstat_evalsha:") } ?? ""
+        let micros = line.split(separator: ",").first { $0.hasPrefix("usec_per_call=") }.flatMap { Double($0.dropFirst(14)) } ?? 0
+        return (pct(0.5), pct(0.99), samples.last ?? 0, assigned, micros)
     }
 }
 

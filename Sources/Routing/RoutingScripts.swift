@@ -141,7 +141,7 @@ enum RoutingScripts {
     local maxScan = tonumber(ARGV[8])
     local npools = tonumber(ARGV[NA + 11])
     local best, bestRatio, bestRecent, bestTB, bestPool = nil, 0, 0, 0, ''
-    local scanned = 0
+    local scanned, ties = 0, 0
     for p = 1, npools do
       local pool = KEYS[NS + 1 + p]
       local name = ARGV[NA + 11 + p]
@@ -156,7 +156,8 @@ enum RoutingScripts {
         for j = 1, #page, 2 do
           local id = page[j]
           local stored = tonumber(page[j + 1])
-          if best and stored > bestRatio + TIE then stop = true break end
+          -- Sorted by score: nothing further can beat the best; enough ties seen to pick from.
+          if best and (stored > bestRatio + TIE or (ties >= 8 and stored >= bestRatio - TIE)) then stop = true break end
           scanned = scanned + 1
           local untilv = tonumber(redis.call('HGET', KEYS[K_UNTIL], id) or '0')
           local credv = redis.call('HGET', KEYS[K_CRED], id .. '|' .. scope)
@@ -172,6 +173,7 @@ enum RoutingScripts {
               and not (conflict and redis.call('HGET', KEYS[K_HOME], id) == f.site) then
               local rc = recent(id)
               local tb = jitter(id)
+              if not best or r < bestRatio - TIE then ties = 1 else ties = ties + 1 end
               if not best or r < bestRatio - TIE
                 or (r <= bestRatio + TIE and (rc < bestRecent - 1e-9 or (rc <= bestRecent + 1e-9 and tb < bestTB))) then
                 best, bestRatio, bestRecent, bestTB, bestPool = id, r, rc, tb, name
