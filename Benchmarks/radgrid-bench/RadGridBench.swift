@@ -13,6 +13,7 @@ struct RadGridBench: AsyncParsableCommand {
             QueueWorkerCommand.self,
             RouterBench.self,
             ScreenBench.self,
+            E2EBench.self,
         ]
     )
 }
