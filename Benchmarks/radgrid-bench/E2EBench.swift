@@ -1,5 +1,6 @@
 import ArgumentParser
 import Coordinator
+import Audit
 import DICOM
 import Foundation
 import RadGridCore

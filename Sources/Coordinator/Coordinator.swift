@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Audit
 import Crypto
 import Logging
@@ -69,11 +72,8 @@ public final class Coordinator: Service, Sendable {
     }
 
     public func run() async throws {
-        for stream in [store.committedStreamKey, screenedStream] {
-            do {
-                try await client.send("XGROUP", "CREATE", RedisArgument(stream), RedisArgument(Self.consumerGroup), "0", "MKSTREAM")
-            } catch where error.isServerError("BUSYGROUP") {}
-        }
+        try await ensureGroup(store.committedStreamKey)
+        try await ensureGroup(screenedStream)
         logger.info("coordinator started", metadata: ["consumer": "\(settings.consumerName)", "stableAge": "\(settings.stableAge)"])
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
@@ -84,6 +84,12 @@ public final class Coordinator: Service, Sendable {
             }
         }
         logger.info("coordinator stopped")
+    }
+
+    func ensureGroup(_ stream: String) async throws {
+        do {
+            try await client.send("XGROUP", "CREATE", RedisArgument(stream), RedisArgument(Self.consumerGroup), "0", "MKSTREAM")
+        } catch where error.isServerError("BUSYGROUP") {}
     }
 
     // MARK: Intake (committed + screened streams)

@@ -159,7 +159,7 @@ struct TopCommand: AsyncParsableCommand {
         while count == 0 || n < count {
             let status = try await GridStatus.collect(client: client, prefix: redis.keyPrefix)
             print("\u{1B}[H\u{1B}[2J" + "radgridctl top — \(Date())\n" + status.render())
-            fflush(stdout)
+            fflush(nil)
             n += 1
             try await Task.sleep(for: .milliseconds(Int64(interval * 1000)))
         }

@@ -56,18 +56,18 @@ struct UpCommand: AsyncParsableCommand {
                   radgridctl top --redis \(grid.redisURL)
             Ctrl-C stops the grid.
             """)
-            fflush(stdout)
+            fflush(nil)
             await cancelWhenGracefulShutdown {
                 while !Task.isCancelled {
                     for (name, code) in grid.exited() {
                         print("radgrid up: \(name) exited with status \(code)")
-                        fflush(stdout)
+                        fflush(nil)
                     }
                     try? await Task.sleep(for: .seconds(1))
                 }
             }
             print("radgrid up: stopping…")
-            fflush(stdout)
+            fflush(nil)
             await grid.stop()
             print("radgrid up: stopped")
         }

@@ -42,7 +42,7 @@ public final class WorkerDaemon: Sendable {
     public let heartbeat: WorkerHeartbeat
     let logger: Logger
     let engine: ScreeningEngine
-    let stats = Mutex(WorkerCounters())
+    let stats = CounterBox()
     let metrics = WorkerMetrics()
 
     public init(client: RedisClient, settings: WorkerSettings, logger: Logger = Logger(label: "radgrid.worker")) {
@@ -71,6 +71,11 @@ public final class WorkerDaemon: Sendable {
     }
 
     public var services: [any Service] { [consumer, heartbeat] }
+}
+
+final class CounterBox: Sendable {
+    let state = Mutex(WorkerCounters())
+    func withLock<T: Sendable>(_ body: (inout WorkerCounters) -> T) -> T { state.withLock { body(&$0) } }
 }
 
 struct WorkerCounters: Sendable {
@@ -257,7 +262,7 @@ public struct WorkerHeartbeat: Service {
     let name: String
     let slots: Int
     let interval: Duration
-    let counters: Mutex<WorkerCounters>
+    let counters: CounterBox
     let logger: Logger
     let startedAt = WallClock.nowMilliseconds()
 
