@@ -106,8 +106,8 @@ public final class LocalGrid: @unchecked Sendable {
     func waitForGateway(logPath: String, process: ChildDaemon) async throws -> String {
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
-            if let text = readFile(logPath), let range = text.range(of: "listening on ") {
-                let rest = text[range.upperBound...]
+            if let text = readFile(logPath), let range = text.range(of: "listening on http://") {
+                let rest = text[text.index(range.upperBound, offsetBy: -7)...]
                 let url = rest.prefix { !$0.isWhitespace }
                 if !url.isEmpty { return String(url) }
             }

@@ -117,10 +117,10 @@ public struct GridStatus: Codable, Sendable {
         }
         if let studyList {
             out.append("CASES")
-            out.append("  " + pad("study", 22) + pad("state", 12) + pad("prio", 8) + pad("urgency", 10) + pad("specialty", 16) + pad("case prio", 10) + "expert")
+            out.append("  " + pad("study", 22) + pad("state", 12) + pad("prio", 8) + pad("urgency", 10) + pad("specialty", 19) + pad("case prio", 10) + "expert")
             for s in studyList.sorted(by: { $0.createdMs < $1.createdMs }) {
                 let uid = s.uid.count > 20 ? String(s.uid.prefix(20)) : s.uid
-                out.append("  " + pad(uid, 22) + pad(s.state, 12) + pad(s.priority, 8) + pad(s.urgency, 10) + pad(s.specialty, 16) + pad(s.casePriority, 10) + (s.expert.isEmpty ? s.reason : s.expert))
+                out.append("  " + pad(uid, 22) + pad(s.state, 12) + pad(s.priority, 8) + pad(s.urgency, 10) + pad(s.specialty, 19) + pad(s.casePriority, 10) + (s.expert.isEmpty ? s.reason : s.expert))
             }
         }
         return out.joined(separator: "\n")
