@@ -42,7 +42,11 @@ public final class LocalGrid: @unchecked Sendable {
 
     public func start() async throws {
         let dir = options.directory
-        mkdir(dir, 0o755)
+        var partial = ""
+        for component in dir.split(separator: "/") {
+            partial += "/" + component
+            mkdir(partial, 0o755)
+        }
         mkdir(dir + "/logs", 0o755)
         mkdir(dir + "/redis", 0o755)
         if let url = options.redisURL {
