@@ -30,9 +30,11 @@ soak: deps
 	$(SWIFT) build --build-tests
 	RADGRID_SOAK=1 scripts/with-private-redis.sh -- $(SWIFT) test --skip-build
 
-## run: the whole grid locally on a private redis-server.
+## run: the whole grid locally (`radgrid up`: private redis-server with AOF, coordinator,
+## router, 2 workers, gateway, 600 demo experts), a demo batch of phantom CT studies, live
+## progress and the final case -> expert table; then the grid stops by itself.
 run: build
-	scripts/with-private-redis.sh --aof -- $(BIN)/radgridctl ping
+	BIN=$(BIN) scripts/run-demo.sh
 
 ## bench: release-build benchmarks against a private redis-server (figures in docs/BENCHMARKS.md).
 bench: build-release

@@ -76,14 +76,21 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        .target(name: "Coordinator", dependencies: [
+            "StudyStore", "TaskQueue", "Routing", "Audit", "WorkerDaemon", "Gateway", "RedisClient", "RadGridCore",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         .target(name: "RadGridCtl", dependencies: [
-            "RedisClient", "Zstd", "DICOM", "TaskQueue", "Routing", "RadGridCore", "Imaging", "Screening", "Audit", "StudyStore", "Gateway",
+            "Coordinator", "WorkerDaemon", "RedisClient", "Zstd", "DICOM", "TaskQueue", "Routing", "RadGridCore", "Imaging", "Screening", "Audit", "StudyStore", "Gateway",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "radgrid", dependencies: [
-            "RedisClient", "TaskQueue", "Routing", "RadGridCore", "Gateway", "Telemetry",
+            "Coordinator", "StudyStore", "RedisClient", "TaskQueue", "Routing", "RadGridCore", "Gateway", "Telemetry",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -96,7 +103,7 @@ let package = Package(
         .target(name: "Imaging", dependencies: ["DICOM", "CZlib", "RadGridCore"], path: "Workers/Imaging"),
         .target(name: "Screening", dependencies: ["Imaging", "DICOM", "RadGridCore"], path: "Workers/Screening"),
         .target(name: "WorkerDaemon", dependencies: [
-            "TaskQueue", "RedisClient", "Zstd", "DICOM", "Imaging", "Screening", "RadGridCore",
+            "TaskQueue", "RedisClient", "Zstd", "DICOM", "Imaging", "Screening", "RadGridCore", "StudyStore", "Audit",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -110,7 +117,7 @@ let package = Package(
 
         // MARK: Benchmarks (kept apart from tests)
         .executableTarget(name: "radgrid-bench", dependencies: [
-            "RedisClient", "Zstd", "DICOM", "TaskQueue", "Routing", "Imaging", "Screening", "RadGridCore",
+            "RedisClient", "Zstd", "DICOM", "TaskQueue", "Routing", "Imaging", "Screening", "RadGridCore", "Coordinator", "StudyStore", "Audit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Collections", package: "swift-collections"),
         ], path: "Benchmarks/radgrid-bench"),
@@ -127,6 +134,6 @@ let package = Package(
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "RedisClient", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM", "TestSupport"]),
         .testTarget(name: "ScreeningTests", dependencies: ["Screening", "Imaging", "DICOM", "TestSupport"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["RedisClient", "TaskQueue", "Routing", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["RedisClient", "TaskQueue", "Routing", "TestSupport", "StudyStore", "Audit", "Screening", "WorkerDaemon", "Coordinator"]),
     ]
 )

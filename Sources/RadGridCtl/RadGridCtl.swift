@@ -19,6 +19,9 @@ public struct RadGridCtlCommand: AsyncParsableCommand {
             PreprocessCommand.self,
             ScreenCommand.self,
             PhantomCommand.self,
+            StatusCommand.self,
+            TopCommand.self,
+            DemoCommand.self,
         ]
     )
 

@@ -11,6 +11,8 @@ struct RadGridCommand: AsyncParsableCommand {
             // One line per daemon; each lives in its own file.
             GatewayCommand.self,
             RouterCommand.self,
+            CoordinatorCommand.self,
+            UpCommand.self,
         ]
     )
 }

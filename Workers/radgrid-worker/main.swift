@@ -1,1 +1,46 @@
-print("radgrid-worker")
+import ArgumentParser
+import Foundation
+import Logging
+import RadGridCore
+import RedisClient
+import Screening
+import ServiceLifecycle
+import Telemetry
+import WorkerDaemon
+
+/// `radgrid-worker`: runs the instance and study stages (see docs/OPERATIONS.md).
+@main
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "radgrid-worker", abstract: "Decompress, parse, preprocess and pre-screen studies.")
+
+    @OptionGroup var redis: RedisOptions
+    @Option(help: "Concurrent task slots (default: number of cores).") var slots: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Consumer name (default host-pid-random).") var name: String?
+    @Option(help: "Screening config JSON (default: Ops/screening.json if present, else built in).") var screeningConfig: String?
+    @Option(help: "Prometheus /metrics port (0 = off).") var metricsPort: Int = 0
+    @Option(help: "Seconds in-flight tasks may run on after SIGTERM before being handed back.") var drainSeconds: Int = 20
+
+    func run() async throws {
+        LogSetup.bootstrap()
+        Telemetry.bootstrap()
+        let logger = Logger(label: "radgrid.worker")
+        var settings = WorkerSettings()
+        settings.prefix = redis.keyPrefix
+        settings.slots = max(1, slots)
+        settings.shutdownGrace = .seconds(drainSeconds)
+        if let name { settings.name = name }
+        let path = screeningConfig ?? (FileManager.default.fileExists(atPath: "Ops/screening.json") ? "Ops/screening.json" : nil)
+        if let path {
+            guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
+            settings.screening = try JSONDecoder().decode(ScreeningConfig.self, from: data)
+            try settings.screening.validate()
+        }
+        let client = try RedisClient(url: redis.resolvedURL, logger: logger)
+        let daemon = WorkerDaemon(client: client, settings: settings, logger: logger)
+        var services: [any Service] = daemon.services
+        if metricsPort > 0 { services.append(Telemetry.metricsServer(host: "127.0.0.1", port: metricsPort, logger: logger)) }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        client.shutdown()
+    }
+}

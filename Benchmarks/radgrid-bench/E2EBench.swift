@@ -1,0 +1,108 @@
+import ArgumentParser
+import Coordinator
+import Audit
+import DICOM
+import Foundation
+import RadGridCore
+import RedisClient
+import Screening
+import StudyStore
+import Zstd
+
+/// `radgrid-bench e2e`: the local grid (`LocalGrid`, as `radgrid up` runs it) end to end.
+/// Latency: one 100-image CT study at a time (light load), received → assigned.
+/// Throughput: a burst of studies submitted at once, until every one is assigned.
+struct E2EBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "e2e", abstract: "Studies/s, images/s and received→assigned latency of the local grid.")
+
+    @Option(help: "Redis URL (default: a private redis-server).") var redis: String?
+    @Option(help: "Worker processes.") var workers = 2
+    @Option(help: "Latency runs (one 100-image study at a time).") var runs = 10
+    @Option(help: "Images per latency study.") var images = 100
+    @Option(help: "Studies in the throughput burst.") var burst = 20
+    @Option(help: "Images per burst study.") var burstImages = 40
+    @Option(help: "Matrix size of the phantoms.") var size = 128
+    @Flag(help: "Print one JSON object as the last line.") var json = false
+
+    func run() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("radgrid-bench-e2e-\(getpid())").path
+        var options = LocalGrid.Options(directory: dir)
+        options.redisURL = redis
+        options.prefix = KeyPrefix(redis == nil ? "rg:" : "bench\(getpid()):")
+        options.workers = workers
+        options.stableAge = 30
+        let grid = LocalGrid(options: options)
+        try await grid.start()
+        let client = try RedisClient(url: grid.redisURL)
+        let store = StudyStore(client: client, prefix: options.prefix)
+        var latencies: [Double] = []
+        var throughput = (studies: 0.0, images: 0.0)
+        do {
+            try await Task.sleep(for: .seconds(1))
+            for run in 0..<runs {
+                let study = try await submit(store: store, kind: run % 2 == 0 ? .chest : .head, slices: images, seed: UInt64(7_000 + run))
+                let seconds = try await waitAssigned(store: store, studies: [study], timeout: 60)
+                latencies.append(seconds)
+                if !json { print(String(format: "latency run %2d: %.2f s received → assigned", run + 1, seconds)) }
+            }
+            let started = Date()
+            var studies: [String] = []
+            for i in 0..<burst { studies.append(try await submit(store: store, kind: i % 2 == 0 ? .head : .chest, slices: burstImages, seed: UInt64(9_000 + i))) }
+            _ = try await waitAssigned(store: store, studies: studies, timeout: 600)
+            let elapsed = Date().timeIntervalSince(started)
+            throughput = (Double(burst) / elapsed, Double(burst * burstImages) / elapsed)
+        } catch {
+            client.shutdown()
+            await grid.stop(grace: .seconds(5))
+            throw error
+        }
+        client.shutdown()
+        await grid.stop(grace: .seconds(10))
+        let sorted = latencies.sorted()
+        func pct(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int((p * Double(sorted.count - 1)).rounded()))] }
+        print(String(format: "e2e: %d workers, latency %d × %d-image studies: p50 %.2f s, p95 %.2f s; burst %d × %d images: %.2f studies/s, %.1f images/s",
+                     workers, runs, images, pct(0.5), pct(0.95), burst, burstImages, throughput.studies, throughput.images))
+        if json {
+            let object: [String: Any] = ["benchmark": "e2e", "workers": workers, "studies_per_s": throughput.studies, "images_per_s": throughput.images,
+                                         "p50_s": pct(0.5), "p95_s": pct(0.95), "latency_runs": runs, "latency_images": images,
+                                         "burst_studies": burst, "burst_images": burstImages]
+            print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+        }
+    }
+
+    /// Stores a phantom series straight into the study store (as `radgridctl submit` does) and commits it.
+    func submit(store: StudyStore, kind: PhantomSpec.Kind, slices: Int, seed: UInt64) async throws -> String {
+        let spec = PhantomSpec(kind: kind, width: size, height: size, slices: slices, pixelSpacing: (kind == .head ? 240.0 : 352.0) / Double(size),
+                               sliceSpacing: kind == .head ? 140.0 / Double(slices) : 300.0 / Double(slices), lesionDiameterMM: seed % 3 == 0 ? 14 : 0,
+                               seed: seed &+ UInt64(getpid()) * 1000)
+        let phantom = Phantom.generate(spec)
+        var study = ""
+        for bytes in try phantom.dicomFiles() {
+            let ds = try DICOMFile.read(bytes, options: .headerOnly).dataSet
+            study = ds.string(.studyInstanceUID) ?? ""
+            let header = InstanceHeader(studyInstanceUID: study, seriesInstanceUID: ds.string(.seriesInstanceUID) ?? "", sopInstanceUID: ds.string(.sopInstanceUID) ?? "",
+                                        modality: ds.string(.modality) ?? "", bodyPart: ds.string(.bodyPartExamined) ?? "")
+            try await store.storeInstance(site: "H001", header: header, priority: .routine, compressed: try Zstd.compress(bytes), rawSize: bytes.count,
+                                          sha256: SHA256Digest.hex(bytes))
+        }
+        try await store.commit(study: study, actor: AuditActor(.admin, "bench"), reason: "bench")
+        return study
+    }
+
+    func waitAssigned(store: StudyStore, studies: [String], timeout: Double) async throws -> Double {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            var latest = 0.0
+            var done = true
+            for uid in studies {
+                guard let r = try await store.study(uid) else { done = false; break }
+                if r.state == .failed || r.state == .quarantined { throw ValidationError("study failed: \(r.attributes["reason"] ?? "?")") }
+                guard [.assigned, .accepted, .reported].contains(r.state) else { done = false; break }
+                latest = max(latest, Double(r.updatedAtMilliseconds - r.createdAtMilliseconds) / 1000)
+            }
+            if done { return latest }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw ValidationError("studies not assigned within \(Int(timeout)) s")
+    }
+}

@@ -1,0 +1,75 @@
+import ArgumentParser
+import Coordinator
+import Foundation
+import Logging
+import RadGridCore
+import ServiceLifecycle
+
+/// `radgrid up`: the whole grid on this machine until SIGINT/SIGTERM.
+struct UpCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "up", abstract: "Run the whole grid locally (redis, coordinator, router, workers, gateway).")
+
+    @OptionGroup var redis: RedisOptions
+    @Option(help: "Data and log directory (default: a new temp dir).") var dir: String?
+    @Option(help: "Worker processes.") var workers: Int = 2
+    @Option(help: "Slots per worker (default: cores).") var slots: Int = 0
+    @Option(help: "Gateway port (0 picks a free one).") var gatewayPort: Int = 0
+    @Option(help: "Demo experts generated when the roster is empty.") var experts: Int = 600
+    @Option(help: "Demo site code (a token is issued for it).") var site: String = "H001"
+    @Option(help: "Coordinator stable age in seconds.") var stableAge: Double = 10
+
+    func run() async throws {
+        LogSetup.bootstrap()
+        let logger = Logger(label: "radgrid.up")
+        var options = LocalGrid.Options(directory: dir ?? FileManager.default.temporaryDirectory.appendingPathComponent("radgrid-up-\(getpid())").path)
+        options.redisURL = redis.url ?? ProcessInfo.processInfo.environment["REDIS_URL"]
+        options.prefix = redis.keyPrefix
+        options.workers = workers
+        options.slots = slots
+        options.gatewayPort = gatewayPort
+        options.experts = experts
+        options.site = site
+        options.stableAge = stableAge
+        let grid = LocalGrid(options: options, logger: logger)
+        let supervisor = Supervisor(grid: grid, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [supervisor], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+
+    struct Supervisor: Service {
+        let grid: LocalGrid
+        let logger: Logger
+
+        func run() async throws {
+            do {
+                try await grid.start()
+            } catch {
+                await grid.stop(grace: .seconds(5))
+                throw error
+            }
+            print("""
+            RadGrid is up (\(grid.children.count) processes; logs in \(grid.options.directory)/logs)
+              redis     \(grid.redisURL)
+              gateway   \(grid.gatewayURL)  (site \(grid.options.site), token \(grid.token))
+              env file  \(grid.envFile)
+            try:  radgridctl submit DIR --gateway \(grid.gatewayURL) --token \(grid.token)
+                  radgridctl top --redis \(grid.redisURL)
+            Ctrl-C stops the grid.
+            """)
+            fflush(nil)
+            await cancelWhenGracefulShutdown {
+                while !Task.isCancelled {
+                    for (name, code) in grid.exited() {
+                        print("radgrid up: \(name) exited with status \(code)")
+                        fflush(nil)
+                    }
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+            print("radgrid up: stopping…")
+            fflush(nil)
+            await grid.stop()
+            print("radgrid up: stopped")
+        }
+    }
+}

@@ -1,0 +1,138 @@
+import Audit
+import Coordinator
+import Foundation
+import RadGridCore
+import RedisClient
+import Routing
+import Screening
+import StudyStore
+import Testing
+import TestSupport
+
+/// The whole grid as real processes (router, coordinator, two workers, gateway) against a
+/// private redis-server: mixed phantom studies over STOW-RS and the CLI, one worker killed
+/// with SIGKILL mid-run; every study must reach an eligible expert, critical findings as
+/// STAT, and the audit chains must verify (and catch a tampered entry).
+@Suite(.serialized) struct GridEndToEndTests {
+    static var binDir: String {
+        ProcessInfo.processInfo.environment["RADGRID_BIN_DIR"] ?? Corpus.packageRoot.appendingPathComponent(".build/debug").path
+    }
+    static var built: Bool {
+        ["radgrid", "radgrid-worker", "radgridctl"].allSatisfy { FileManager.default.isExecutableFile(atPath: binDir + "/" + $0) }
+    }
+    static var soak: Bool { ProcessInfo.processInfo.environment["RADGRID_SOAK"] == "1" }
+
+    struct Planned { var dir: String; var lesion: Bool; var kind: PhantomSpec.Kind; var priority: String; var gateway: Bool }
+
+    @Test(.enabled(if: built, "radgrid, radgrid-worker and radgridctl are not built (swift build, or set RADGRID_BIN_DIR)"))
+    func studiesFlowToEligibleExpertsDespiteAWorkerCrash() async throws {
+        let studyCount = Self.soak ? 48 : 12
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("rg-e2e-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        var options = LocalGrid.Options(directory: work + "/grid")
+        options.redisURL = server.url
+        options.prefix = KeyPrefix("rg:")
+        options.workers = 2
+        options.slots = 2
+        options.experts = 600
+        options.stableAge = 2
+        options.binDirectory = Self.binDir
+        let grid = LocalGrid(options: options)
+        try await grid.start()
+        var stopped = false
+        defer { if !stopped { for c in grid.children { _ = c.signal(SIGKILL) } } }
+
+        // Phantoms: small head/chest CT, half with a lesion, some urgent; half over STOW-RS.
+        var plans: [Planned] = []
+        for i in 0..<studyCount {
+            let kind: PhantomSpec.Kind = i % 2 == 0 ? .head : .chest
+            let lesion = i % 3 == 0
+            var spec = PhantomSpec.small(kind, lesionMM: lesion ? (kind == .head ? 16 : 14) : 0, seed: UInt64(5000 + i))
+            spec.slices = Self.soak ? spec.slices : min(spec.slices, 8)
+            spec.sliceSpacing = kind == .head ? 10 : 6
+            let phantom = Phantom.generate(spec)
+            let dir = "\(work)/s\(i)"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            for (k, bytes) in try phantom.dicomFiles().enumerated() { try Data(bytes).write(to: URL(fileURLWithPath: "\(dir)/\(k).dcm")) }
+            plans.append(Planned(dir: dir, lesion: lesion, kind: kind, priority: i % 4 == 1 ? "urgent" : "routine", gateway: i % 2 == 1))
+        }
+        let log = work + "/submit.log"
+        for (i, plan) in plans.enumerated() {
+            var args = ["submit", plan.dir, "--priority", plan.priority, "--redis", server.url, "--prefix", "rg:"]
+            args += plan.gateway ? ["--gateway", grid.gatewayURL, "--token", grid.token] : ["--site", "H001"]
+            let submit = try ChildProcess(executable: Self.binDir + "/radgridctl", arguments: args, outputPath: log)
+            #expect(submit.wait(timeout: .seconds(30)) == 0, "submit \(i) failed; see \(log)")
+            if i == studyCount / 3 {
+                // Crash a worker mid-run: its leased tasks must be reclaimed by the other one.
+                let victim = try #require(grid.children.first { $0.name == "worker-1" })
+                #expect(victim.signal(SIGKILL))
+            }
+        }
+
+        let client = try RedisClient(url: server.url)
+        defer { client.shutdown() }
+        let store = StudyStore(client: client, prefix: KeyPrefix("rg:"))
+        let uids = (try await client.send("ZRANGE", RedisArgument(store.allKey), "0", "-1").array ?? []).compactMap(\.string)
+        #expect(uids.count == studyCount)
+        // Wait for every study to reach an expert (lease of the killed worker: 30 s).
+        let deadline = ContinuousClock.now + .seconds(Self.soak ? 240 : 75)
+        var records: [StudyRecord] = []
+        while ContinuousClock.now < deadline {
+            records = try await uids.asyncMap { try await store.study($0)! }
+            if records.allSatisfy({ [.assigned, .accepted, .reported, .failed, .quarantined].contains($0.state) }) { break }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        let unfinished = records.filter { $0.state != .assigned }.map { "\($0.studyInstanceUID)=\($0.state.rawValue)" }
+        #expect(unfinished.isEmpty, "studies not assigned: \(unfinished); logs in \(work)/grid/logs")
+
+        // Every assignment went to an eligible expert: specialty covers the case, credentialed.
+        let router = ExpertRouter(redis: client, prefix: KeyPrefix("rg:"), actor: "test")
+        for record in records where record.state == .assigned {
+            let caseID = try #require(record.attributes["case"])
+            let info = try #require(try await router.caseInfo(caseID))
+            let expertID = try #require(info.expert)
+            #expect(record.attributes["expert"] == expertID)
+            let expert = try #require(try await router.expertState(expertID)).expert
+            let specialty = try Specialty(info.specialty)
+            #expect(expert.specialties.contains { $0.covers(specialty) }, "expert \(expertID) cannot read \(info.specialty)")
+            let now = WallClock.nowMilliseconds()
+            #expect(expert.credentials.contains { $0.isValid(at: now) && ($0.scope == record.site || $0.scope == "region:" + (info.region ?? "-")) })
+            // Critical findings go out as STAT; urgent studies at least urgent.
+            if record.attributes["urgency"] == "critical" { #expect(info.priority == "stat") }
+            if record.priority == .urgent { #expect(info.priority == "stat" || info.priority == "urgent") }
+        }
+        let lesions = plans.filter(\.lesion).count
+        let flagged = records.filter { ($0.attributes["urgency"] ?? "routine") != "routine" }.count
+        #expect(flagged >= 1 && lesions >= 1, "no lesion phantom was flagged by the screeners")
+
+        // The audit chains verify; a tampered entry is detected.
+        #expect(try await AuditTrail.verify(client: client, prefix: KeyPrefix("rg:")).isIntact)
+        let trail = store.audit(uids[0])
+        let entries = try await trail.entries()
+        #expect(entries.count >= 4)
+        let forged = trail.logKey + ":forged"
+        for (k, r) in entries.enumerated() {
+            _ = try await client.send("XADD", RedisArgument(forged), RedisArgument(r.id), "ts", RedisArgument(String(r.timestampMilliseconds)),
+                                      "actor", RedisArgument(r.actor), "action", RedisArgument(k == 1 ? "study.failed" : r.action),
+                                      "study", RedisArgument(r.study), "details", RedisArgument(r.details), "prev", RedisArgument(r.previousHash), "hash", RedisArgument(r.hash))
+        }
+        _ = try await client.send("RENAME", RedisArgument(forged), RedisArgument(trail.logKey))
+        let verification = try await AuditTrail.verify(client: client, prefix: KeyPrefix("rg:"))
+        #expect(!verification.isIntact)
+        #expect(verification.problems.contains { $0.entryID == entries[1].id })
+
+        await grid.stop(grace: .seconds(10))
+        stopped = true
+        #expect(grid.children.allSatisfy { !$0.isRunning })
+    }
+}
+
+extension Array {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var out: [T] = []
+        for e in self { out.append(try await transform(e)) }
+        return out
+    }
+}
