@@ -117,7 +117,7 @@ let package = Package(
 
         // MARK: Benchmarks (kept apart from tests)
         .executableTarget(name: "radgrid-bench", dependencies: [
-            "RedisClient", "Zstd", "DICOM", "TaskQueue", "Routing", "Imaging", "Screening", "RadGridCore", "Coordinator", "StudyStore", "Audit",
+            "RedisClient", "Zstd", "DICOM", "TaskQueue", "Routing", "Imaging", "Screening", "RadGridCore", "Gateway", "Coordinator", "StudyStore", "Audit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Collections", package: "swift-collections"),
         ], path: "Benchmarks/radgrid-bench"),

@@ -2,6 +2,7 @@ import ArgumentParser
 import Coordinator
 import Audit
 import DICOM
+import Gateway
 import Foundation
 import RadGridCore
 import RedisClient
@@ -77,13 +78,13 @@ struct E2EBench: AsyncParsableCommand {
                                seed: seed &+ UInt64(getpid()) * 1000)
         let phantom = Phantom.generate(spec)
         var study = ""
+        // The gateway's own intake path (validate, compress, store once), minus HTTP.
+        let intake = InstanceIntake(store: store)
         for bytes in try phantom.dicomFiles() {
-            let ds = try DICOMFile.read(bytes, options: .headerOnly).dataSet
-            study = ds.string(.studyInstanceUID) ?? ""
-            let header = InstanceHeader(studyInstanceUID: study, seriesInstanceUID: ds.string(.seriesInstanceUID) ?? "", sopInstanceUID: ds.string(.sopInstanceUID) ?? "",
-                                        modality: ds.string(.modality) ?? "", bodyPart: ds.string(.bodyPartExamined) ?? "")
-            try await store.storeInstance(site: "H001", header: header, priority: .routine, compressed: try Zstd.compress(bytes), rawSize: bytes.count,
-                                          sha256: SHA256Digest.hex(bytes))
+            switch await intake.ingest(bytes, site: "H001", priority: .routine, expectedStudy: nil) {
+            case .stored(let header, _, _): study = header.studyInstanceUID
+            case .failed(_, _, _, let error): throw error
+            }
         }
         try await store.commit(study: study, actor: AuditActor(.admin, "bench"), reason: "bench")
         return study
