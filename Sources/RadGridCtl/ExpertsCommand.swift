@@ -6,19 +6,15 @@ import Routing
 
 /// Options every routing command shares.
 struct RouterConnectionOptions: ParsableArguments {
-    @Option(help: "Redis URL (else REDIS_URL, else redis://127.0.0.1:6379).")
-    var redis: String?
-
-    @Option(help: "Key prefix of the grid.")
-    var prefix: String = KeyPrefix.default.value
+    @OptionGroup var redis: RedisOptions
 
     @Option(help: "Routing policy JSON (see Ops/routing.json).")
     var config: String?
 
     func router(actor: String = "cli") throws -> ExpertRouter {
         let policy = try config.map { try RoutingConfig.load(path: $0) } ?? .standard
-        let client = try RedisClient(url: RedisEndpoint.resolve(option: redis))
-        return ExpertRouter(redis: client, prefix: KeyPrefix(prefix), config: policy, actor: actor)
+        let client = try RedisClient(url: redis.resolvedURL)
+        return ExpertRouter(redis: client, prefix: redis.keyPrefix, config: policy, actor: actor)
     }
 }
 

@@ -6,20 +6,17 @@ import TaskQueue
 
 /// Where the queue lives: shared by `queues` and `dlq`.
 struct QueueOptions: ParsableArguments {
-    @Option(help: "Redis URL (else REDIS_URL, else redis://127.0.0.1:6379).") var redis: String?
+    @OptionGroup var redis: RedisOptions
     @Option(help: "Queue name.") var queue = "tasks"
-    @Option(help: "Key prefix of the deployment.") var prefix = KeyPrefix.default.value
 
     func open() throws -> TaskQueue {
-        let client = try RedisClient(url: RedisEndpoint.resolve(option: redis))
-        return TaskQueue(client: client, name: queue, configuration: TaskQueueConfiguration(prefix: KeyPrefix(prefix)))
+        let client = try RedisClient(url: redis.resolvedURL)
+        return TaskQueue(client: client, name: queue, configuration: TaskQueueConfiguration(prefix: redis.keyPrefix))
     }
 }
 
 func printJSON<T: Encodable>(_ value: T) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys]
-    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    print(try JSONOutput.string(value))
 }
 
 struct QueuesCommand: AsyncParsableCommand {

@@ -15,11 +15,7 @@ struct RouterCommand: AsyncParsableCommand {
         abstract: "Route finished cases to remote imaging experts."
     )
 
-    @Option(help: "Redis URL (else REDIS_URL, else redis://127.0.0.1:6379).")
-    var redis: String?
-
-    @Option(help: "Key prefix of this grid.")
-    var prefix: String = KeyPrefix.default.value
+    @OptionGroup var redis: RedisOptions
 
     @Option(help: "Routing policy JSON (SLAs, timeouts, margins); defaults built in.")
     var config: String?
@@ -31,10 +27,10 @@ struct RouterCommand: AsyncParsableCommand {
         LogSetup.bootstrap()
         let logger = Logger(label: "radgrid.router")
         let policy = try config.map { try RoutingConfig.load(path: $0) } ?? .standard
-        let client = try RedisClient(url: RedisEndpoint.resolve(option: redis))
+        let client = try RedisClient(url: redis.resolvedURL)
         defer { client.shutdown() }
         let consumer = name ?? "router-\(getpid())"
-        let router = ExpertRouter(redis: client, prefix: KeyPrefix(prefix), config: policy, actor: consumer, logger: logger)
+        let router = ExpertRouter(redis: client, prefix: redis.keyPrefix, config: policy, actor: consumer, logger: logger)
         let service = RouterService(router: router, consumer: consumer, logger: logger)
         let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
