@@ -88,7 +88,6 @@ struct RoutingMetrics: Sendable {
 public final class ExpertRouter: Sendable {
     public let redis: RedisClient
     public let keys: RoutingKeys
-    public let prefix: KeyPrefix
     public let config: RoutingConfig
     /// Who the audit trail names for actions of this instance (e.g. `router:host-1`, `cli`).
     public let actor: String
@@ -100,7 +99,6 @@ public final class ExpertRouter: Sendable {
                 logger: Logger = Logger(label: "radgrid.routing"), clock: @escaping @Sendable () -> Int64 = { WallClock.nowMilliseconds() }) {
         self.redis = redis
         self.keys = RoutingKeys(prefix: prefix)
-        self.prefix = prefix
         self.config = config
         self.actor = actor
         self.clock = clock

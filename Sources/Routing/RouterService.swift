@@ -1,4 +1,3 @@
-import Audit
 import Logging
 import RadGridCore
 import RedisClient
@@ -26,8 +25,6 @@ public struct RouterService: Service {
 
     public func run() async throws {
         try await ensureGroup()
-        // Make the router's hash-chained audit log known to `radgridctl audit verify`.
-        try await AuditTrail(client: router.redis, prefix: router.prefix, chain: RoutingKeys.auditChain).register()
         try await router.sweepAll()
         logger.info("router started", metadata: ["consumer": "\(consumer)"])
         await cancelWhenGracefulShutdown {

@@ -28,12 +28,9 @@ import RedisClient
 /// ```
 public struct RoutingKeys: Sendable, Hashable {
     public let base: String
-    /// `rg:{rt}:` — where `AuditTrail(chain: "rt")` keeps the chain.
-    let chainPrefix: String
 
     public init(prefix: KeyPrefix = .default) {
         base = prefix.value + "route:{rt}:"
-        chainPrefix = prefix.value + "{rt}:"
     }
 
     public var cap: String { base + "ex:cap" }
@@ -54,12 +51,6 @@ public struct RoutingKeys: Sendable, Hashable {
     public var intake: String { base + "intake" }
     public var audit: String { base + "audit" }
     public var stats: String { base + "stats" }
-    /// The router's tamper-evident audit chain (`rg:{rt}:audit:log` / `:head`, same hash tag):
-    /// every entry of `audit` is also appended there, hash-chained, by the same script.
-    public var chainLog: String { chainPrefix + "audit:log" }
-    public var chainHead: String { chainPrefix + "audit:head" }
-    /// The chain's name for `AuditTrail` (its hash tag).
-    public static let auditChain = "rt"
     /// Placeholder in the case slot of scripts that touch no case.
     var none: String { base + "none" }
 
@@ -69,9 +60,9 @@ public struct RoutingKeys: Sendable, Hashable {
     /// `CT/head/neuro@H001`, `CR/chest@region:EU-N`.
     public static func poolName(_ specialty: Specialty, _ scope: String) -> String { "\(specialty)@\(scope)" }
 
-    /// KEYS[1...19] of every script, in the order `RoutingScripts.prelude` names them.
+    /// KEYS[1...17] of every script, in the order `RoutingScripts.prelude` names them.
     var statics: [RedisArgument] {
-        [cap, load, recent, until, cred, home, pools, wait, timers, audit, wake, escalated, open, next, profile, presence, stats, chainLog, chainHead]
+        [cap, load, recent, until, cred, home, pools, wait, timers, audit, wake, escalated, open, next, profile, presence, stats]
             .map { RedisArgument($0) }
     }
 }

@@ -1,32 +1,27 @@
-import Audit
 import RedisClient
 
 /// The router's Lua scripts. Each one is a single atomic step; every key it touches is in
 /// KEYS (all under the `{rt}` hash tag).
 ///
-/// KEYS layout shared by all scripts: 1...19 the static keys (`RoutingKeys.statics`),
-/// 20 the case hash (or a placeholder), 21... pool ZSETs.
+/// KEYS layout shared by all scripts: 1...17 the static keys (`RoutingKeys.statics`),
+/// 18 the case hash (or a placeholder), 19... pool ZSETs.
 /// ARGV layout shared by all scripts: 1 now (ms), 2 actor, 3 audit max length,
 /// 4 accept timeout ms, 5 STAT capacity margin, 6 conflict rule (1/0), 7 recent half-life ms,
 /// 8 max candidates scanned, 9/10 widen fractions, 11/12 ageing caps ms (routine, urgent),
 /// 13 random seed; script arguments from 14.
 enum RoutingScripts {
-    static let prelude = AuditTrail.scriptPrelude + #"""
+    static let prelude = #"""
     local K_CAP, K_LOAD, K_RECENT, K_UNTIL, K_CRED, K_HOME, K_POOLS, K_WAIT, K_TIMERS = 1, 2, 3, 4, 5, 6, 7, 8, 9
     local K_AUDIT, K_WAKE, K_ESC, K_OPEN, K_NEXT, K_PROFILE, K_PRESENCE, K_STATS = 10, 11, 12, 13, 14, 15, 16, 17
-    local K_CHAIN_LOG, K_CHAIN_HEAD = 18, 19
-    local NS = 19
+    local NS = 17
     local NA = 13
     local NOW = tonumber(ARGV[1])
     local TIE = 5e-7
 
-    -- The one place the audit trail is written: the operational stream (trimmed; the
-    -- coordinator tails it) and the hash-chained, untrimmed record `audit verify` checks.
+    -- The one place the audit trail is written (hash chaining hooks in here).
     local function audit(action, case, details)
       redis.call('XADD', KEYS[K_AUDIT], 'MAXLEN', '~', ARGV[3], '*',
         't', ARGV[1], 'actor', ARGV[2], 'action', action, 'case', case, 'details', details)
-      rg_audit_append(KEYS[K_CHAIN_LOG], KEYS[K_CHAIN_HEAD], '', 'router:' .. ARGV[2], 'route.' .. action,
-        case, details)
     end
 
     local function jitter(id)

@@ -1,4 +1,3 @@
-import Audit
 import Foundation
 import RadGridCore
 import RedisClient
@@ -175,27 +174,6 @@ struct Fixture {
         let declines = try await f.audit().filter { $0.action == "decline" }
         #expect(declines.map { $0.details["reason"] } == ["outside-specialty", "workload"])
         #expect(declines.allSatisfy { $0.actor.hasPrefix("expert:") })
-    }
-
-    @Test func everyRoutingStepIsAlsoInTheHashChainedAuditLog() async throws {
-        let f = try await Fixture.make()
-        defer { f.close() }
-        try await f.add([Fixture.expert("E1"), Fixture.expert("E2")])
-        let first = try #require(try await f.submit("A").expert)
-        _ = try await f.router.decline(caseID: "A", expert: first, reason: .workload)
-        let second = first == "E1" ? "E2" : "E1"
-        try await f.router.accept(caseID: "A", expert: second)
-        try await f.router.complete(caseID: "A", expert: second, reportReference: "R-1")
-        let chain = AuditTrail(client: f.client, prefix: f.router.prefix, chain: RoutingKeys.auditChain)
-        try await chain.register()
-        let chained = try await chain.entries()
-        let operational = try await f.audit()
-        #expect(chained.count == operational.count)
-        #expect(chained.map(\.action) == operational.map { "route." + $0.action })
-        #expect(chained.filter { $0.study == "A" }.map(\.action).suffix(4) == ["route.decline", "route.offer", "route.accept", "route.complete"])
-        let verification = try await AuditTrail.verify(client: f.client, prefix: f.router.prefix)
-        #expect(verification.isIntact)
-        #expect(verification.entries == chained.count)
     }
 
     @Test func acceptTimeoutReassigns() async throws {
