@@ -71,7 +71,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "Routing", dependencies: [
-            "RedisClient", "RadGridCore",
+            "RedisClient", "RadGridCore", "Audit",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -131,7 +131,7 @@ let package = Package(
         .testTarget(name: "StudyStoreTests", dependencies: ["StudyStore", "Audit", "RedisClient", "TestSupport"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "StudyStore", "DICOM", "Zstd", "RedisClient", "TestSupport"]),
         .testTarget(name: "TaskQueueTests", dependencies: ["TaskQueue", "RedisClient", "TestSupport"]),
-        .testTarget(name: "RoutingTests", dependencies: ["Routing", "RedisClient", "TestSupport"]),
+        .testTarget(name: "RoutingTests", dependencies: ["Routing", "Audit", "RedisClient", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM", "TestSupport"]),
         .testTarget(name: "ScreeningTests", dependencies: ["Screening", "Imaging", "DICOM", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["RedisClient", "TaskQueue", "Routing", "TestSupport", "StudyStore", "Audit", "Screening", "WorkerDaemon", "Coordinator"]),

@@ -1,3 +1,4 @@
+import Audit
 import Foundation
 import Logging
 import Metrics
@@ -88,6 +89,7 @@ struct RoutingMetrics: Sendable {
 public final class ExpertRouter: Sendable {
     public let redis: RedisClient
     public let keys: RoutingKeys
+    public let prefix: KeyPrefix
     public let config: RoutingConfig
     /// Who the audit trail names for actions of this instance (e.g. `router:host-1`, `cli`).
     public let actor: String
@@ -99,6 +101,7 @@ public final class ExpertRouter: Sendable {
                 logger: Logger = Logger(label: "radgrid.routing"), clock: @escaping @Sendable () -> Int64 = { WallClock.nowMilliseconds() }) {
         self.redis = redis
         self.keys = RoutingKeys(prefix: prefix)
+        self.prefix = prefix
         self.config = config
         self.actor = actor
         self.clock = clock
@@ -440,6 +443,23 @@ public final class ExpertRouter: Sendable {
             result += page
             guard let last = page.last, page.count == 5000 else { return result }
             after = last.id
+        }
+    }
+}
+
+extension ExpertRouter {
+    /// The chain (hash tag `rt`) the router's audit stream is copied into, hash-linked.
+    public static let auditChain = "rt"
+
+    /// Chains the router's audit stream (`route:{rt}:audit`) into the tamper-evident
+    /// `AuditTrail` off the decision path: a SHA-256 in Lua would cost about as much as a
+    /// whole assignment. Details keep the router's own time as `t=`.
+    public func auditChainer(logger: Logger) -> AuditChainer {
+        AuditChainer(trail: AuditTrail(client: redis, prefix: prefix, chain: Self.auditChain), sourceStream: keys.audit, logger: logger) { fields in
+            let time = fields["t"]?.string ?? ""
+            let details = fields["details"]?.string ?? ""
+            return (actor: fields["actor"]?.string ?? "router", action: "route." + (fields["action"]?.string ?? "unknown"),
+                    study: fields["case"]?.string ?? "", details: details.isEmpty ? "t=\(time)" : "t=\(time);\(details)")
         }
     }
 }

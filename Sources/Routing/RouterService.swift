@@ -1,3 +1,4 @@
+import Audit
 import Logging
 import RadGridCore
 import RedisClient
@@ -25,12 +26,15 @@ public struct RouterService: Service {
 
     public func run() async throws {
         try await ensureGroup()
+        let chainer = router.auditChainer(logger: logger)
+        try await chainer.prepare()
         try await router.sweepAll()
         logger.info("router started", metadata: ["consumer": "\(consumer)"])
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await intakeLoop() }
                 group.addTask { await controlLoop() }
+                group.addTask { await chainer.run(consumer: consumer) }
             }
         }
         logger.info("router stopped", metadata: ["consumer": "\(consumer)"])

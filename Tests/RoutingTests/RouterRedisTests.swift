@@ -1,4 +1,6 @@
+import Audit
 import Foundation
+import Logging
 import RadGridCore
 import RedisClient
 import Synchronization
@@ -174,6 +176,28 @@ struct Fixture {
         let declines = try await f.audit().filter { $0.action == "decline" }
         #expect(declines.map { $0.details["reason"] } == ["outside-specialty", "workload"])
         #expect(declines.allSatisfy { $0.actor.hasPrefix("expert:") })
+    }
+
+    @Test func everyRoutingStepIsChainedIntoTheAuditTrailExactlyOnce() async throws {
+        let f = try await Fixture.make()
+        defer { f.close() }
+        try await f.add([Fixture.expert("E1"), Fixture.expert("E2")])
+        let first = try #require(try await f.submit("A").expert)
+        _ = try await f.router.decline(caseID: "A", expert: first, reason: .workload)
+        let second = first == "E1" ? "E2" : "E1"
+        try await f.router.accept(caseID: "A", expert: second)
+        try await f.router.complete(caseID: "A", expert: second, reportReference: "R-1")
+        let chainer = f.router.auditChainer(logger: Logger(label: "test"))
+        try await chainer.prepare()
+        let operational = try await f.audit()
+        #expect(try await chainer.chainAvailable(consumer: "c1") == operational.count)
+        #expect(try await chainer.chainAvailable(consumer: "c2") == 0)
+        let chained = try await chainer.trail.entries()
+        #expect(chained.map(\.action) == operational.map { "route." + $0.action })
+        #expect(chained.filter { $0.study == "A" }.map(\.action).suffix(4) == ["route.decline", "route.offer", "route.accept", "route.complete"])
+        let verification = try await AuditTrail.verify(client: f.client, prefix: f.router.prefix)
+        #expect(verification.isIntact)
+        #expect(verification.entries == operational.count)
     }
 
     @Test func acceptTimeoutReassigns() async throws {
