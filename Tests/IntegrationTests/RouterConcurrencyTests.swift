@@ -118,7 +118,13 @@ import TestSupport
                 try await group.waitForAll()
             }
         }
-        #expect(completed.count == caseCount, "only \(completed.count) of \(caseCount) cases completed in time (log: \(logPath))")
+        var stuck: [String] = []
+        for index in 0..<caseCount where !completed.contains("K\(index)") {
+            if let info = try await router.caseInfo("K\(index)") {
+                stuck.append("K\(index) state=\(info.state) expert=\(info.expert ?? "-") excluded=\(info.excluded) offers=\(info.offers) declines=\(info.declines)")
+            }
+        }
+        #expect(completed.count == caseCount, "only \(completed.count) of \(caseCount) cases completed in time (log: \(logPath)); stuck: \(stuck.prefix(5))")
 
         for process in routers {
             process.terminate(grace: .seconds(10))

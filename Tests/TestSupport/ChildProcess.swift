@@ -47,8 +47,15 @@ public final class ChildProcess: @unchecked Sendable {
         if isRunning { _ = signal(SIGKILL); _ = wait(timeout: .seconds(5)) }
     }
 
+    /// Sends `signal` unless the child has already been reaped: after `waitpid` the kernel
+    /// may hand its pid to another process (another test's daemon), which must never be hit.
+    /// Reaping happens only under the same lock, so the check and the kill cannot race it.
     @discardableResult
-    public func signal(_ signal: Int32) -> Bool { kill(pid, signal) == 0 }
+    public func signal(_ signal: Int32) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        guard exitStatus == nil else { return false }
+        return kill(pid, signal) == 0
+    }
 
     /// Reaps the child if it has exited; true while it runs.
     public var isRunning: Bool {
