@@ -45,7 +45,10 @@ import TestSupport
         let client = try RedisClient(url: url)
         defer { client.shutdown() }
         var config = RoutingConfig.standard
-        config.acceptTimeoutSeconds = 1
+        // Long enough for the simulated experts to answer on a loaded machine (a shorter one
+        // times out every offer and excludes every eligible expert), short enough that the
+        // offers they ignore on purpose time out within the test.
+        config.acceptTimeoutSeconds = 5
         let router = ExpertRouter(redis: client, prefix: KeyPrefix(prefix), config: config, actor: "test")
         let start = WallClock.nowMilliseconds()
         let experts = Self.roster(start: start)
