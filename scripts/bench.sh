@@ -17,7 +17,7 @@ scripts/with-private-redis.sh -- bash -c "
   $(declare -f run)
   out=$out
   run $ctl ping --count 10000
-  for sub in \$($bench --help | awk '/SUBCOMMANDS:/{f=1;next} f&&NF{print \$1}' | grep -v -e '^queue-worker\$' -e '^help\$'); do
+  for sub in ${BENCHES:-queue router screen pipeline e2e}; do
     run $bench \$sub
   done
 "
