@@ -292,7 +292,19 @@ public final class Coordinator: Service, Sendable {
     func routerFollowLoop() async {
         let connection = client.dedicatedConnection(name: "radgrid-coordinator-router")
         defer { connection.close() }
-        var cursor = (try? await client.send("GET", RedisArgument(cursorKey)).string) ?? "0-0"
+        // The saved cursor must be read, not guessed: starting from 0-0 after a Redis hiccup
+        // would replay every routing event.
+        var cursor: String
+        while true {
+            do {
+                cursor = try await client.send("GET", RedisArgument(cursorKey)).string ?? "0-0"
+                break
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("cannot read the router-follow cursor, retrying", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+        }
         while !Task.isCancelled {
             do {
                 let reply = try await connection.send(["XREAD", "COUNT", "256", "BLOCK", "1000", "STREAMS", RedisArgument(router.keys.audit), RedisArgument(cursor)],

@@ -337,12 +337,17 @@ public final class TaskQueue: Sendable {
         ]))
     }
 
-    /// Removes `consumer` from the group of every lane where it holds nothing.
+    /// Removes `consumer` from the group of every lane where it holds nothing. Best effort
+    /// (housekeeping removes departed consumers later anyway), but failures are logged.
     func removeConsumer(_ consumer: String) async {
         for lane in keys.lanes {
-            let pending = try? await client.send("XPENDING", RedisArgument(lane), "workers", "-", "+", "1", RedisArgument(consumer))
-            if pending?.array?.isEmpty == true {
-                _ = try? await client.send("XGROUP", "DELCONSUMER", RedisArgument(lane), "workers", RedisArgument(consumer))
+            do {
+                let pending = try await client.send("XPENDING", RedisArgument(lane), "workers", "-", "+", "1", RedisArgument(consumer))
+                if pending.array?.isEmpty == true {
+                    try await client.send("XGROUP", "DELCONSUMER", RedisArgument(lane), "workers", RedisArgument(consumer))
+                }
+            } catch {
+                logger.warning("could not remove consumer from lane", metadata: ["lane": "\(lane)", "error": "\(error)"])
             }
         }
     }
