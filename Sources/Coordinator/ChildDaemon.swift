@@ -3,10 +3,8 @@ import Glibc
 #endif
 import RadGridCore
 
-/// A daemon started by `radgrid up` (or the benchmark): spawned with an empty signal mask
-/// and default dispositions — the parent's threads block SIGTERM/SIGINT for
-/// swift-service-lifecycle, and a child inheriting that mask could never be stopped
-/// gracefully. Output goes to `logPath`.
+/// A daemon started by `radgrid up` (or the benchmark), spawned by `CleanSpawn` so SIGTERM
+/// reaches it. Output goes to `logPath`.
 public final class ChildDaemon: @unchecked Sendable {
     public let name: String
     public let pid: pid_t
@@ -16,39 +14,9 @@ public final class ChildDaemon: @unchecked Sendable {
     public init(name: String, executable: String, arguments: [String], logPath: String, environment: [String: String]? = nil) throws {
         self.name = name
         self.logPath = logPath
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var mask = sigset_t()
-        sigemptyset(&mask)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for s in [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD] { sigaddset(&defaults, s) }
-        posix_spawnattr_setsigmask(&attributes, &mask)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var env: [String: String] = [:]
-        var cursor = environ
-        while let entry = cursor.pointee {
-            let text = String(cString: entry)
-            if let eq = text.firstIndex(of: "=") { env[String(text[..<eq])] = String(text[text.index(after: eq)...]) }
-            cursor += 1
-        }
-        for (k, v) in environment ?? [:] { env[k] = v }
-        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { envp.forEach { free($0) } }
-        var child: pid_t = 0
-        let rc = posix_spawnp(&child, executable, &actions, &attributes, argv, envp)
-        guard rc == 0 else { throw RadGridError(code: "up.spawn", message: "cannot start \(executable): \(String(cString: strerror(rc)))") }
-        pid = child
+        var combined = ProcessEnvironment.current
+        for (key, value) in environment ?? [:] { combined[key] = value }
+        pid = try CleanSpawn.spawn(executable: executable, arguments: arguments, environment: combined, outputPath: logPath)
     }
 
     /// Exit status once the process has ended (reaps it), nil while it runs.

@@ -1,9 +1,10 @@
 import Foundation
+import RadGridCore
 
-/// A child process for tests, spawned with an empty signal mask and default handlers.
+/// A child process for tests, spawned by `CleanSpawn` (empty signal mask, default handlers).
 ///
 /// Foundation's `Process` spawns from whatever thread runs the test, and the threads of
-/// Swift's executors block every signal: children inherit that mask, so SIGTERM would
+/// Swift's executors block every signal: children would inherit that mask and SIGTERM would
 /// stay pending forever. Daemons under test must see SIGTERM to drain gracefully.
 public final class ChildProcess: @unchecked Sendable {
     public let pid: pid_t
@@ -13,34 +14,8 @@ public final class ChildProcess: @unchecked Sendable {
     /// Starts `executable` with `arguments`; stdout and stderr go to `outputPath` (appended)
     /// or /dev/null.
     public init(executable: String, arguments: [String], environment: [String: String]? = nil, outputPath: String? = nil) throws {
-        var fileActions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&fileActions)
-        defer { posix_spawn_file_actions_destroy(&fileActions) }
-        let output = outputPath ?? "/dev/null"
-        posix_spawn_file_actions_addopen(&fileActions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&fileActions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&fileActions, 1, 2)
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var emptyMask = sigset_t()
-        sigemptyset(&emptyMask)
-        var defaultSignals = sigset_t()
-        sigemptyset(&defaultSignals)
-        for signal in [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD] { sigaddset(&defaultSignals, signal) }
-        posix_spawnattr_setsigmask(&attributes, &emptyMask)
-        posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        let environmentPairs = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { environmentPairs.forEach { free($0) } }
-        var childPID: pid_t = 0
-        let result = posix_spawnp(&childPID, executable, &fileActions, &attributes, argv, environmentPairs)
-        guard result == 0 else { throw TestSupportError("cannot start \(executable): \(String(cString: strerror(result)))") }
-        pid = childPID
+        pid = try CleanSpawn.spawn(executable: executable, arguments: arguments,
+                                   environment: environment ?? ProcessInfo.processInfo.environment, outputPath: outputPath)
     }
 
     deinit {
