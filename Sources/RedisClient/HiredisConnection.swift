@@ -143,6 +143,9 @@ final class HiredisConnection {
             redisFree(newContext)
             throw RedisError(.connection, "cannot connect to \(configuration.redactedURL): \(message)")
         }
+        // Keep the reader's buffer between replies: by default hiredis frees it whenever it is
+        // empty and over 16 KiB, and reallocating it for every large reply costs more than the memory.
+        newContext.pointee.reader.pointee.maxbuf = 0
         context = newContext
         connectedAtEpoch = epoch.current
         socket.store(newContext.pointee.fd, ordering: .releasing)
@@ -214,31 +217,45 @@ final class HiredisConnection {
     // MARK: - Helpers
 
     private static func append(_ arguments: [RedisArgument], to context: UnsafeMutablePointer<redisContext>) -> Int32 {
-        // One contiguous copy of the arguments; hiredis formats them into its own buffer.
-        var total = 0
-        for argument in arguments { total += argument.bytes.count }
-        let storage = UnsafeMutablePointer<CChar>.allocate(capacity: max(total, 1))
-        defer { storage.deallocate() }
-        var pointers = [UnsafePointer<CChar>?](repeating: nil, count: arguments.count)
-        var lengths = [Int](repeating: 0, count: arguments.count)
-        var offset = 0
-        for (index, argument) in arguments.enumerated() {
-            argument.bytes.withUnsafeBytes { raw in
-                if let base = raw.baseAddress {
-                    (storage + offset).withMemoryRebound(to: UInt8.self, capacity: raw.count) { destination in
-                        destination.update(from: base.assumingMemoryBound(to: UInt8.self), count: raw.count)
-                    }
+        // The RESP encoding is written here in one pass into one buffer; hiredis's own argv
+        // formatting builds it piece by piece with many small allocations.
+        var total = 16
+        for argument in arguments { total += argument.bytes.count + 24 }
+        var buffer = [UInt8]()
+        buffer.reserveCapacity(total)
+        appendHeader(0x2a, arguments.count, to: &buffer)
+        for argument in arguments {
+            appendHeader(0x24, argument.bytes.count, to: &buffer)
+            buffer.append(contentsOf: argument.bytes)
+            buffer.append(0x0d)
+            buffer.append(0x0a)
+        }
+        return buffer.withUnsafeBufferPointer { raw in
+            raw.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
+        }
+    }
+
+    /// `*<n>\r\n` or `$<n>\r\n` without going through String.
+    private static func appendHeader(_ marker: UInt8, _ value: Int, to buffer: inout [UInt8]) {
+        buffer.append(marker)
+        if value == 0 {
+            buffer.append(0x30)
+        } else {
+            var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+            var count = 0
+            var remaining = value
+            withUnsafeMutableBytes(of: &digits) { storage in
+                while remaining > 0 {
+                    storage[count] = UInt8(0x30 + remaining % 10)
+                    remaining /= 10
+                    count += 1
                 }
-            }
-            pointers[index] = UnsafePointer(storage + offset)
-            lengths[index] = argument.bytes.count
-            offset += argument.bytes.count
-        }
-        return pointers.withUnsafeMutableBufferPointer { argv in
-            lengths.withUnsafeBufferPointer { argvLengths in
-                redisAppendCommandArgv(context, Int32(arguments.count), argv.baseAddress, argvLengths.baseAddress)
+                for index in stride(from: count - 1, through: 0, by: -1) { buffer.append(storage[index]) }
             }
         }
+        buffer.append(0x0d)
+        buffer.append(0x0a)
     }
 
     private static func convert(_ reply: UnsafeMutablePointer<redisReply>) -> RedisValue {

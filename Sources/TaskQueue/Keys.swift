@@ -4,13 +4,14 @@ import RedisClient
 /// The Redis keys of one queue. Every key carries the hash tag `{q:<name>}` so that all of a
 /// queue's keys live in one Cluster slot and its scripts may touch any of them.
 ///
-/// `rg:{q:tasks}:lane:stat` … `:lane:bulk`   streams, consumer group `workers`, entry field `k` = task key
+/// `rg:{q:tasks}:lane:stat` … `:lane:bulk`   streams, consumer group `workers`; one entry per delivery
+///                                            (fields k, p, m, g); its PEL entry is the lease
 /// `rg:{q:tasks}:state`                       hash: task key → MessagePack record with the payload (see `Scripts`)
-/// `rg:{q:tasks}:leases`                      zset: task key → lease expiry (server ms)
 /// `rg:{q:tasks}:delayed:<lane>`              zset: task key → retry due time (server ms)
 /// `rg:{q:tasks}:dead`                        stream: dead letters (capped, trimmed by age)
-/// `rg:{q:tasks}:done`                        zset: task key → completion time (idempotency window)
-/// `rg:{q:tasks}:groups`, `:groups:age`       hash gid → fan-in record; zset gid → creation time
+/// `rg:{q:tasks}:completed`                   list: completed task keys in completion order (idempotency window)
+/// `rg:{q:tasks}:groups`, `:groups:age`,      hash gid → fan-in record (next task); zset gid → creation time;
+/// `rg:{q:tasks}:groups:left`                 hash gid → members not yet completed
 /// `rg:{q:tasks}:result:<task key>`           string with TTL: the handler's result
 public struct QueueKeys: Sendable {
     public let name: String
@@ -18,12 +19,12 @@ public struct QueueKeys: Sendable {
     public let base: String
     public let lanes: [String]
     public let state: String
-    public let leases: String
     public let delayed: [String]
     public let dead: String
     public let done: String
     public let groups: String
     public let groupsAge: String
+    public let groupsLeft: String
     /// The 14 keys every script receives, in the order `Scripts` expects.
     let scriptKeys: [RedisArgument]
 
@@ -33,14 +34,14 @@ public struct QueueKeys: Sendable {
         self.base = base
         lanes = Lane.allCases.map { "\(base)lane:\($0.rawValue)" }
         state = base + "state"
-        leases = base + "leases"
         delayed = Lane.allCases.map { "\(base)delayed:\($0.rawValue)" }
         let lanes = self.lanes, delayed = self.delayed
         dead = base + "dead"
-        done = base + "done"
+        done = base + "completed"
         groups = base + "groups"
         groupsAge = base + "groups:age"
-        scriptKeys = (lanes + [state, leases] + delayed + [dead, done, groups, groupsAge]).map { RedisArgument($0) }
+        groupsLeft = base + "groups:left"
+        scriptKeys = (lanes + [state] + delayed + [dead, done, groups, groupsAge, groupsLeft]).map { RedisArgument($0) }
     }
 
     public func lane(_ lane: Lane) -> String { lanes[lane.index - 1] }

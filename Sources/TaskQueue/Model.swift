@@ -41,13 +41,14 @@ public enum EnqueueResult: Sendable, Equatable {
     case duplicate(TaskStatus)
 }
 
-/// A task held under lease by a consumer. `fence` identifies this claim: completing or
-/// failing with an older fence is refused.
+/// A task held under lease by a consumer. Its lane entry id is the claim's fencing token:
+/// every re-delivery is a new entry, and completing or failing with an older one is refused.
 public struct ClaimedTask: Sendable, Hashable {
     public let key: String
     public let payload: [UInt8]
     public let lane: Lane
-    public let fence: Int64
+    /// The consumer holding the lease (the lane entry is in its pending list).
+    public let consumer: String
     /// 1 on first delivery; counts every claim, including ones whose worker died.
     public let delivery: Int
     /// Handler failures before this attempt.
@@ -55,6 +56,8 @@ public struct ClaimedTask: Sendable, Hashable {
     public let maxAttempts: Int
     public let group: String?
     public let entryID: String
+    /// The fencing token of this claim: its lane entry id.
+    public var fence: String { entryID }
     /// Server time of the claim and of the lane entry's creation (ms since the epoch).
     public let claimedAtMs: Int64
     public var enqueuedAtMs: Int64 { Int64(entryID.split(separator: "-").first ?? "") ?? claimedAtMs }

@@ -2,23 +2,39 @@ import RedisClient
 
 /// The Lua scripts behind every state change of a task. Each runs atomically on the server.
 ///
-/// All scripts receive the same first 14 keys (see `QueueKeys.base`); scripts that need more
-/// (the result key, the caller's effect keys) get them after those, so every key a script
+/// All scripts receive the same first 14 keys (see `QueueKeys.scriptKeys`); scripts that need
+/// more (result keys, the caller's effect keys) get them after those, so every key a script
 /// touches is declared in KEYS and all of them share the queue's hash tag.
 ///
-/// A task's live record is a MessagePack array in the `state` hash, field = task key:
-///   [1] status: q (queued in a lane), r (running, leased), d (delayed for retry), c (completed)
-///   [2] fence: bumped by every claim, retry, reclaim and hand-back
-///   [3] deliveries: claims so far        [4] failures: handler errors so far
-///   [5] max attempts                     [6] lane index (1 stat … 4 bulk)
-///   [7] current stream entry id ('' when not in a lane)
-///   [8] fan-in group id ('' when none)   [9] first enqueue time (ms)
-///   [10] payload (dropped once completed)
+/// **Fencing by entry.** Every delivery of a task is a fresh lane entry: a retry, a reclaim
+/// after lease expiry and a hand-back each append a new entry and acknowledge the old one. The
+/// entry id is therefore the claim's fencing token, and a claim is a bare `XREADGROUP`: the
+/// group's pending-entries list (PEL) records who holds the entry and since when, which is the
+/// lease (renewed with `XCLAIM … JUSTID`, reaped with `XPENDING … IDLE`). Claims write nothing
+/// per task, which is what makes them cheap.
+///
+/// A task's record is a MessagePack array in the `state` hash, field = task key:
+///   [1] status: q (in a lane: waiting or claimed), d (delayed for retry), c (completed)
+///   [2] current lane entry id ('' when not in a lane) — the fence
+///   [3] deliveries that have ended (failed, expired; hand-backs do not count)
+///   [4] failures: handler errors so far    [5] max attempts     [6] lane index (1 stat … 4 bulk)
+///   [7] fan-in group id ('' when none)     [8] first enqueue time (ms)    [9] payload
+/// A completed task keeps only {'c', fence, completion ms}: its tombstone, for idempotent
+/// enqueue, listed in completion order in `completed` until `completedRetention` has passed.
+///
+/// A lane entry carries what a claim needs: `k` task key, `p` payload, `m` "delivery failures
+/// maxAttempts", `g` fan-in group (only when there is one).
+///
+/// Acknowledged entries are not deleted one by one (`XDEL` of the oldest entry rescans its
+/// node on Redis 7, ~8 µs each): the acknowledged head of a lane is trimmed with
+/// `XTRIM MINID ~`, which drops whole nodes, so a lane holds at most about one node of
+/// finished entries beyond its live ones.
+
 enum Scripts {
     static let prelude = #"""
     local G = 'workers'
     local LANES = {'stat', 'urgent', 'routine', 'bulk'}
-    local K_STATE, K_LEASES, K_DEAD, K_DONE, K_GROUPS, K_GROUPS_AGE = KEYS[5], KEYS[6], KEYS[11], KEYS[12], KEYS[13], KEYS[14]
+    local K_STATE, K_DEAD, K_DONE, K_GROUPS, K_GROUPS_AGE, K_GROUPS_LEFT = KEYS[5], KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14]
     local function now_ms()
       local t = redis.call('TIME')
       return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -29,58 +45,104 @@ enum Scripts {
       return cmsgpack.unpack(v)
     end
     local function save(key, r) redis.call('HSET', K_STATE, key, cmsgpack.pack(r)) end
-    -- Appends the task to its lane and marks it queued. A lane stream created here has no
-    -- group yet: the first claim creates it at id 0, so nothing added before is skipped.
-    local function push(key, r)
-      local id = redis.call('XADD', KEYS[r[6]], '*', 'k', key)
-      r[1] = 'q'
-      r[7] = id
-      save(key, r)
-      return id
+    local function id_lt(a, b)
+      local am, as = string.match(a, '^(%d+)-(%d+)$')
+      local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+      am, bm = tonumber(am), tonumber(bm)
+      if am ~= bm then return am < bm end
+      return tonumber(as) < tonumber(bs)
     end
-    -- Removes the task's current lane entry (acknowledged and deleted: bounded memory).
+    local function append(lane, key, payload, meta, gid)
+      if gid ~= '' then return redis.call('XADD', KEYS[lane], '*', 'k', key, 'p', payload, 'm', meta, 'g', gid) end
+      return redis.call('XADD', KEYS[lane], '*', 'k', key, 'p', payload, 'm', meta)
+    end
+    -- A new delivery: appends an entry to the task's lane and makes it the fence. A lane
+    -- created here has no group yet: the first claim creates it at id 0.
+    local function push(key, r)
+      r[1] = 'q'
+      r[2] = append(r[6], key, r[9], string.format('%d %d %d', r[3] + 1, r[4], r[5]), r[7])
+      save(key, r)
+      return r[2]
+    end
+    -- Ends the current delivery: the entry leaves the PEL (and is trimmed later).
     local function unlink(r)
-      if r[7] ~= '' then
-        redis.call('XACK', KEYS[r[6]], G, r[7])
-        redis.call('XDEL', KEYS[r[6]], r[7])
-        r[7] = ''
+      if r[2] ~= '' then
+        redis.call('XACK', KEYS[r[6]], G, r[2])
+        r[2] = ''
       end
     end
-    local function dead_letter(key, r, reason, err, cap, now)
-      local p = r[10] or ''
-      redis.call('XADD', K_DEAD, 'MAXLEN', '~', cap, '*', 'key', key, 'lane', LANES[r[6]], 'reason', reason,
-        'error', err, 'deliveries', r[3], 'failures', r[4], 'max_attempts', r[5], 'group', r[8],
-        'enqueued_ms', r[9], 'dead_ms', now, 'payload', p)
-      redis.call('HDEL', K_STATE, key)
-      redis.call('ZREM', K_LEASES, key)
+    -- Drops acknowledged entries from the head of lane i: those older than both its oldest
+    -- pending entry and `upto`, an entry known to be delivered (whole nodes only).
+    local function trim(i, upto)
+      local p = redis.call('XPENDING', KEYS[i], G)
+      local minid = upto
+      if p[1] > 0 and id_lt(p[2], upto) then minid = p[2] end
+      redis.call('XTRIM', KEYS[i], 'MINID', '~', minid)
     end
-    -- Idempotent enqueue: {1, entry id} new, {0, status} duplicate, {-1, 'nogroup'}.
+    -- 'r' for a task whose entry is claimed, else its record's status.
+    local function status_of(r)
+      if r[1] == 'q' and r[2] ~= '' then
+        local p = redis.pcall('XPENDING', KEYS[r[6]], G, r[2], r[2], 1)
+        if type(p) == 'table' and not p.err and #p > 0 then return 'r' end
+      end
+      return r[1]
+    end
+    local function dead_letter(key, r, reason, err, cap, now)
+      redis.call('XADD', K_DEAD, 'MAXLEN', '~', cap, '*', 'key', key, 'lane', LANES[r[6]], 'reason', reason,
+        'error', err, 'deliveries', r[3], 'failures', r[4], 'max_attempts', r[5], 'group', r[7],
+        'enqueued_ms', r[8], 'dead_ms', now, 'payload', r[9] or '')
+      redis.call('HDEL', K_STATE, key)
+    end
+    -- Idempotent enqueue of one task: {1, entry id} new, {0, status} known, {-1, 'nogroup'}.
     -- strict = false drops a group that no longer exists instead of refusing.
     local function enqueue(key, payload, lane, ma, gid, now, strict)
       local v = redis.call('HGET', K_STATE, key)
-      if v then return {0, cmsgpack.unpack(v)[1]} end
+      if v then return {0, status_of(cmsgpack.unpack(v))} end
       if gid ~= '' and redis.call('HEXISTS', K_GROUPS, gid) == 0 then
         if strict then return {-1, 'nogroup'} end
         gid = ''
       end
-      return {1, push(key, {'q', 0, 0, 0, ma, lane, '', gid, now, payload})}
+      return {1, push(key, {'q', '', 0, 0, ma, lane, gid, now, payload})}
     end
     """#
 
     private static func make(_ body: String) -> RedisScript { RedisScript(prelude + "\n" + body) }
 
     /// ARGV: n, then per task: key, payload, lane index, max attempts, group id ('' none).
-    /// Returns per task two values: 1, entry id (new) / 0, status (duplicate) / -1, 'nogroup'.
+    /// Returns per task two values: 1, entry id (new) / 0, status (known) / -1, 'nogroup'.
+    /// One HMGET for the idempotency check and one HSET for the new records.
     static let enqueue = make(#"""
+    local n = tonumber(ARGV[1])
     local now = now_ms()
-    local out = {}
-    local a = 2
-    for _ = 1, tonumber(ARGV[1]) do
-      local r = enqueue(ARGV[a], ARGV[a+1], tonumber(ARGV[a+2]), tonumber(ARGV[a+3]), ARGV[a+4], now, true)
-      out[#out+1] = r[1]
-      out[#out+1] = r[2]
-      a = a + 5
+    local keys = {}
+    for j = 1, n do keys[j] = ARGV[2 + (j - 1) * 5] end
+    local known = redis.call('HMGET', K_STATE, unpack(keys))
+    local fresh, groups, writes, out = {}, {}, {}, {}
+    for j = 1, n do
+      local a = 2 + (j - 1) * 5
+      local key, payload, lane, ma, gid = ARGV[a], ARGV[a+1], tonumber(ARGV[a+2]), ARGV[a+3], ARGV[a+4]
+      if known[j] then
+        out[#out+1] = 0
+        out[#out+1] = status_of(cmsgpack.unpack(known[j]))
+      elseif fresh[key] then
+        out[#out+1] = 0
+        out[#out+1] = 'q'
+      else
+        if gid ~= '' and groups[gid] == nil then groups[gid] = redis.call('HEXISTS', K_GROUPS, gid) == 1 end
+        if gid ~= '' and not groups[gid] then
+          out[#out+1] = -1
+          out[#out+1] = 'nogroup'
+        else
+          local id = append(lane, key, payload, '1 0 ' .. ma, gid)
+          fresh[key] = true
+          writes[#writes+1] = key
+          writes[#writes+1] = cmsgpack.pack({'q', id, 0, 0, tonumber(ma), lane, gid, now, payload})
+          out[#out+1] = 1
+          out[#out+1] = id
+        end
+      end
     end
+    if #writes > 0 then redis.call('HSET', K_STATE, unpack(writes)) end
     return out
     """#)
 
@@ -94,18 +156,20 @@ enum Scripts {
       enqueue(ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], now, false)
       return 2
     end
-    redis.call('HSET', K_GROUPS, gid, cmsgpack.pack({n, ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]}))
+    redis.call('HSET', K_GROUPS, gid, cmsgpack.pack({ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]}))
+    redis.call('HSET', K_GROUPS_LEFT, gid, ARGV[2])
     redis.call('ZADD', K_GROUPS_AGE, now, gid)
     return 1
     """#)
 
-    /// ARGV: consumer, count, lease ms, aging cap ms of lanes 2..4 (0 = none).
-    /// Returns {now, n, 9 fields per task…} and, when n = 0, the 4 lane tail ids to block on.
+    /// ARGV: consumer, count, aging cap ms of lanes 2..4 (0 = none).
+    /// Returns {now, n, {lane index, entries, …}, tails}: the entries as `XREADGROUP` gives
+    /// them, per lane; when n = 0, tails holds the 4 lane tail ids to block on.
     static let claim = make(#"""
-    local consumer, want, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+    local consumer, want = ARGV[1], tonumber(ARGV[2])
     local now = now_ms()
-    local out = {now, 0}
     local remaining = want
+    local got = {}
     local function read(i, n)
       local r = redis.pcall('XREADGROUP', 'GROUP', G, consumer, 'COUNT', n, 'STREAMS', KEYS[i], '>')
       if type(r) == 'table' and r.err then
@@ -113,38 +177,12 @@ enum Scripts {
         redis.pcall('XGROUP', 'CREATE', KEYS[i], G, '0', 'MKSTREAM')
         r = redis.call('XREADGROUP', 'GROUP', G, consumer, 'COUNT', n, 'STREAMS', KEYS[i], '>')
       end
-      if not r then return 0, 0 end
+      if not r then return end
       local entries = r[1][2]
-      local valid = 0
-      for _, e in ipairs(entries) do
-        local id, f = e[1], e[2]
-        local key = f and f[2]
-        local rec = key and load(key)
-        if rec and rec[1] == 'q' and rec[7] == id then
-          rec[1] = 'r'
-          rec[2] = rec[2] + 1
-          rec[3] = rec[3] + 1
-          save(key, rec)
-          redis.call('ZADD', K_LEASES, now + lease, key)
-          local p = rec[10] or ''
-          local o = #out
-          out[o+1], out[o+2], out[o+3], out[o+4], out[o+5] = key, p, i, rec[2], rec[3]
-          out[o+6], out[o+7], out[o+8], out[o+9] = rec[4], rec[5], rec[8], id
-          valid = valid + 1
-        else
-          -- An entry no record points at (should not happen): drop it.
-          redis.call('XACK', KEYS[i], G, id)
-          redis.call('XDEL', KEYS[i], id)
-        end
-      end
-      return #entries, valid
-    end
-    local function drain(i, n)
-      while n > 0 do
-        local got, valid = read(i, n)
-        n = n - valid
-        remaining = remaining - valid
-        if got < n + valid then break end
+      if #entries > 0 then
+        got[#got+1] = i
+        got[#got+1] = entries
+        remaining = remaining - #entries
       end
     end
     local function last_delivered(i)
@@ -163,26 +201,26 @@ enum Scripts {
     end
     -- Aging: work that waited longer than its lane's cap goes before newer higher-lane work.
     for i = 2, 4 do
-      local cap = tonumber(ARGV[2 + i])
+      local cap = tonumber(ARGV[1 + i])
       if remaining > 0 and cap > 0 and now - cap > 0 then
         local last = last_delivered(i)
         if last then
           local overdue = redis.call('XRANGE', KEYS[i], '(' .. last, tostring(now - cap), 'COUNT', remaining)
-          if #overdue > 0 then drain(i, #overdue) end
+          if #overdue > 0 then read(i, #overdue) end
         end
       end
     end
     for i = 1, 4 do
-      if remaining > 0 then drain(i, remaining) end
+      if remaining > 0 then read(i, remaining) end
     end
-    out[2] = want - remaining
-    if out[2] == 0 then
+    local tails = {}
+    if remaining == want then
       for i = 1, 4 do
         local t = redis.call('XREVRANGE', KEYS[i], '+', '-', 'COUNT', 1)
-        out[#out+1] = (t[1] and t[1][1]) or '0-0'
+        tails[i] = (t[1] and t[1][1]) or '0-0'
       end
     end
-    return out
+    return {now, want - remaining, got, tails}
     """#)
 
     /// Completes one or more claimed tasks; each is accepted or refused on its own.
@@ -191,61 +229,80 @@ enum Scripts {
     /// result key index, effect count, then per effect: command, key index, argument count, arguments…
     /// Returns per task three values: 1, 'ok'|'again', next task key or '' / 0, reason, ''.
     /// A task's effects run first (pcall): if one fails the task is refused ('effect-failed')
-    /// before its state changes.
+    /// before its state changes. Records are read with one HMGET and written with one HSET.
     static let complete = make(#"""
     local allowed = {HSET=1, HSETNX=1, HINCRBY=1, HDEL=1, SADD=1, SREM=1, SET=1, INCRBY=1, DEL=1,
       RPUSH=1, LPUSH=1, ZADD=1, ZINCRBY=1, EXPIRE=1, PEXPIRE=1, XADD=1}
+    local n, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
     local now = now_ms()
-    local ttl = tonumber(ARGV[2])
-    local out = {}
+    local tasks, keys = {}, {}
     local a = 3
-    for _ = 1, tonumber(ARGV[1]) do
-      local key, fence, hasResult, result, rki, ne = ARGV[a], tonumber(ARGV[a+1]), ARGV[a+2], ARGV[a+3], tonumber(ARGV[a+4]), tonumber(ARGV[a+5])
+    for j = 1, n do
+      local t = {key = ARGV[a], fence = ARGV[a+1], hasResult = ARGV[a+2], result = ARGV[a+3], rki = tonumber(ARGV[a+4]), effects = {}}
+      local ne = tonumber(ARGV[a+5])
       a = a + 6
-      local effects = {}
       for _ = 1, ne do
-        local n = tonumber(ARGV[a+2])
+        local c = tonumber(ARGV[a+2])
         local args = {ARGV[a], KEYS[tonumber(ARGV[a+1])]}
-        for j = 1, n do args[#args+1] = ARGV[a+2+j] end
-        effects[#effects+1] = args
-        a = a + 3 + n
+        for x = 1, c do args[#args+1] = ARGV[a+2+x] end
+        t.effects[#t.effects+1] = args
+        a = a + 3 + c
       end
-      local rec = load(key)
+      tasks[j] = t
+      keys[j] = t.key
+    end
+    local stored = redis.call('HMGET', K_STATE, unpack(keys))
+    local recs, acks, newest = {}, {}, {}
+    local writes, done, out = {}, {}, {}
+    local function flush()
+      if #writes > 0 then redis.call('HSET', K_STATE, unpack(writes)) writes = {} end
+    end
+    for j = 1, n do
+      local t = tasks[j]
+      local rec = recs[t.key]
+      if rec == nil then
+        rec = stored[j] and cmsgpack.unpack(stored[j]) or false
+        recs[t.key] = rec
+      end
       local code, reason, nextKey = 0, '', ''
       if not rec then reason = 'unknown'
-      elseif rec[2] ~= fence then reason = 'fenced'
+      elseif rec[2] ~= t.fence then reason = 'fenced'
       elseif rec[1] == 'c' then code, reason = 1, 'again'
-      elseif rec[1] ~= 'r' then reason = 'state-' .. rec[1]
+      elseif rec[1] ~= 'q' then reason = 'state-' .. rec[1]
       else
         local ok = true
-        for _, args in ipairs(effects) do
+        for _, args in ipairs(t.effects) do
           if not allowed[args[1]] then ok = false reason = 'effect-not-allowed' break end
           local r = redis.pcall(unpack(args))
           if type(r) == 'table' and r.err then ok = false reason = 'effect-failed' break end
         end
         if ok then
           code, reason = 1, 'ok'
-          unlink(rec)
-          redis.call('ZREM', K_LEASES, key)
-          rec[1] = 'c'
-          rec[10] = nil
-          save(key, rec)
-          redis.call('ZADD', K_DONE, now, key)
-          if hasResult == '1' then
-            if ttl > 0 then redis.call('SET', KEYS[rki], result, 'PX', ttl) else redis.call('SET', KEYS[rki], result) end
+          local lane = rec[6]
+          acks[lane] = acks[lane] or {}
+          acks[lane][#acks[lane] + 1] = t.fence
+          if not newest[lane] or id_lt(newest[lane], t.fence) then newest[lane] = t.fence end
+          local tomb = {'c', t.fence, now}
+          recs[t.key] = tomb
+          writes[#writes+1] = t.key
+          writes[#writes+1] = cmsgpack.pack(tomb)
+          done[#done+1] = t.key
+          if t.hasResult == '1' then
+            if ttl > 0 then redis.call('SET', KEYS[t.rki], t.result, 'PX', ARGV[2]) else redis.call('SET', KEYS[t.rki], t.result) end
           end
-          if rec[8] ~= '' then
-            local gv = redis.call('HGET', K_GROUPS, rec[8])
-            if gv then
-              local g = cmsgpack.unpack(gv)
-              g[1] = g[1] - 1
-              if g[1] <= 0 then
-                redis.call('HDEL', K_GROUPS, rec[8])
-                redis.call('ZREM', K_GROUPS_AGE, rec[8])
-                local r = enqueue(g[2], g[3], g[4], g[5], g[6], now, false)
-                if r[1] == 1 then nextKey = g[2] end
-              else
-                redis.call('HSET', K_GROUPS, rec[8], cmsgpack.pack(g))
+          local gid = rec[7]
+          if gid ~= '' then
+            local left = redis.call('HINCRBY', K_GROUPS_LEFT, gid, '-1')
+            if left <= 0 then
+              redis.call('HDEL', K_GROUPS_LEFT, gid)
+              local gv = left == 0 and redis.call('HGET', K_GROUPS, gid)
+              if gv then
+                local g = cmsgpack.unpack(gv)
+                redis.call('HDEL', K_GROUPS, gid)
+                redis.call('ZREM', K_GROUPS_AGE, gid)
+                flush()
+                local r = enqueue(g[1], g[2], g[3], g[4], g[5], now, false)
+                if r[1] == 1 then nextKey = g[1] end
               end
             end
           end
@@ -255,21 +312,27 @@ enum Scripts {
       out[#out+1] = reason
       out[#out+1] = nextKey
     end
+    flush()
+    if #done > 0 then redis.call('RPUSH', K_DONE, unpack(done)) end
+    for lane, ids in pairs(acks) do
+      redis.call('XACK', KEYS[lane], G, unpack(ids))
+      trim(lane, newest[lane])
+    end
     return out
     """#)
 
     /// ARGV: key, fence, error text, delay ms (negative = do not retry), dead-letter cap, reason if dead.
     /// Returns {1, due ms} retrying, {2} dead-lettered, {0, reason} refused.
     static let fail = make(#"""
-    local key, fence, delay = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[4])
+    local key, fence, delay = ARGV[1], ARGV[2], tonumber(ARGV[4])
     local rec = load(key)
     if not rec then return {0, 'unknown'} end
     if rec[2] ~= fence then return {0, 'fenced'} end
-    if rec[1] ~= 'r' then return {0, 'state-' .. rec[1]} end
+    if rec[1] ~= 'q' then return {0, 'state-' .. rec[1]} end
     local now = now_ms()
+    rec[3] = rec[3] + 1
     rec[4] = rec[4] + 1
     unlink(rec)
-    redis.call('ZREM', K_LEASES, key)
     if delay < 0 or rec[4] >= rec[5] then
       local reason = ARGV[6]
       if delay >= 0 then reason = 'attempts-exhausted' end
@@ -277,25 +340,35 @@ enum Scripts {
       return {2}
     end
     rec[1] = 'd'
-    rec[2] = rec[2] + 1
     save(key, rec)
-    redis.call('ZADD', KEYS[6 + rec[6]], now + delay, key)
+    redis.call('ZADD', KEYS[5 + rec[6]], now + delay, key)
     return {1, now + delay}
     """#)
 
-    /// ARGV: lease ms, then key, fence pairs. Returns the keys whose lease was lost.
+    /// Lease renewal: ARGV consumer, then key, fence, lane index triples. Each held entry's
+    /// idle time is reset (`XCLAIM … JUSTID`, which does not count a delivery). Returns the
+    /// keys whose entry is no longer held by the consumer (reclaimed, handed back or finished).
     static let renew = make(#"""
-    local now = now_ms()
-    local lease = tonumber(ARGV[1])
+    local consumer = ARGV[1]
+    local byLane, keyOf = {}, {}
+    for j = 2, #ARGV, 3 do
+      local lane = tonumber(ARGV[j+2])
+      byLane[lane] = byLane[lane] or {}
+      byLane[lane][#byLane[lane] + 1] = ARGV[j+1]
+      keyOf[ARGV[j+1]] = ARGV[j]
+    end
+    local held = {}
+    for lane, ids in pairs(byLane) do
+      local args = {'XCLAIM', KEYS[lane], G, consumer, '0'}
+      for _, id in ipairs(ids) do args[#args+1] = id end
+      args[#args+1] = 'JUSTID'
+      local r = redis.pcall(unpack(args))
+      if type(r) == 'table' and r.err then r = {} end
+      for _, id in ipairs(r) do held[id] = true end
+    end
     local lost = {}
-    for j = 2, #ARGV, 2 do
-      local key, fence = ARGV[j], tonumber(ARGV[j+1])
-      local rec = load(key)
-      if rec and rec[1] == 'r' and rec[2] == fence then
-        redis.call('ZADD', K_LEASES, now + lease, key)
-      else
-        lost[#lost+1] = key
-      end
+    for id, key in pairs(keyOf) do
+      if not held[id] then lost[#lost+1] = key end
     end
     return lost
     """#)
@@ -305,13 +378,10 @@ enum Scripts {
     static let release = make(#"""
     local n = 0
     for j = 1, #ARGV, 2 do
-      local key, fence = ARGV[j], tonumber(ARGV[j+1])
+      local key, fence = ARGV[j], ARGV[j+1]
       local rec = load(key)
-      if rec and rec[1] == 'r' and rec[2] == fence then
+      if rec and rec[1] == 'q' and rec[2] == fence then
         unlink(rec)
-        redis.call('ZREM', K_LEASES, key)
-        rec[2] = rec[2] + 1
-        if rec[3] > 0 then rec[3] = rec[3] - 1 end
         push(key, rec)
         n = n + 1
       end
@@ -319,30 +389,48 @@ enum Scripts {
     return n
     """#)
 
-    /// Lease expiry: ARGV max deliveries, limit, dead-letter cap.
-    /// Returns {requeued, dead-lettered, now, next expiry ms or -1}.
+    /// Lease expiry: ARGV lease ms, max deliveries, limit per lane, dead-letter cap.
+    /// Entries idle in the PEL for a lease go back to their lanes as new deliveries (or to the
+    /// dead letters when they keep expiring). Returns {requeued, dead-lettered, now, next expiry ms or -1}.
     static let reclaim = make(#"""
-    local maxDeliveries, limit, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+    local lease, maxDeliveries, limit, cap = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+    local leaseMs = tonumber(lease)
     local now = now_ms()
-    local expired = redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', now, 'LIMIT', 0, limit)
-    local requeued, dead = 0, 0
-    for _, key in ipairs(expired) do
-      redis.call('ZREM', K_LEASES, key)
-      local rec = load(key)
-      if rec and rec[1] == 'r' then
-        unlink(rec)
-        if rec[3] >= maxDeliveries then
-          dead_letter(key, rec, 'poison', 'lease expired on each of ' .. rec[3] .. ' deliveries', cap, now)
-          dead = dead + 1
-        else
-          rec[2] = rec[2] + 1
-          push(key, rec)
-          requeued = requeued + 1
+    local requeued, dead, nextExpiry = 0, 0, -1
+    for i = 1, 4 do
+      local expired = redis.pcall('XPENDING', KEYS[i], G, 'IDLE', lease, '-', '+', limit)
+      if type(expired) == 'table' and not expired.err then
+        for _, p in ipairs(expired) do
+          local id = p[1]
+          local e = redis.call('XRANGE', KEYS[i], id, id)
+          local key
+          if e[1] then
+            local f = e[1][2]
+            for j = 1, #f, 2 do if f[j] == 'k' then key = f[j+1] end end
+          end
+          local rec = key and load(key)
+          if rec and rec[1] == 'q' and rec[2] == id then
+            unlink(rec)
+            rec[3] = rec[3] + 1
+            if rec[3] >= maxDeliveries then
+              dead_letter(key, rec, 'poison', 'lease expired on each of ' .. rec[3] .. ' deliveries', cap, now)
+              dead = dead + 1
+            else
+              push(key, rec)
+              requeued = requeued + 1
+            end
+          else
+            -- An entry no record points at any more: just release it.
+            redis.call('XACK', KEYS[i], G, id)
+          end
+        end
+        for _, p in ipairs(redis.call('XPENDING', KEYS[i], G, '-', '+', 1000)) do
+          local at = now + leaseMs - p[3]
+          if nextExpiry < 0 or at < nextExpiry then nextExpiry = at end
         end
       end
     end
-    local nxt = redis.call('ZRANGE', K_LEASES, 0, 0, 'WITHSCORES')
-    return {requeued, dead, now, tonumber(nxt[2] or -1)}
+    return {requeued, dead, now, nextExpiry}
     """#)
 
     /// Moves due retries back to their lanes. ARGV: limit per lane.
@@ -353,7 +441,7 @@ enum Scripts {
     local promoted = 0
     local nextDue = -1
     for i = 1, 4 do
-      local z = KEYS[6 + i]
+      local z = KEYS[5 + i]
       local due = redis.call('ZRANGEBYSCORE', z, '-inf', now, 'LIMIT', 0, limit)
       for _, key in ipairs(due) do
         redis.call('ZREM', z, key)
@@ -373,20 +461,31 @@ enum Scripts {
     """#)
 
     /// Prunes what would otherwise grow: completion tombstones past the idempotency window,
-    /// fan-in groups past their TTL, dead letters past retention, and departed consumers.
+    /// fan-in groups past their TTL, dead letters past retention, departed consumers, and the
+    /// acknowledged heads of the lanes.
     /// ARGV: done retention ms, group ttl ms, dead retention ms, consumer idle ms, limit.
     static let housekeeping = make(#"""
     local now = now_ms()
     local limit = tonumber(ARGV[5])
     local pruned, groups, consumers = 0, 0, 0
-    for _, key in ipairs(redis.call('ZRANGEBYSCORE', K_DONE, '-inf', now - tonumber(ARGV[1]), 'LIMIT', 0, limit)) do
+    -- The completion log is in completion order: prune from its head until a tombstone is
+    -- still inside the window. Entries whose record is no longer a tombstone are dropped.
+    local cutoff = now - tonumber(ARGV[1])
+    local head = redis.call('LRANGE', K_DONE, 0, limit - 1)
+    local popped = 0
+    for _, key in ipairs(head) do
       local rec = load(key)
-      if rec and rec[1] == 'c' then redis.call('HDEL', K_STATE, key) end
-      redis.call('ZREM', K_DONE, key)
-      pruned = pruned + 1
+      if rec and rec[1] == 'c' then
+        if (rec[3] or 0) > cutoff then break end
+        redis.call('HDEL', K_STATE, key)
+        pruned = pruned + 1
+      end
+      popped = popped + 1
     end
+    if popped > 0 then redis.call('LTRIM', K_DONE, popped, -1) end
     for _, gid in ipairs(redis.call('ZRANGEBYSCORE', K_GROUPS_AGE, '-inf', now - tonumber(ARGV[2]), 'LIMIT', 0, limit)) do
       redis.call('HDEL', K_GROUPS, gid)
+      redis.call('HDEL', K_GROUPS_LEFT, gid)
       redis.call('ZREM', K_GROUPS_AGE, gid)
       groups = groups + 1
     end
@@ -396,6 +495,16 @@ enum Scripts {
     end
     local idle = tonumber(ARGV[4])
     for i = 1, 4 do
+      local info = redis.pcall('XINFO', 'GROUPS', KEYS[i])
+      if type(info) == 'table' and not info.err then
+        for _, g in ipairs(info) do
+          local name, last
+          for j = 1, #g, 2 do
+            if g[j] == 'name' then name = g[j+1] elseif g[j] == 'last-delivered-id' then last = g[j+1] end
+          end
+          if name == G and last ~= '0-0' then trim(i, last) end
+        end
+      end
       local cs = redis.pcall('XINFO', 'CONSUMERS', KEYS[i], G)
       if type(cs) == 'table' and not cs.err then
         for _, c in ipairs(cs) do
@@ -426,5 +535,12 @@ enum Scripts {
     local r = enqueue(f['key'], f['payload'] or '', lane, tonumber(f['max_attempts'] or 5), f['group'] or '', now_ms(), false)
     redis.call('XDEL', K_DEAD, ARGV[1])
     return r
+    """#)
+
+    /// ARGV: key. The task's status code (q, r, d, c) or '' when unknown.
+    static let status = make(#"""
+    local rec = load(ARGV[1])
+    if not rec then return '' end
+    return status_of(rec)
     """#)
 }

@@ -19,7 +19,7 @@ public final class TaskContext: Sendable {
     public var lane: Lane { task.lane }
     /// 1-based delivery number (counts deliveries whose worker died, too).
     public var attempt: Int { task.delivery }
-    public var fence: Int64 { task.fence }
+    public var fence: String { task.fence }
     public var group: String? { task.group }
 
     /// Adds a write to the completion script (key must carry the queue's hash tag).

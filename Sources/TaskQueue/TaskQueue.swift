@@ -115,9 +115,7 @@ public final class TaskQueue: Sendable {
 
     /// What the queue remembers about `key`.
     public func status(ofKey key: String) async throws -> TaskStatus {
-        guard let record = try await client.send("HGET", RedisArgument(keys.state), RedisArgument(key)).bytes, record.count > 2 else { return .unknown }
-        // MessagePack fixarray header, then the fixstr status: [0x9n, 0xa1, code].
-        return TaskStatus(code: String(decoding: [record[2]], as: UTF8.self))
+        TaskStatus(code: try await client.send(command(Scripts.status, [RedisArgument(key)])).string ?? "")
     }
 
     // MARK: - Consuming (used by TaskConsumer; public for tools and tests)
@@ -133,40 +131,62 @@ public final class TaskQueue: Sendable {
 
     /// Claims up to `count` tasks for `consumer`, highest lane first with aging. Never blocks.
     public func claim(consumer: String, count: Int) async throws -> ClaimBatch {
-        var arguments: [RedisArgument] = [RedisArgument(consumer), RedisArgument(max(1, count)), RedisArgument(configuration.lease.milliseconds)]
+        var arguments: [RedisArgument] = [RedisArgument(consumer), RedisArgument(max(1, count))]
         for lane in [Lane.urgent, .routine, .bulk] {
             arguments.append(RedisArgument(configuration.agingCaps[lane]?.milliseconds ?? 0))
         }
         let reply = try await client.send(command(Scripts.claim, arguments))
-        guard let parts = reply.array, parts.count >= 2, let now = parts[0].int, let n = parts[1].int else {
+        guard let parts = reply.array, parts.count == 4, let now = parts[0].int, let n = parts[1].int,
+              let perLane = parts[2].array else {
             throw TaskQueueError.unexpectedReply("claim")
         }
         var tasks: [ClaimedTask] = []
         tasks.reserveCapacity(Int(n))
-        var index = 2
-        for _ in 0..<n {
-            guard index + 9 <= parts.count, let key = parts[index].string, let laneIndex = parts[index + 2].int,
-                  let lane = Lane(index: Int(laneIndex)), let fence = parts[index + 3].int else {
+        for offset in stride(from: 0, to: perLane.count - 1, by: 2) {
+            guard let laneIndex = perLane[offset].int, let lane = Lane(index: Int(laneIndex)), let entries = perLane[offset + 1].array else {
                 throw TaskQueueError.unexpectedReply("claim")
             }
-            let group = parts[index + 7].string ?? ""
-            let task = ClaimedTask(
-                key: key, payload: parts[index + 1].bytes ?? [], lane: lane, fence: fence,
-                delivery: Int(parts[index + 4].int ?? 1), failures: Int(parts[index + 5].int ?? 0),
-                maxAttempts: Int(parts[index + 6].int ?? Int64(configuration.maxAttempts)),
-                group: group.isEmpty ? nil : group, entryID: parts[index + 8].string ?? "", claimedAtMs: now
-            )
             let laneMetrics = metrics.lane(lane)
-            laneMetrics.claimed.increment()
-            laneMetrics.wait.recordMilliseconds(task.queueWait.milliseconds)
-            tasks.append(task)
-            index += 9
+            for entry in entries {
+                let task = try Self.claimedTask(entry, lane: lane, consumer: consumer, claimedAtMs: now, defaultMaxAttempts: configuration.maxAttempts)
+                laneMetrics.claimed.increment()
+                laneMetrics.wait.recordMilliseconds(task.queueWait.milliseconds)
+                tasks.append(task)
+            }
         }
-        let tails = n == 0 ? parts[index...].compactMap(\.string) : []
+        let tails = tasks.isEmpty ? (parts[3].array ?? []).compactMap(\.string) : []
         return ClaimBatch(tasks: tasks, serverTimeMs: now, laneTails: tails)
     }
 
-    /// Completes a claimed task: ack + delete, result, the caller's effects, fan-in, all in one
+    /// A lane entry as `XREADGROUP` returns it: [id, [k, key, p, payload, m, "delivery failures maxAttempts", (g, group)]].
+    static func claimedTask(_ entry: RedisValue, lane: Lane, consumer: String, claimedAtMs: Int64, defaultMaxAttempts: Int) throws -> ClaimedTask {
+        guard let parts = entry.array, parts.count == 2, let id = parts[0].string, let fields = parts[1].array else {
+            throw TaskQueueError.unexpectedReply("claim")
+        }
+        var key: String?
+        var payload: [UInt8] = []
+        var meta: [Substring] = []
+        var group: String?
+        var index = 0
+        while index + 1 < fields.count {
+            switch fields[index].string {
+            case "k": key = fields[index + 1].string
+            case "p": payload = fields[index + 1].bytes ?? []
+            case "m": meta = (fields[index + 1].string ?? "").split(separator: " ")
+            case "g": group = fields[index + 1].string
+            default: break
+            }
+            index += 2
+        }
+        guard let key, meta.count == 3 else { throw TaskQueueError.unexpectedReply("claim") }
+        return ClaimedTask(
+            key: key, payload: payload, lane: lane, consumer: consumer,
+            delivery: Int(meta[0]) ?? 1, failures: Int(meta[1]) ?? 0, maxAttempts: Int(meta[2]) ?? defaultMaxAttempts,
+            group: group, entryID: id, claimedAtMs: claimedAtMs
+        )
+    }
+
+    /// Completes a claimed task: ack, result, the caller's effects, fan-in, all in one
     /// script that refuses if `task.fence` is no longer current.
     @discardableResult
     public func complete(_ task: ClaimedTask, result: [UInt8]? = nil, effects: [Effect] = []) async throws -> CompletionOutcome {
@@ -271,13 +291,22 @@ public final class TaskQueue: Sendable {
     /// Extends the leases of `tasks`; returns the keys whose lease was lost (taken over).
     public func renew(_ tasks: [ClaimedTask]) async throws -> Set<String> {
         if tasks.isEmpty { return [] }
-        var arguments: [RedisArgument] = [RedisArgument(configuration.lease.milliseconds)]
-        for task in tasks {
-            arguments.append(RedisArgument(task.key))
-            arguments.append(RedisArgument(task.fence))
+        let byConsumer = Dictionary(grouping: tasks, by: \.consumer)
+        let commands = byConsumer.map { consumer, held in
+            var arguments: [RedisArgument] = [RedisArgument(consumer)]
+            for task in held {
+                arguments.append(RedisArgument(task.key))
+                arguments.append(RedisArgument(task.fence))
+                arguments.append(RedisArgument(task.lane.index))
+            }
+            return command(Scripts.renew, arguments)
         }
-        let reply = try await client.send(command(Scripts.renew, arguments))
-        return Set((reply.array ?? []).compactMap(\.string))
+        var lost: Set<String> = []
+        for reply in try await client.pipeline(commands) {
+            try reply.throwingServerError()
+            lost.formUnion((reply.array ?? []).compactMap(\.string))
+        }
+        return lost
     }
 
     /// Hands tasks back to their lanes at once (graceful shutdown). Returns how many.
@@ -303,7 +332,8 @@ public final class TaskQueue: Sendable {
     /// Returns tasks whose lease expired to their lanes (or dead-letters poison ones).
     public func reclaimExpired(limit: Int = 500) async throws -> ReclaimResult {
         let reply = try await client.send(command(Scripts.reclaim, [
-            RedisArgument(configuration.maxDeliveries), RedisArgument(limit), RedisArgument(configuration.deadLetterMaxLength),
+            RedisArgument(configuration.lease.milliseconds), RedisArgument(configuration.maxDeliveries), RedisArgument(limit),
+            RedisArgument(configuration.deadLetterMaxLength),
         ]))
         guard let parts = reply.array, parts.count == 4 else { throw TaskQueueError.unexpectedReply("reclaim") }
         let next = parts[3].int ?? -1
@@ -399,7 +429,7 @@ public final class TaskQueue: Sendable {
             commands.append(RedisCommand("ZCARD", RedisArgument(keys.delayed(lane))))
         }
         commands.append(RedisCommand("XLEN", RedisArgument(keys.dead)))
-        commands.append(RedisCommand("ZCARD", RedisArgument(keys.leases)))
+        commands.append(RedisCommand("PING"))
         commands.append(RedisCommand("HLEN", RedisArgument(keys.groups)))
         commands.append(RedisCommand("TIME"))
         let replies = try await client.pipeline(commands)
@@ -416,28 +446,40 @@ public final class TaskQueue: Sendable {
             }
         }
         var lanes: [LaneStats] = []
+        var leases = 0
         for (offset, lane) in Lane.allCases.enumerated() {
+            // Acknowledged entries stay in a lane until its head is trimmed, so the waiting
+            // count is the group's lag (entries not yet delivered), not length minus pending.
             let length = Int(replies[offset * 3].int ?? 0)
             var pending = 0
+            var waiting = length
             var lastDelivered = "0-0"
             for group in replies[offset * 3 + 1].array ?? [] {
                 let fields = group.fieldMap ?? [:]
                 if fields["name"]?.string == "workers" {
                     pending = Int(fields["pending"]?.int ?? 0)
                     lastDelivered = fields["last-delivered-id"]?.string ?? "0-0"
+                    if let lag = fields["lag"]?.int { waiting = Int(lag) } else { waiting = try await countAfter(lane, lastDelivered) }
                 }
             }
+            leases += pending
             var oldest: Int64 = 0
-            if length > pending {
+            if waiting > 0 {
                 let head = try await client.send("XRANGE", RedisArgument(keys.lane(lane)), RedisArgument("(" + lastDelivered), "+", "COUNT", "1")
                 if let id = head.array?.first?.array?.first?.string, let ms = Int64(id.split(separator: "-").first ?? "") {
                     oldest = max(0, now - ms)
                 }
             }
-            lanes.append(LaneStats(lane: lane.rawValue, depth: max(0, length - pending), pending: pending, oldestAgeMs: oldest,
+            lanes.append(LaneStats(lane: lane.rawValue, depth: waiting, pending: pending, oldestAgeMs: oldest,
                                    delayed: Int(replies[offset * 3 + 2].int ?? 0), deadLetters: deadPerLane[lane.rawValue] ?? 0))
         }
-        return QueueStats(queue: name, lanes: lanes, deadLetters: deadTotal, leases: Int(replies[13].int ?? 0), openGroups: Int(replies[14].int ?? 0))
+        return QueueStats(queue: name, lanes: lanes, deadLetters: deadTotal, leases: leases, openGroups: Int(replies[14].int ?? 0))
+    }
+
+    /// Entries after `id` in `lane` (when Redis cannot give the group's lag), counted up to 100,000.
+    private func countAfter(_ lane: Lane, _ id: String) async throws -> Int {
+        let reply = try await client.send("XRANGE", RedisArgument(keys.lane(lane)), RedisArgument("(" + id), "+", "COUNT", "100000")
+        return reply.array?.count ?? 0
     }
 }
 
