@@ -48,7 +48,10 @@ import TestSupport
         // Long enough for the simulated experts to answer on a loaded machine (a shorter one
         // times out every offer and excludes every eligible expert), short enough that the
         // offers they ignore on purpose time out within the test.
-        config.acceptTimeoutSeconds = 5
+        // The soak run answers 6,000 cases from one loop: under load its answers can come
+        // late enough to time out every eligible expert of a case, which then (as specified)
+        // waits for its SLA escalation, far beyond the test's window.
+        config.acceptTimeoutSeconds = Self.soak ? 15 : 5
         let router = ExpertRouter(redis: client, prefix: KeyPrefix(prefix), config: config, actor: "test")
         let start = WallClock.nowMilliseconds()
         let experts = Self.roster(start: start)
