@@ -235,25 +235,10 @@ final class HiredisConnection {
         }
     }
 
-    /// `*<n>\r\n` or `$<n>\r\n` without going through String.
+    /// `*<n>\r\n` or `$<n>\r\n`. The digits fit a small String, which is not heap-allocated.
     private static func appendHeader(_ marker: UInt8, _ value: Int, to buffer: inout [UInt8]) {
         buffer.append(marker)
-        if value == 0 {
-            buffer.append(0x30)
-        } else {
-            var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-            var count = 0
-            var remaining = value
-            withUnsafeMutableBytes(of: &digits) { storage in
-                while remaining > 0 {
-                    storage[count] = UInt8(0x30 + remaining % 10)
-                    remaining /= 10
-                    count += 1
-                }
-                for index in stride(from: count - 1, through: 0, by: -1) { buffer.append(storage[index]) }
-            }
-        }
+        buffer.append(contentsOf: String(value).utf8)
         buffer.append(0x0d)
         buffer.append(0x0a)
     }

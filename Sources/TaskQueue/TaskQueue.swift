@@ -429,11 +429,10 @@ public final class TaskQueue: Sendable {
             commands.append(RedisCommand("ZCARD", RedisArgument(keys.delayed(lane))))
         }
         commands.append(RedisCommand("XLEN", RedisArgument(keys.dead)))
-        commands.append(RedisCommand("PING"))
         commands.append(RedisCommand("HLEN", RedisArgument(keys.groups)))
         commands.append(RedisCommand("TIME"))
         let replies = try await client.pipeline(commands)
-        let time = replies[15].array ?? []
+        let time = replies[14].array ?? []
         let now = (time.first?.int ?? 0) * 1000 + (time.count > 1 ? (time[1].int ?? 0) / 1000 : 0)
 
         // Dead letters per lane: scan the (capped) dead-letter stream.
@@ -473,7 +472,7 @@ public final class TaskQueue: Sendable {
             lanes.append(LaneStats(lane: lane.rawValue, depth: waiting, pending: pending, oldestAgeMs: oldest,
                                    delayed: Int(replies[offset * 3 + 2].int ?? 0), deadLetters: deadPerLane[lane.rawValue] ?? 0))
         }
-        return QueueStats(queue: name, lanes: lanes, deadLetters: deadTotal, leases: leases, openGroups: Int(replies[14].int ?? 0))
+        return QueueStats(queue: name, lanes: lanes, deadLetters: deadTotal, leases: leases, openGroups: Int(replies[13].int ?? 0))
     }
 
     /// Entries after `id` in `lane` (when Redis cannot give the group's lag), counted up to 100,000.
