@@ -45,7 +45,7 @@ struct DemoCommand: AsyncParsableCommand {
         for i in 0..<studies {
             let plan = kinds[i % kinds.count]
             let dir = "\(root)/study-\(i + 1)"
-            var generate = try PhantomCommand.parse(["--kind", plan.kind.rawValue, "--lesion-mm", String(plan.lesionMM), "--size", String(size),
+            let generate = try PhantomCommand.parse(["--kind", plan.kind.rawValue, "--lesion-mm", String(plan.lesionMM), "--size", String(size),
                                                      "--slices", plan.kind == .head ? "24" : "40", "--seed", String(1000 + i * 7 + Int(getpid() % 1000) * 100), "--out", dir])
             try generate.run()
             submissions.append((dir, plan))
@@ -55,7 +55,7 @@ struct DemoCommand: AsyncParsableCommand {
             var args = [dir, "--priority", plan.priority, "--redis", url, "--prefix", prefix]
             args += plan.viaGateway ? ["--gateway", gateway, "--token", token] : ["--site", site]
             print("submit \(dir.split(separator: "/").last!) (\(plan.kind.rawValue), lesion \(Int(plan.lesionMM)) mm, \(plan.priority)) via \(plan.viaGateway ? "STOW-RS" : "redis")")
-            var submit = try SubmitCommand.parse(args)
+            let submit = try SubmitCommand.parse(args)
             try await submit.run()
         }
         let client = try RedisClient(url: url)

@@ -220,13 +220,13 @@ final class HiredisConnection {
         // The RESP encoding is written here in one pass into one buffer; hiredis's own argv
         // formatting builds it piece by piece with many small allocations.
         var total = 16
-        for argument in arguments { total += argument.bytes.count + 24 }
+        for argument in arguments { total += argument.count + 24 }
         var buffer = [UInt8]()
         buffer.reserveCapacity(total)
         appendHeader(0x2a, arguments.count, to: &buffer)
         for argument in arguments {
-            appendHeader(0x24, argument.bytes.count, to: &buffer)
-            buffer.append(contentsOf: argument.bytes)
+            appendHeader(0x24, argument.count, to: &buffer)
+            argument.append(to: &buffer)
             buffer.append(0x0d)
             buffer.append(0x0a)
         }

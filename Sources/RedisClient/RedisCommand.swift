@@ -1,21 +1,68 @@
 /// One argument of a Redis command: raw bytes, so values may contain NUL bytes.
+///
+/// Text is kept as the `String` it came from: a short string (up to 15 UTF-8 bytes, e.g. any
+/// integer) needs no heap allocation, and a longer one is shared, not copied, until the
+/// command is encoded.
 public struct RedisArgument: Sendable, Hashable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral {
-    public var bytes: [UInt8]
+    private enum Storage: Sendable {
+        case bytes([UInt8])
+        case text(String)
+    }
 
-    public init(bytes: [UInt8]) { self.bytes = bytes }
-    public init(_ bytes: [UInt8]) { self.bytes = bytes }
-    public init(_ string: String) { self.bytes = Array(string.utf8) }
-    public init(_ substring: Substring) { self.bytes = Array(substring.utf8) }
-    public init<Integer: BinaryInteger>(_ value: Integer) { self.bytes = Array(String(value).utf8) }
+    private var storage: Storage
+
+    public var bytes: [UInt8] {
+        switch storage {
+        case .bytes(let bytes): bytes
+        case .text(let text): Array(text.utf8)
+        }
+    }
+
+    /// Encoded length in bytes.
+    var count: Int {
+        switch storage {
+        case .bytes(let bytes): bytes.count
+        case .text(let text): text.utf8.count
+        }
+    }
+
+    func append(to buffer: inout [UInt8]) {
+        switch storage {
+        case .bytes(let bytes): buffer.append(contentsOf: bytes)
+        case .text(let text): buffer.append(contentsOf: text.utf8)
+        }
+    }
+
+    public init(bytes: [UInt8]) { storage = .bytes(bytes) }
+    public init(_ bytes: [UInt8]) { storage = .bytes(bytes) }
+    public init(_ string: String) { storage = .text(string) }
+    public init(_ substring: Substring) { storage = .text(String(substring)) }
+    public init<Integer: BinaryInteger>(_ value: Integer) { storage = .text(String(value)) }
     /// Doubles are sent in Redis's accepted notation; infinities as `+inf` / `-inf`.
     public init(_ value: Double) {
-        if value == .infinity { bytes = Array("+inf".utf8) }
-        else if value == -.infinity { bytes = Array("-inf".utf8) }
-        else { bytes = Array(String(value).utf8) }
+        if value == .infinity { storage = .text("+inf") }
+        else if value == -.infinity { storage = .text("-inf") }
+        else { storage = .text(String(value)) }
     }
 
     public init(stringLiteral value: String) { self.init(value) }
     public init(integerLiteral value: Int) { self.init(value) }
+
+    /// Equal when the bytes sent are equal, however the argument was made.
+    public static func == (lhs: RedisArgument, rhs: RedisArgument) -> Bool {
+        switch (lhs.storage, rhs.storage) {
+        case (.bytes(let a), .bytes(let b)): a == b
+        case (.text(let a), .text(let b)): a.utf8.elementsEqual(b.utf8)
+        default: lhs.bytes == rhs.bytes
+        }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        switch storage {
+        case .bytes(let bytes): hasher.combine(bytes)
+        case .text(let text): hasher.combine(Array(text.utf8))
+        }
+    }
 }
 
 /// A command to send, plain or as a script invocation.

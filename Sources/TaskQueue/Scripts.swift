@@ -13,17 +13,22 @@ import RedisClient
 /// lease (renewed with `XCLAIM … JUSTID`, reaped with `XPENDING … IDLE`). Claims write nothing
 /// per task, which is what makes them cheap.
 ///
-/// A task's record is a MessagePack array in the `state` hash, field = task key:
+/// A task's record in the `state` hash (field = task key) is a text header, `<status> <fence>`,
+/// a newline, then a MessagePack array. Scripts see it decoded as one table:
 ///   [1] status: q (in a lane: waiting or claimed), d (delayed for retry), c (completed)
 ///   [2] current lane entry id ('' when not in a lane) — the fence
 ///   [3] deliveries that have ended (failed, expired; hand-backs do not count)
 ///   [4] failures: handler errors so far    [5] max attempts     [6] lane index (1 stat … 4 bulk)
-///   [7] fan-in group id ('' when none)     [8] first enqueue time (ms)    [9] payload
-/// A completed task keeps only {'c', fence, completion ms}: its tombstone, for idempotent
+///   [7] fan-in group id ('' when none)     [8] first enqueue time (ms)
+///   [9] payload — stored only while the task has no lane entry (d); otherwise its entry holds it
+/// The header lets a completion check the fence by comparing a prefix, without decoding.
+/// A completed task keeps only `c <fence> <completion ms>`: its tombstone, for idempotent
 /// enqueue, listed in completion order in `completed` until `completedRetention` has passed.
 ///
 /// A lane entry carries what a claim needs: `k` task key, `p` payload, `m` "delivery failures
-/// maxAttempts", `g` fan-in group (only when there is one).
+/// maxAttempts", `g` fan-in group (only when there is one). Claims read entries with a plain
+/// `XREADGROUP` from the client: a script only plans how many to take from which lane (each
+/// entry passed through a script costs ~5 µs of conversion to and from Lua tables).
 ///
 /// Acknowledged entries are not deleted one by one (`XDEL` of the oldest entry rescans its
 /// node on Redis 7, ~8 µs each): the acknowledged head of a lane is trimmed with
@@ -39,12 +44,27 @@ enum Scripts {
       local t = redis.call('TIME')
       return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
     end
+    local function decode(v)
+      local nl = string.find(v, '\n', 1, true)
+      if not nl then
+        local fence, ms = string.match(v, '^c (%S+) (%d+)$')
+        return {'c', fence, tonumber(ms)}
+      end
+      local b = cmsgpack.unpack(string.sub(v, nl + 1))
+      return {string.sub(v, 1, 1), string.sub(v, 3, nl - 1), b[1], b[2], b[3], b[4], b[5], b[6], b[7]}
+    end
+    local function encode(r)
+      if r[1] == 'c' then return 'c ' .. r[2] .. ' ' .. string.format('%d', r[3]) end
+      local body = {r[3], r[4], r[5], r[6], r[7], r[8]}
+      if r[1] == 'd' then body[7] = r[9] end
+      return r[1] .. ' ' .. r[2] .. '\n' .. cmsgpack.pack(body)
+    end
     local function load(key)
       local v = redis.call('HGET', K_STATE, key)
       if not v then return nil end
-      return cmsgpack.unpack(v)
+      return decode(v)
     end
-    local function save(key, r) redis.call('HSET', K_STATE, key, cmsgpack.pack(r)) end
+    local function save(key, r) redis.call('HSET', K_STATE, key, encode(r)) end
     local function id_lt(a, b)
       local am, as = string.match(a, '^(%d+)-(%d+)$')
       local bm, bs = string.match(b, '^(%d+)-(%d+)$')
@@ -56,13 +76,22 @@ enum Scripts {
       if gid ~= '' then return redis.call('XADD', KEYS[lane], '*', 'k', key, 'p', payload, 'm', meta, 'g', gid) end
       return redis.call('XADD', KEYS[lane], '*', 'k', key, 'p', payload, 'm', meta)
     end
-    -- A new delivery: appends an entry to the task's lane and makes it the fence. A lane
-    -- created here has no group yet: the first claim creates it at id 0.
+    -- A new delivery: appends an entry (with the payload in r[9]) to the task's lane and makes
+    -- it the fence. A lane created here has no group yet: the next claim creates it at id 0.
     local function push(key, r)
       r[1] = 'q'
       r[2] = append(r[6], key, r[9], string.format('%d %d %d', r[3] + 1, r[4], r[5]), r[7])
       save(key, r)
       return r[2]
+    end
+    -- The payload of the task's current entry (pending entries are never trimmed).
+    local function entry_payload(r)
+      local e = redis.call('XRANGE', KEYS[r[6]], r[2], r[2])
+      if e[1] then
+        local f = e[1][2]
+        for j = 1, #f, 2 do if f[j] == 'p' then return f[j+1] end end
+      end
+      return ''
     end
     -- Ends the current delivery: the entry leaves the PEL (and is trimmed later).
     local function unlink(r)
@@ -97,7 +126,7 @@ enum Scripts {
     -- strict = false drops a group that no longer exists instead of refusing.
     local function enqueue(key, payload, lane, ma, gid, now, strict)
       local v = redis.call('HGET', K_STATE, key)
-      if v then return {0, status_of(cmsgpack.unpack(v))} end
+      if v then return {0, status_of(decode(v))} end
       if gid ~= '' and redis.call('HEXISTS', K_GROUPS, gid) == 0 then
         if strict then return {-1, 'nogroup'} end
         gid = ''
@@ -123,7 +152,7 @@ enum Scripts {
       local key, payload, lane, ma, gid = ARGV[a], ARGV[a+1], tonumber(ARGV[a+2]), ARGV[a+3], ARGV[a+4]
       if known[j] then
         out[#out+1] = 0
-        out[#out+1] = status_of(cmsgpack.unpack(known[j]))
+        out[#out+1] = status_of(decode(known[j]))
       elseif fresh[key] then
         out[#out+1] = 0
         out[#out+1] = 'q'
@@ -136,7 +165,7 @@ enum Scripts {
           local id = append(lane, key, payload, '1 0 ' .. ma, gid)
           fresh[key] = true
           writes[#writes+1] = key
-          writes[#writes+1] = cmsgpack.pack({'q', id, 0, 0, tonumber(ma), lane, gid, now, payload})
+          writes[#writes+1] = encode({'q', id, 0, 0, tonumber(ma), lane, gid, now})
           out[#out+1] = 1
           out[#out+1] = id
         end
@@ -162,57 +191,58 @@ enum Scripts {
     return 1
     """#)
 
-    /// ARGV: consumer, count, aging cap ms of lanes 2..4 (0 = none).
-    /// Returns {now, n, {lane index, entries, …}, tails}: the entries as `XREADGROUP` gives
-    /// them, per lane; when n = 0, tails holds the 4 lane tail ids to block on.
-    static let claim = make(#"""
-    local consumer, want = ARGV[1], tonumber(ARGV[2])
+    /// Plans a claim: ARGV want, aging cap ms of lanes 2..4 (0 = none).
+    /// Returns {now, {lane index, count, …}, tails}: how many waiting entries to take from
+    /// which lane, in that order; the caller reads them with `XREADGROUP … COUNT count`.
+    /// Overdue work of a lower lane (waiting longer than its cap) comes first, then lanes by
+    /// priority. When nothing waits, tails holds the 4 lane tail ids to block on.
+    static let claimPlan = make(#"""
+    local want = tonumber(ARGV[1])
     local now = now_ms()
-    local remaining = want
-    local got = {}
-    local function read(i, n)
-      local r = redis.pcall('XREADGROUP', 'GROUP', G, consumer, 'COUNT', n, 'STREAMS', KEYS[i], '>')
-      if type(r) == 'table' and r.err then
-        if not string.find(r.err, 'NOGROUP', 1, true) then error(r.err) end
-        redis.pcall('XGROUP', 'CREATE', KEYS[i], G, '0', 'MKSTREAM')
-        r = redis.call('XREADGROUP', 'GROUP', G, consumer, 'COUNT', n, 'STREAMS', KEYS[i], '>')
-      end
-      if not r then return end
-      local entries = r[1][2]
-      if #entries > 0 then
-        got[#got+1] = i
-        got[#got+1] = entries
-        remaining = remaining - #entries
+    local waiting, last = {0, 0, 0, 0}, {}
+    for i = 1, 4 do
+      local groups = redis.pcall('XINFO', 'GROUPS', KEYS[i])
+      if type(groups) == 'table' and not groups.err then
+        for _, g in ipairs(groups) do
+          local name, id, lag
+          for j = 1, #g, 2 do
+            local f = g[j]
+            if f == 'name' then name = g[j+1] elseif f == 'last-delivered-id' then id = g[j+1] elseif f == 'lag' then lag = g[j+1] end
+          end
+          if name == G then
+            last[i] = id
+            -- Redis cannot always tell the lag (after deletions): count what a claim could take.
+            if type(lag) ~= 'number' then lag = #redis.call('XRANGE', KEYS[i], '(' .. id, '+', 'COUNT', want) end
+            waiting[i] = lag
+          end
+        end
+        if not last[i] then
+          -- The lane exists but has no group yet (created by an enqueue): create it at the start.
+          redis.call('XGROUP', 'CREATE', KEYS[i], G, '0')
+          last[i] = '0-0'
+          waiting[i] = redis.call('XLEN', KEYS[i])
+        end
       end
     end
-    local function last_delivered(i)
-      local groups = redis.pcall('XINFO', 'GROUPS', KEYS[i])
-      if type(groups) ~= 'table' or groups.err then return nil end
-      for _, g in ipairs(groups) do
-        local name, last
-        for j = 1, #g, 2 do
-          if g[j] == 'name' then name = g[j+1] elseif g[j] == 'last-delivered-id' then last = g[j+1] end
-        end
-        if name == G then return last end
-      end
-      -- The lane exists but has no group yet (created by an enqueue): create it at the start.
-      redis.call('XGROUP', 'CREATE', KEYS[i], G, '0')
-      return '0-0'
+    local remaining = want
+    local taken = {0, 0, 0, 0}
+    local plan = {}
+    local function take(i, n)
+      n = math.min(n, remaining, waiting[i] - taken[i])
+      if n <= 0 then return end
+      taken[i] = taken[i] + n
+      remaining = remaining - n
+      if plan[#plan - 1] == i then plan[#plan] = plan[#plan] + n
+      else plan[#plan+1] = i plan[#plan+1] = n end
     end
     -- Aging: work that waited longer than its lane's cap goes before newer higher-lane work.
     for i = 2, 4 do
-      local cap = tonumber(ARGV[1 + i])
-      if remaining > 0 and cap > 0 and now - cap > 0 then
-        local last = last_delivered(i)
-        if last then
-          local overdue = redis.call('XRANGE', KEYS[i], '(' .. last, tostring(now - cap), 'COUNT', remaining)
-          if #overdue > 0 then read(i, #overdue) end
-        end
+      local cap = tonumber(ARGV[i])
+      if remaining > 0 and cap > 0 and waiting[i] > 0 and now - cap > 0 then
+        take(i, #redis.call('XRANGE', KEYS[i], '(' .. last[i], tostring(now - cap), 'COUNT', remaining))
       end
     end
-    for i = 1, 4 do
-      if remaining > 0 then read(i, remaining) end
-    end
+    for i = 1, 4 do take(i, waiting[i]) end
     local tails = {}
     if remaining == want then
       for i = 1, 4 do
@@ -220,77 +250,65 @@ enum Scripts {
         tails[i] = (t[1] and t[1][1]) or '0-0'
       end
     end
-    return {now, want - remaining, got, tails}
+    return {now, plan, tails}
     """#)
 
     /// Completes one or more claimed tasks; each is accepted or refused on its own.
-    /// KEYS[15…]: per task its result key, then its effect keys.
-    /// ARGV: n, result ttl ms, then per task: key, fence, has result (0/1), result,
-    /// result key index, effect count, then per effect: command, key index, argument count, arguments…
-    /// Returns per task three values: 1, 'ok'|'again', next task key or '' / 0, reason, ''.
-    /// A task's effects run first (pcall): if one fails the task is refused ('effect-failed')
-    /// before its state changes. Records are read with one HMGET and written with one HSET.
+    /// KEYS[15…]: result keys (of tasks with a result), then effect keys.
+    /// ARGV: n, result ttl ms, the n task keys, then per task: fence, lane index, group id,
+    /// result key index (0 = no result), [result,] effect count, then per effect: command,
+    /// key index, argument count, arguments…
+    /// Returns {codes, {task index, next task key, …}}: one code per task, o accepted, a again
+    /// (this claim had completed already), f fenced, u unknown, s other state, e effect failed,
+    /// x effect not allowed; then the fan-in tasks that completions enqueued.
+    /// A claim is current when its record's header is `q <fence>`; lane and group then come
+    /// from the caller (they were read from that same entry). A task's effects run first
+    /// (pcall): if one fails the task is refused ('effect-failed') before its state changes.
     static let complete = make(#"""
     local allowed = {HSET=1, HSETNX=1, HINCRBY=1, HDEL=1, SADD=1, SREM=1, SET=1, INCRBY=1, DEL=1,
       RPUSH=1, LPUSH=1, ZADD=1, ZINCRBY=1, EXPIRE=1, PEXPIRE=1, XADD=1}
     local n, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
-    local now = now_ms()
-    local tasks, keys = {}, {}
-    local a = 3
-    for j = 1, n do
-      local t = {key = ARGV[a], fence = ARGV[a+1], hasResult = ARGV[a+2], result = ARGV[a+3], rki = tonumber(ARGV[a+4]), effects = {}}
-      local ne = tonumber(ARGV[a+5])
-      a = a + 6
-      for _ = 1, ne do
-        local c = tonumber(ARGV[a+2])
-        local args = {ARGV[a], KEYS[tonumber(ARGV[a+1])]}
-        for x = 1, c do args[#args+1] = ARGV[a+2+x] end
-        t.effects[#t.effects+1] = args
-        a = a + 3 + c
-      end
-      tasks[j] = t
-      keys[j] = t.key
-    end
-    local stored = redis.call('HMGET', K_STATE, unpack(keys))
-    local recs, acks, newest = {}, {}, {}
-    local writes, done, out = {}, {}, {}
+    local stored = redis.call('HMGET', K_STATE, unpack(ARGV, 3, 2 + n))
+    local stamp = ' ' .. string.format('%d', now_ms())
+    local now = tonumber(string.sub(stamp, 2))
+    local a = 3 + n
+    local writes, done, codes, nexts, acks, newest, seen = {}, {}, {}, {}, {}, {}, {}
     local function flush()
       if #writes > 0 then redis.call('HSET', K_STATE, unpack(writes)) writes = {} end
     end
     for j = 1, n do
-      local t = tasks[j]
-      local rec = recs[t.key]
-      if rec == nil then
-        rec = stored[j] and cmsgpack.unpack(stored[j]) or false
-        recs[t.key] = rec
-      end
-      local code, reason, nextKey = 0, '', ''
-      if not rec then reason = 'unknown'
-      elseif rec[2] ~= t.fence then reason = 'fenced'
-      elseif rec[1] == 'c' then code, reason = 1, 'again'
-      elseif rec[1] ~= 'q' then reason = 'state-' .. rec[1]
-      else
-        local ok = true
-        for _, args in ipairs(t.effects) do
-          if not allowed[args[1]] then ok = false reason = 'effect-not-allowed' break end
-          local r = redis.pcall(unpack(args))
-          if type(r) == 'table' and r.err then ok = false reason = 'effect-failed' break end
+      local key, fence, lane, gid, rki = ARGV[2 + j], ARGV[a], tonumber(ARGV[a+1]), ARGV[a+2], tonumber(ARGV[a+3])
+      a = a + 4
+      local result
+      if rki > 0 then result = ARGV[a] a = a + 1 end
+      local ne = tonumber(ARGV[a])
+      a = a + 1
+      local effects = a
+      for _ = 1, ne do a = a + 3 + tonumber(ARGV[a+2]) end
+      local code = 'o'
+      local v = seen[key] or stored[j]
+      if v and string.sub(v, 1, #fence + 3) == 'q ' .. fence .. '\n' then
+        local ok, e = true, effects
+        for _ = 1, ne do
+          local c = tonumber(ARGV[e+2])
+          if not allowed[ARGV[e]] then ok, code = false, 'x' break end
+          local r = redis.pcall(ARGV[e], KEYS[tonumber(ARGV[e+1])], unpack(ARGV, e + 3, e + 2 + c))
+          if type(r) == 'table' and r.err then ok, code = false, 'e' break end
+          e = e + 3 + c
         end
         if ok then
-          code, reason = 1, 'ok'
-          local lane = rec[6]
-          acks[lane] = acks[lane] or {}
-          acks[lane][#acks[lane] + 1] = t.fence
-          if not newest[lane] or id_lt(newest[lane], t.fence) then newest[lane] = t.fence end
-          local tomb = {'c', t.fence, now}
-          recs[t.key] = tomb
-          writes[#writes+1] = t.key
-          writes[#writes+1] = cmsgpack.pack(tomb)
-          done[#done+1] = t.key
-          if t.hasResult == '1' then
-            if ttl > 0 then redis.call('SET', KEYS[t.rki], t.result, 'PX', ARGV[2]) else redis.call('SET', KEYS[t.rki], t.result) end
+          local tomb = 'c ' .. fence .. stamp
+          seen[key] = tomb
+          writes[#writes+1] = key
+          writes[#writes+1] = tomb
+          done[#done+1] = key
+          local ids = acks[lane]
+          if not ids then ids = {} acks[lane] = ids end
+          ids[#ids+1] = fence
+          if not newest[lane] or id_lt(newest[lane], fence) then newest[lane] = fence end
+          if result then
+            if ttl > 0 then redis.call('SET', KEYS[rki], result, 'PX', ttl) else redis.call('SET', KEYS[rki], result) end
           end
-          local gid = rec[7]
           if gid ~= '' then
             local left = redis.call('HINCRBY', K_GROUPS_LEFT, gid, '-1')
             if left <= 0 then
@@ -302,15 +320,23 @@ enum Scripts {
                 redis.call('ZREM', K_GROUPS_AGE, gid)
                 flush()
                 local r = enqueue(g[1], g[2], g[3], g[4], g[5], now, false)
-                if r[1] == 1 then nextKey = g[1] end
+                if r[1] == 1 then
+                  nexts[#nexts+1] = j
+                  nexts[#nexts+1] = g[1]
+                end
               end
             end
           end
         end
+      elseif not v then
+        code = 'u'
+      else
+        local rec = decode(v)
+        if rec[2] ~= fence then code = 'f'
+        elseif rec[1] == 'c' then code = 'a'
+        else code = 's' end
       end
-      out[#out+1] = code
-      out[#out+1] = reason
-      out[#out+1] = nextKey
+      codes[j] = code
     end
     flush()
     if #done > 0 then redis.call('RPUSH', K_DONE, unpack(done)) end
@@ -318,7 +344,7 @@ enum Scripts {
       redis.call('XACK', KEYS[lane], G, unpack(ids))
       trim(lane, newest[lane])
     end
-    return out
+    return {table.concat(codes), nexts}
     """#)
 
     /// ARGV: key, fence, error text, delay ms (negative = do not retry), dead-letter cap, reason if dead.
@@ -332,6 +358,7 @@ enum Scripts {
     local now = now_ms()
     rec[3] = rec[3] + 1
     rec[4] = rec[4] + 1
+    rec[9] = entry_payload(rec)
     unlink(rec)
     if delay < 0 or rec[4] >= rec[5] then
       local reason = ARGV[6]
@@ -381,6 +408,7 @@ enum Scripts {
       local key, fence = ARGV[j], ARGV[j+1]
       local rec = load(key)
       if rec and rec[1] == 'q' and rec[2] == fence then
+        rec[9] = entry_payload(rec)
         unlink(rec)
         push(key, rec)
         n = n + 1
@@ -403,13 +431,16 @@ enum Scripts {
         for _, p in ipairs(expired) do
           local id = p[1]
           local e = redis.call('XRANGE', KEYS[i], id, id)
-          local key
+          local key, payload
           if e[1] then
             local f = e[1][2]
-            for j = 1, #f, 2 do if f[j] == 'k' then key = f[j+1] end end
+            for j = 1, #f, 2 do
+              if f[j] == 'k' then key = f[j+1] elseif f[j] == 'p' then payload = f[j+1] end
+            end
           end
           local rec = key and load(key)
           if rec and rec[1] == 'q' and rec[2] == id then
+            rec[9] = payload or ''
             unlink(rec)
             rec[3] = rec[3] + 1
             if rec[3] >= maxDeliveries then

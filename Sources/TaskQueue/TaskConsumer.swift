@@ -15,10 +15,15 @@ public final class TaskConsumer: Service, Sendable {
     public typealias Handler = @Sendable (TaskContext) async throws -> Void
 
     public struct Configuration: Sendable {
-        /// Tasks run at once in this process.
+        /// Handlers run at once in this process. A task whose handler has finished waits for its
+        /// completion outside this count (at most `concurrency` such tasks), so the next claim
+        /// overlaps the completion's round trip instead of waiting for it.
         public var concurrency: Int
         /// Most tasks taken by one claim.
         public var batchSize: Int
+        /// Claims under way at once, each for its own share of the free slots: a second claim
+        /// overlaps the round trips of the first (each blocks on its own connection when idle).
+        public var parallelClaims: Int
         /// Longest single blocking read while the queue is empty (re-issued after).
         public var blockTimeout: Duration
         /// How long in-flight tasks may run on after shutdown begins before being handed back.
@@ -34,6 +39,7 @@ public final class TaskConsumer: Service, Sendable {
         public init(
             concurrency: Int = 8,
             batchSize: Int = 32,
+            parallelClaims: Int = 2,
             blockTimeout: Duration = .seconds(5),
             shutdownGrace: Duration = .seconds(20),
             consumerName: String = TaskConsumer.defaultConsumerName(),
@@ -43,6 +49,7 @@ public final class TaskConsumer: Service, Sendable {
         ) {
             self.concurrency = max(1, concurrency)
             self.batchSize = max(1, batchSize)
+            self.parallelClaims = max(1, parallelClaims)
             self.blockTimeout = blockTimeout
             self.shutdownGrace = shutdownGrace
             self.consumerName = consumerName
@@ -57,7 +64,8 @@ public final class TaskConsumer: Service, Sendable {
     private let handler: Handler
     private let logger: Logger
     private let state = Mutex(State())
-    private let slotFreed = Wakeup()
+    /// One per claim loop (a `Wakeup` has one waiter); a freed slot wakes them all.
+    private let slotFreed: [Wakeup]
     private let promoterWake = Wakeup()
 
     private struct InFlight {
@@ -66,7 +74,12 @@ public final class TaskConsumer: Service, Sendable {
     }
 
     private struct State {
+        /// Every task this consumer holds a lease on: running, or finished and being completed.
         var inFlight: [String: InFlight] = [:]
+        /// Handlers running now; `inFlight.count - running` are being completed.
+        var running = 0
+        /// Slots set aside by claims under way.
+        var reserved = 0
         var stopRequested = false
         var claimTask: Task<Void, Never>?
         var handingBack = false
@@ -76,6 +89,7 @@ public final class TaskConsumer: Service, Sendable {
         self.queue = queue
         self.configuration = configuration
         self.handler = handler
+        self.slotFreed = (0..<configuration.parallelClaims).map { _ in Wakeup() }
         var logger = queue.logger
         logger[metadataKey: "consumer"] = "\(configuration.consumerName)"
         self.logger = logger
@@ -88,8 +102,21 @@ public final class TaskConsumer: Service, Sendable {
         return "\(host)-\(getpid())-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
     }
 
-    /// Tasks currently running in this consumer.
+    /// Tasks this consumer holds: running, or finished and being completed.
     public var inFlightCount: Int { state.withLock { $0.inFlight.count } }
+
+    /// Sets aside up to `limit` free slots for a claim: slots whose handler is not running
+    /// and not reserved by another claim, as long as completions keep up.
+    private func reserveSlots(upTo limit: Int) -> Int {
+        state.withLock { state in
+            let completing = state.inFlight.count - state.running
+            let free = configuration.concurrency - state.running - state.reserved
+            guard completing < configuration.concurrency, free > 0 else { return 0 }
+            let count = min(limit, free)
+            state.reserved += count
+            return count
+        }
+    }
 
     /// Begins a graceful shutdown without a ServiceGroup (tests, tools): same as SIGTERM.
     public func shutdown() {
@@ -113,7 +140,12 @@ public final class TaskConsumer: Service, Sendable {
             Task { await reaperLoop() }, Task { await promoterLoop() }, Task { await housekeepingLoop() },
         ] : []
 
-        let claimer = Task { await claimLoop() }
+        let claimers = configuration.parallelClaims
+        let claimer = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for index in 0..<claimers { group.addTask { await self.claimLoop(wakeup: self.slotFreed[index]) } }
+            }
+        }
         let stopAlready = state.withLock { state -> Bool in
             state.claimTask = claimer
             return state.stopRequested
@@ -178,26 +210,35 @@ public final class TaskConsumer: Service, Sendable {
 
     // MARK: - Claiming
 
-    private func claimLoop() async {
+    private func signalSlotFreed() {
+        for wakeup in slotFreed { wakeup.signal() }
+    }
+
+    private func claimLoop(wakeup: Wakeup) async {
         let blocking = queue.client.dedicatedConnection(name: "radgrid-queue-claim")
         defer { blocking.close() }
         var failures = 0
         while !Task.isCancelled {
-            let free = configuration.concurrency - inFlightCount
-            if free <= 0 {
-                await slotFreed.wait(timeout: .seconds(1))
+            let slots = reserveSlots(upTo: configuration.batchSize)
+            if slots <= 0 {
+                await wakeup.wait(timeout: .seconds(1))
                 continue
             }
             do {
                 let started = WallClock.monotonicNanoseconds()
-                let batch = try await queue.claim(consumer: configuration.consumerName, count: min(free, configuration.batchSize))
+                let batch: TaskQueue.ClaimBatch
+                do {
+                    defer { state.withLock { $0.reserved -= slots } }
+                    batch = try await queue.claim(consumer: configuration.consumerName, count: slots)
+                    for task in batch.tasks { start(task) }
+                }
                 configuration.claimObserver?(.nanoseconds(Int64(WallClock.monotonicNanoseconds() - started)), batch.tasks.count)
                 failures = 0
                 if batch.tasks.isEmpty {
+                    signalSlotFreed()  // The reservation is back: another claimer may use it.
                     try await waitForWork(on: blocking, tails: batch.laneTails)
                     continue
                 }
-                for task in batch.tasks { start(task) }
             } catch {
                 if Task.isCancelled { break }
                 failures += 1
@@ -224,7 +265,10 @@ public final class TaskConsumer: Service, Sendable {
 
     private func start(_ task: ClaimedTask) {
         let context = TaskContext(task: task)
-        state.withLock { $0.inFlight[task.key] = InFlight(context: context, handle: nil) }
+        state.withLock { state in
+            state.inFlight[task.key] = InFlight(context: context, handle: nil)
+            state.running += 1
+        }
         let handle = Task { await execute(context) }
         state.withLock { state in
             if state.inFlight[task.key] != nil { state.inFlight[task.key]?.handle = handle }
@@ -234,49 +278,86 @@ public final class TaskConsumer: Service, Sendable {
     private func execute(_ context: TaskContext) async {
         let task = context.task
         let started = WallClock.monotonicNanoseconds()
-        defer {
-            state.withLock { _ = $0.inFlight.removeValue(forKey: task.key) }
-            slotFreed.signal()
-        }
         do {
             try await handler(context)
             queue.metrics.lane(task.lane).run.recordNanoseconds(Int64(WallClock.monotonicNanoseconds() - started))
-            if context.isLeaseLost { return }
-            let outcome = await completeRetrying(context)
-            if case .refused(let reason)? = outcome {
-                if reason.hasPrefix("effect") {
-                    // The task's own effects failed (e.g. WRONGTYPE): nothing was completed.
-                    await failRetrying(context, error: TaskQueueError(code: "queue.effectFailed", message: "a completion effect failed (\(reason))"))
-                } else {
-                    logger.warning("completion refused: lease was taken over", metadata: ["reason": "\(reason)", "delivery": "\(task.delivery)"])
+            handlerFinished()
+            if context.isLeaseLost { return release(task) }
+            // The completion is handed to the batcher; this task ends here, and the batcher's
+            // reply settles it (no per-task wake-up on the common path).
+            queue.completions.submit(TaskQueue.Completion(task: task, result: context.result, effects: context.effects), on: queue) { result in
+                switch result {
+                case .success(.accepted), .success(.alreadyCompleted):
+                    self.release(task)
+                default:
+                    Task {
+                        await self.settle(context, first: result)
+                        self.release(task)
+                    }
                 }
             }
         } catch {
             queue.metrics.lane(task.lane).run.recordNanoseconds(Int64(WallClock.monotonicNanoseconds() - started))
-            if context.isLeaseLost || state.withLock({ $0.handingBack }) { return }
-            await failRetrying(context, error: error)
+            handlerFinished()
+            if !(context.isLeaseLost || state.withLock({ $0.handingBack })) {
+                await failRetrying(context, error: error)
+            }
+            release(task)
+        }
+    }
+
+    /// The handler returned: its slot may be claimed again while its completion is under way.
+    private func handlerFinished() {
+        state.withLock { $0.running -= 1 }
+        signalSlotFreed()
+    }
+
+    /// The task is settled (completed, failed, refused or lost): this consumer no longer holds it.
+    private func release(_ task: ClaimedTask) {
+        state.withLock { _ = $0.inFlight.removeValue(forKey: task.key) }
+        signalSlotFreed()
+    }
+
+    /// A completion that was not simply accepted: a refusal, or an error to retry or record.
+    private func settle(_ context: TaskContext, first: Result<CompletionOutcome, any Error>) async {
+        var outcome: CompletionOutcome?
+        switch first {
+        case .success(let value): outcome = value
+        case .failure(let error): outcome = await completeRetrying(context, after: error)
+        }
+        guard case .refused(let reason)? = outcome else { return }
+        if reason.hasPrefix("effect") {
+            // The task's own effects failed (e.g. WRONGTYPE): nothing was completed.
+            await failRetrying(context, error: TaskQueueError(code: "queue.effectFailed", message: "a completion effect failed (\(reason))"))
+        } else {
+            logger.warning("completion refused: lease was taken over", metadata: ["reason": "\(reason)", "delivery": "\(context.task.delivery)"])
         }
     }
 
     /// Completion is idempotent for one claim (a retry after a lost reply answers
     /// `alreadyCompleted`), so transport failures are retried for up to one lease.
-    private func completeRetrying(_ context: TaskContext) async -> CompletionOutcome? {
+    private func completeRetrying(_ context: TaskContext, after firstError: any Error) async -> CompletionOutcome? {
         let clock = ContinuousClock()
         let giveUp = clock.now + queue.configuration.lease
         var failures = 0
+        var error = firstError
         while true {
-            do {
-                return try await queue.completions.complete(TaskQueue.Completion(task: context.task, result: context.result, effects: context.effects), on: queue)
-            } catch let error as RedisError where error.isConnectionFailure && clock.now < giveUp && !context.isLeaseLost {
+            switch error {
+            case let failure as RedisError where failure.isConnectionFailure && clock.now < giveUp && !context.isLeaseLost:
                 failures += 1
                 try? await Task.sleep(for: Self.retryDelay(failures))
-            } catch let error as TaskQueueError {
+            case let failure as TaskQueueError:
                 // Effects that can never apply (outside the queue's slot, command not allowed).
-                await failRetrying(context, error: TaskFailure.permanent(error.description))
+                await failRetrying(context, error: TaskFailure.permanent(failure.description))
                 return nil
-            } catch {
+            default:
                 logger.error("completion failed; the task will be reclaimed when its lease expires", metadata: ["error": "\(error)"])
                 return nil
+            }
+            do {
+                return try await queue.completions.complete(TaskQueue.Completion(task: context.task, result: context.result, effects: context.effects), on: queue)
+            } catch let next {
+                error = next
             }
         }
     }

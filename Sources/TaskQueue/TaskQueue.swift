@@ -42,6 +42,7 @@ public final class TaskQueue: Sendable {
     }
 
     /// Enqueues many tasks in one round trip (one script call per 100 tasks, pipelined).
+    @discardableResult
     public func enqueue(_ specs: [TaskSpec]) async throws -> [EnqueueResult] {
         if specs.isEmpty { return [] }
         let chunks = stride(from: 0, to: specs.count, by: 100).map { specs[$0..<min($0 + 100, specs.count)] }
@@ -130,22 +131,43 @@ public final class TaskQueue: Sendable {
     }
 
     /// Claims up to `count` tasks for `consumer`, highest lane first with aging. Never blocks.
+    ///
+    /// Two round trips: a script plans how many entries to take from which lane, then one
+    /// pipelined `XREADGROUP` per planned lane reads them (the plan is not binding: entries
+    /// another consumer took in between are simply not returned, and the next claim plans again).
     public func claim(consumer: String, count: Int) async throws -> ClaimBatch {
-        var arguments: [RedisArgument] = [RedisArgument(consumer), RedisArgument(max(1, count))]
+        var arguments: [RedisArgument] = [RedisArgument(max(1, count))]
         for lane in [Lane.urgent, .routine, .bulk] {
             arguments.append(RedisArgument(configuration.agingCaps[lane]?.milliseconds ?? 0))
         }
-        let reply = try await client.send(command(Scripts.claim, arguments))
-        guard let parts = reply.array, parts.count == 4, let now = parts[0].int, let n = parts[1].int,
-              let perLane = parts[2].array else {
+        let reply = try await client.send(command(Scripts.claimPlan, arguments))
+        guard let parts = reply.array, parts.count == 3, let now = parts[0].int, let plan = parts[1].array else {
             throw TaskQueueError.unexpectedReply("claim")
         }
-        var tasks: [ClaimedTask] = []
-        tasks.reserveCapacity(Int(n))
-        for offset in stride(from: 0, to: perLane.count - 1, by: 2) {
-            guard let laneIndex = perLane[offset].int, let lane = Lane(index: Int(laneIndex)), let entries = perLane[offset + 1].array else {
+        if plan.isEmpty {
+            return ClaimBatch(tasks: [], serverTimeMs: now, laneTails: (parts[2].array ?? []).compactMap(\.string))
+        }
+        var lanes: [Lane] = []
+        var reads: [RedisCommand] = []
+        for offset in stride(from: 0, to: plan.count - 1, by: 2) {
+            guard let index = plan[offset].int, let lane = Lane(index: Int(index)), let wanted = plan[offset + 1].int else {
                 throw TaskQueueError.unexpectedReply("claim")
             }
+            lanes.append(lane)
+            reads.append(RedisCommand("XREADGROUP", "GROUP", "workers", RedisArgument(consumer), "COUNT", RedisArgument(wanted),
+                                      "STREAMS", RedisArgument(keys.lane(lane)), ">"))
+        }
+        let replies = try await client.pipeline(reads)
+        var tasks: [ClaimedTask] = []
+        tasks.reserveCapacity(count)
+        for (lane, read) in zip(lanes, replies) {
+            if case .error(let message) = read {
+                // The lane was deleted after the plan (its group with it): the next plan recreates it.
+                if message.hasPrefix("NOGROUP") { continue }
+                try read.throwingServerError()
+            }
+            // [[lane key, [entry, …]]], or null when nothing was left to read.
+            guard let entries = read.array?.first?.array?.last?.array else { continue }
             let laneMetrics = metrics.lane(lane)
             for entry in entries {
                 let task = try Self.claimedTask(entry, lane: lane, consumer: consumer, claimedAtMs: now, defaultMaxAttempts: configuration.maxAttempts)
@@ -154,8 +176,7 @@ public final class TaskQueue: Sendable {
                 tasks.append(task)
             }
         }
-        let tails = tasks.isEmpty ? (parts[3].array ?? []).compactMap(\.string) : []
-        return ClaimBatch(tasks: tasks, serverTimeMs: now, laneTails: tails)
+        return ClaimBatch(tasks: tasks, serverTimeMs: now, laneTails: [])
     }
 
     /// A lane entry as `XREADGROUP` returns it: [id, [k, key, p, payload, m, "delivery failures maxAttempts", (g, group)]].
@@ -229,19 +250,25 @@ public final class TaskQueue: Sendable {
     }
 
     func completeCommand(_ completions: [Completion]) throws -> RedisCommand {
+        let base = keys.scriptKeys.count
         var extraKeys: [RedisArgument] = []
         var arguments: [RedisArgument] = [RedisArgument(completions.count), RedisArgument(configuration.resultTTL.milliseconds)]
-        let base = keys.scriptKeys.count
+        arguments.reserveCapacity(2 + completions.count * 7)
+        for completion in completions { arguments.append(RedisArgument(completion.task.key)) }
         for completion in completions {
             let task = completion.task
-            extraKeys.append(RedisArgument(keys.result(task.key)))
-            arguments.append(RedisArgument(task.key))
-            arguments.append(RedisArgument(task.fence))
-            arguments.append(completion.result == nil ? "0" : "1")
-            arguments.append(RedisArgument(completion.result ?? []))
-            arguments.append(RedisArgument(base + extraKeys.count))
-            arguments.append(RedisArgument(completion.effects.count))
             try validate(completion.effects)
+            arguments.append(RedisArgument(task.fence))
+            arguments.append(RedisArgument(task.lane.index))
+            arguments.append(RedisArgument(task.group ?? ""))
+            if let result = completion.result {
+                extraKeys.append(RedisArgument(keys.result(task.key)))
+                arguments.append(RedisArgument(base + extraKeys.count))
+                arguments.append(RedisArgument(result))
+            } else {
+                arguments.append("0")
+            }
+            arguments.append(RedisArgument(completion.effects.count))
             for effect in completion.effects {
                 extraKeys.append(RedisArgument(effect.key))
                 arguments.append(RedisArgument(effect.command))
@@ -255,14 +282,27 @@ public final class TaskQueue: Sendable {
 
     func parseCompletions(_ reply: RedisValue, _ completions: [Completion]) throws -> [CompletionOutcome] {
         try reply.throwingServerError()
-        guard let parts = reply.array, parts.count == completions.count * 3 else { throw TaskQueueError.unexpectedReply("complete") }
-        return completions.indices.map { index in
-            let reason = parts[index * 3 + 1].string ?? ""
-            if parts[index * 3].int != 1 { return .refused(reason: reason) }
-            if reason == "again" { return .alreadyCompleted }
-            metrics.lane(completions[index].task.lane).completed.increment()
-            let next = parts[index * 3 + 2].string ?? ""
-            return .accepted(nextTask: next.isEmpty ? nil : next)
+        guard let parts = reply.array, parts.count == 2, let codes = parts[0].bytes, codes.count == completions.count else {
+            throw TaskQueueError.unexpectedReply("complete")
+        }
+        var nextTasks: [Int: String] = [:]
+        let fanIn = parts[1].array ?? []
+        for offset in stride(from: 0, to: fanIn.count - 1, by: 2) {
+            if let index = fanIn[offset].int, let key = fanIn[offset + 1].string { nextTasks[Int(index) - 1] = key }
+        }
+        return try codes.enumerated().map { index, code in
+            switch code {
+            case UInt8(ascii: "o"):
+                metrics.lane(completions[index].task.lane).completed.increment()
+                return .accepted(nextTask: nextTasks[index])
+            case UInt8(ascii: "a"): return .alreadyCompleted
+            case UInt8(ascii: "f"): return .refused(reason: "fenced")
+            case UInt8(ascii: "u"): return .refused(reason: "unknown")
+            case UInt8(ascii: "s"): return .refused(reason: "state")
+            case UInt8(ascii: "e"): return .refused(reason: "effect-failed")
+            case UInt8(ascii: "x"): return .refused(reason: "effect-not-allowed")
+            default: throw TaskQueueError.unexpectedReply("complete")
+            }
         }
     }
 
@@ -376,6 +416,8 @@ public final class TaskQueue: Sendable {
                 if pending.array?.isEmpty == true {
                     try await client.send("XGROUP", "DELCONSUMER", RedisArgument(lane), "workers", RedisArgument(consumer))
                 }
+            } catch where error.isServerError("NOGROUP") {
+                continue  // A lane that never had work has no group, so no consumer to remove.
             } catch {
                 logger.warning("could not remove consumer from lane", metadata: ["lane": "\(lane)", "error": "\(error)"])
             }

@@ -95,6 +95,8 @@ struct TaskQueueTests {
         let fresh = try #require(try await queue.claim(consumer: "fast", count: 1).tasks.first)
         #expect(fresh.fence != stale.fence)
         #expect(fresh.delivery == 2)
+        // The record keeps no copy of the payload while an entry holds it: the reclaim carried it over.
+        #expect(fresh.payload == bytes("p"))
 
         let late = try await queue.complete(stale, result: bytes("late"), effects: [.hincrby(effects, field: "k1")])
         #expect(late == .refused(reason: "fenced"))
@@ -140,6 +142,7 @@ struct TaskQueueTests {
         let second = try #require(try await queue.claim(consumer: "c", count: 1).tasks.first)
         #expect(second.failures == 1)
         #expect(second.delivery == 2)
+        #expect(second.payload == bytes("x"))
         // A stale fail is refused like a stale completion.
         #expect(try await queue.fail(first, error: "late") == .refused(reason: "fenced"))
         #expect(try await queue.fail(second, error: "decode.truncated: short read") == .deadLettered)
@@ -233,7 +236,7 @@ struct TaskQueueTests {
     @Test func gracefulShutdownHandsBackUnfinishedWorkAtOnce() async throws {
         let queue = try await makeQueue { $0.lease = .seconds(30) }
         defer { queue.client.shutdown() }
-        try await queue.enqueue((0..<3).map { TaskSpec(key: "long-\($0)", lane: .routine) })
+        try await queue.enqueue((0..<3).map { TaskSpec(key: "long-\($0)", payload: bytes("p\($0)"), lane: .routine) })
         let started = Mutex(0)
         let slow = TaskConsumer(queue: queue, configuration: .init(concurrency: 3, shutdownGrace: .milliseconds(300))) { _ in
             started.withLock { $0 += 1 }
@@ -251,14 +254,15 @@ struct TaskQueueTests {
 
         let finished = Mutex<[String]>([])
         let other = TaskConsumer(queue: queue, configuration: .init(concurrency: 3)) { context in
-            finished.withLock { $0.append(context.key) }
+            // The handed-back delivery carries the payload over to the new entry.
+            finished.withLock { $0.append(context.key + "=" + String(decoding: context.task.payload, as: UTF8.self)) }
         }
         let otherRun = Task { try await other.run() }
         #expect(try await eventually(timeout: .seconds(3)) { finished.withLock { $0.count } == 3 })
         #expect(clock.now - begin < .seconds(5))
         other.shutdown()
         try await otherRun.value
-        #expect(Set(finished.withLock { $0 }) == ["long-0", "long-1", "long-2"])
+        #expect(Set(finished.withLock { $0 }) == ["long-0=p0", "long-1=p1", "long-2=p2"])
         // Hand-back does not count as a delivery towards the poison limit.
         #expect(try await queue.stats().lanes.allSatisfy { $0.depth == 0 && $0.pending == 0 })
     }
