@@ -13,22 +13,25 @@ import RedisClient
 /// lease (renewed with `XCLAIM … JUSTID`, reaped with `XPENDING … IDLE`). Claims write nothing
 /// per task, which is what makes them cheap.
 ///
-/// A task's record in the `state` hash (field = task key) is a text header, `<status> <fence>`,
-/// a newline, then a MessagePack array. Scripts see it decoded as one table:
-///   [1] status: q (in a lane: waiting or claimed), d (delayed for retry), c (completed)
-///   [2] current lane entry id ('' when not in a lane) — the fence
+/// A task's record in the `state` hash (field = task key) is short text while the task has a
+/// lane entry, since the entry holds the rest:
+///   `q <fence> <lane index>`     queued or claimed; the fence is its current lane entry id
+///   `c <fence> <completion ms>`  completed: a tombstone for idempotent enqueue, listed in completion
+///                                order in `completed` until `completedRetention` has passed
+///   `d` newline MessagePack       delayed for a retry: no entry, so the record keeps everything
+/// Scripts see a record decoded as one table (a queued task's fields are read from its entry):
+///   [1] status q/d/c   [2] fence ('' when not in a lane)
 ///   [3] deliveries that have ended (failed, expired; hand-backs do not count)
 ///   [4] failures: handler errors so far    [5] max attempts     [6] lane index (1 stat … 4 bulk)
-///   [7] fan-in group id ('' when none)     [8] first enqueue time (ms)
-///   [9] payload — stored only while the task has no lane entry (d); otherwise its entry holds it
-/// The header lets a completion check the fence by comparing a prefix, without decoding.
-/// A completed task keeps only `c <fence> <completion ms>`: its tombstone, for idempotent
-/// enqueue, listed in completion order in `completed` until `completedRetention` has passed.
+///   [7] fan-in group id ('' when none)     [8] first enqueue time (ms)    [9] payload
+/// A completion checks its claim by comparing the whole `q` record, without decoding anything.
 ///
 /// A lane entry carries what a claim needs: `k` task key, `p` payload, `m` "delivery failures
-/// maxAttempts", `g` fan-in group (only when there is one). Claims read entries with a plain
-/// `XREADGROUP` from the client: a script only plans how many to take from which lane (each
-/// entry passed through a script costs ~5 µs of conversion to and from Lua tables).
+/// maxAttempts firstEnqueueMs", `g` fan-in group (only when there is one). Waiting and pending
+/// entries are never trimmed, so the entry a `q` record names is there when a script needs it.
+/// Claims read entries with a plain `XREADGROUP` from the client: a script only plans how many
+/// to take from which lane (each entry passed through a script costs ~5 µs of conversion to
+/// and from Lua tables).
 ///
 /// Acknowledged entries are not deleted one by one (`XDEL` of the oldest entry rescans its
 /// node on Redis 7, ~8 µs each): the acknowledged head of a lane is trimmed with
@@ -44,20 +47,36 @@ enum Scripts {
       local t = redis.call('TIME')
       return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
     end
+    -- A record as a table (see the format above); a queued task's counters, group and payload
+    -- are read from its lane entry.
     local function decode(v)
-      local nl = string.find(v, '\n', 1, true)
-      if not nl then
+      local status = string.sub(v, 1, 1)
+      if status == 'c' then
         local fence, ms = string.match(v, '^c (%S+) (%d+)$')
         return {'c', fence, tonumber(ms)}
+      elseif status == 'q' then
+        local fence, lane = string.match(v, '^q (%S+) (%d)$')
+        lane = tonumber(lane)
+        local r = {'q', fence, 0, 0, 1, lane, '', 0, ''}
+        local e = redis.call('XRANGE', KEYS[lane], fence, fence)
+        local f = e[1] and e[1][2] or {}
+        for j = 1, #f, 2 do
+          local name, value = f[j], f[j+1]
+          if name == 'm' then
+            local d, failures, ma, first = string.match(value, '^(%d+) (%d+) (%d+) (%d+)$')
+            if d then r[3], r[4], r[5], r[8] = tonumber(d) - 1, tonumber(failures), tonumber(ma), tonumber(first) end
+          elseif name == 'g' then r[7] = value
+          elseif name == 'p' then r[9] = value end
+        end
+        return r
       end
-      local b = cmsgpack.unpack(string.sub(v, nl + 1))
-      return {string.sub(v, 1, 1), string.sub(v, 3, nl - 1), b[1], b[2], b[3], b[4], b[5], b[6], b[7]}
+      local b = cmsgpack.unpack(string.sub(v, 3))
+      return {'d', '', b[1], b[2], b[3], b[4], b[5], b[6], b[7]}
     end
     local function encode(r)
       if r[1] == 'c' then return 'c ' .. r[2] .. ' ' .. string.format('%d', r[3]) end
-      local body = {r[3], r[4], r[5], r[6], r[7], r[8]}
-      if r[1] == 'd' then body[7] = r[9] end
-      return r[1] .. ' ' .. r[2] .. '\n' .. cmsgpack.pack(body)
+      if r[1] == 'q' then return 'q ' .. r[2] .. ' ' .. r[6] end
+      return 'd\n' .. cmsgpack.pack({r[3], r[4], r[5], r[6], r[7], r[8], r[9]})
     end
     local function load(key)
       local v = redis.call('HGET', K_STATE, key)
@@ -80,18 +99,9 @@ enum Scripts {
     -- it the fence. A lane created here has no group yet: the next claim creates it at id 0.
     local function push(key, r)
       r[1] = 'q'
-      r[2] = append(r[6], key, r[9], string.format('%d %d %d', r[3] + 1, r[4], r[5]), r[7])
+      r[2] = append(r[6], key, r[9], string.format('%d %d %d %d', r[3] + 1, r[4], r[5], r[8]), r[7])
       save(key, r)
       return r[2]
-    end
-    -- The payload of the task's current entry (pending entries are never trimmed).
-    local function entry_payload(r)
-      local e = redis.call('XRANGE', KEYS[r[6]], r[2], r[2])
-      if e[1] then
-        local f = e[1][2]
-        for j = 1, #f, 2 do if f[j] == 'p' then return f[j+1] end end
-      end
-      return ''
     end
     -- Ends the current delivery: the entry leaves the PEL (and is trimmed later).
     local function unlink(r)
@@ -143,6 +153,7 @@ enum Scripts {
     static let enqueue = make(#"""
     local n = tonumber(ARGV[1])
     local now = now_ms()
+    local first = ' ' .. string.format('%d', now)
     local keys = {}
     for j = 1, n do keys[j] = ARGV[2 + (j - 1) * 5] end
     local known = redis.call('HMGET', K_STATE, unpack(keys))
@@ -162,10 +173,10 @@ enum Scripts {
           out[#out+1] = -1
           out[#out+1] = 'nogroup'
         else
-          local id = append(lane, key, payload, '1 0 ' .. ma, gid)
+          local id = append(lane, key, payload, '1 0 ' .. ma .. first, gid)
           fresh[key] = true
           writes[#writes+1] = key
-          writes[#writes+1] = encode({'q', id, 0, 0, tonumber(ma), lane, gid, now})
+          writes[#writes+1] = 'q ' .. id .. ' ' .. lane
           out[#out+1] = 1
           out[#out+1] = id
         end
@@ -277,7 +288,8 @@ enum Scripts {
       if #writes > 0 then redis.call('HSET', K_STATE, unpack(writes)) writes = {} end
     end
     for j = 1, n do
-      local key, fence, lane, gid, rki = ARGV[2 + j], ARGV[a], tonumber(ARGV[a+1]), ARGV[a+2], tonumber(ARGV[a+3])
+      local key, fence, laneText, gid, rki = ARGV[2 + j], ARGV[a], ARGV[a+1], ARGV[a+2], tonumber(ARGV[a+3])
+      local lane = tonumber(laneText)
       a = a + 4
       local result
       if rki > 0 then result = ARGV[a] a = a + 1 end
@@ -287,7 +299,7 @@ enum Scripts {
       for _ = 1, ne do a = a + 3 + tonumber(ARGV[a+2]) end
       local code = 'o'
       local v = seen[key] or stored[j]
-      if v and string.sub(v, 1, #fence + 3) == 'q ' .. fence .. '\n' then
+      if v == 'q ' .. fence .. ' ' .. laneText then
         local ok, e = true, effects
         for _ = 1, ne do
           local c = tonumber(ARGV[e+2])
@@ -358,7 +370,6 @@ enum Scripts {
     local now = now_ms()
     rec[3] = rec[3] + 1
     rec[4] = rec[4] + 1
-    rec[9] = entry_payload(rec)
     unlink(rec)
     if delay < 0 or rec[4] >= rec[5] then
       local reason = ARGV[6]
@@ -408,8 +419,7 @@ enum Scripts {
       local key, fence = ARGV[j], ARGV[j+1]
       local rec = load(key)
       if rec and rec[1] == 'q' and rec[2] == fence then
-        rec[9] = entry_payload(rec)
-        unlink(rec)
+            unlink(rec)
         push(key, rec)
         n = n + 1
       end
@@ -431,16 +441,13 @@ enum Scripts {
         for _, p in ipairs(expired) do
           local id = p[1]
           local e = redis.call('XRANGE', KEYS[i], id, id)
-          local key, payload
+          local key
           if e[1] then
             local f = e[1][2]
-            for j = 1, #f, 2 do
-              if f[j] == 'k' then key = f[j+1] elseif f[j] == 'p' then payload = f[j+1] end
-            end
+            for j = 1, #f, 2 do if f[j] == 'k' then key = f[j+1] end end
           end
           local rec = key and load(key)
           if rec and rec[1] == 'q' and rec[2] == id then
-            rec[9] = payload or ''
             unlink(rec)
             rec[3] = rec[3] + 1
             if rec[3] >= maxDeliveries then

@@ -179,7 +179,7 @@ public final class TaskQueue: Sendable {
         return ClaimBatch(tasks: tasks, serverTimeMs: now, laneTails: [])
     }
 
-    /// A lane entry as `XREADGROUP` returns it: [id, [k, key, p, payload, m, "delivery failures maxAttempts", (g, group)]].
+    /// A lane entry as `XREADGROUP` returns it: [id, [k, key, p, payload, m, "delivery failures maxAttempts firstEnqueueMs", (g, group)]].
     static func claimedTask(_ entry: RedisValue, lane: Lane, consumer: String, claimedAtMs: Int64, defaultMaxAttempts: Int) throws -> ClaimedTask {
         guard let parts = entry.array, parts.count == 2, let id = parts[0].string, let fields = parts[1].array else {
             throw TaskQueueError.unexpectedReply("claim")
@@ -199,7 +199,7 @@ public final class TaskQueue: Sendable {
             }
             index += 2
         }
-        guard let key, meta.count == 3 else { throw TaskQueueError.unexpectedReply("claim") }
+        guard let key, meta.count >= 3 else { throw TaskQueueError.unexpectedReply("claim") }
         return ClaimedTask(
             key: key, payload: payload, lane: lane, consumer: consumer,
             delivery: Int(meta[0]) ?? 1, failures: Int(meta[1]) ?? 0, maxAttempts: Int(meta[2]) ?? defaultMaxAttempts,
