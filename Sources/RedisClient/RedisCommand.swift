@@ -29,7 +29,10 @@ public struct RedisArgument: Sendable, Hashable, ExpressibleByStringLiteral, Exp
     func append(to buffer: inout [UInt8]) {
         switch storage {
         case .bytes(let bytes): buffer.append(contentsOf: bytes)
-        case .text(let text): buffer.append(contentsOf: text.utf8)
+        case .text(let text):
+            // Native strings are contiguous UTF-8: one copy, not the element-wise generic path.
+            var text = text
+            text.withUTF8 { buffer.append(contentsOf: $0) }
         }
     }
 

@@ -397,4 +397,68 @@ struct TaskQueueTests {
         consumer.shutdown()
         try await run.value
     }
+
+    @Test func consumerNeverRunsMoreHandlersThanItsConcurrency() async throws {
+        let queue = try await makeQueue()
+        defer { queue.client.shutdown() }
+        let effects = queue.keys.custom("effects")
+        try await queue.enqueue((0..<60).map { TaskSpec(key: "t\($0)", lane: .routine) })
+        struct Gauge { var now = 0, most = 0 }
+        let gauge = Mutex(Gauge())
+        // Two claims in flight and completions outside the slot count must still leave at most
+        // `concurrency` handlers running at once.
+        let consumer = TaskConsumer(queue: queue, configuration: .init(concurrency: 3, batchSize: 2, parallelClaims: 2, blockTimeout: .milliseconds(300))) { context in
+            gauge.withLock { $0.now += 1; $0.most = max($0.most, $0.now) }
+            try await Task.sleep(for: .milliseconds(Int64.random(in: 1...6)))
+            gauge.withLock { $0.now -= 1 }
+            context.addEffect(.hincrby(effects, field: context.key))
+        }
+        let run = Task { try await consumer.run() }
+        #expect(try await eventually { try await queue.client.send("HLEN", RedisArgument(effects)).int == 60 })
+        consumer.shutdown()
+        try await run.value
+        let counts = try await queue.client.send("HVALS", RedisArgument(effects)).array?.compactMap(\.int) ?? []
+        #expect(counts.count == 60 && counts.allSatisfy { $0 == 1 })
+        let most = gauge.withLock { $0.most }
+        #expect(most <= 3)
+        #expect(most >= 2)
+        #expect(try await queue.stats().lanes.allSatisfy { $0.depth == 0 && $0.pending == 0 })
+    }
+
+    @Test func anEffectRedisRejectsFailsTheTaskInsteadOfCompletingIt() async throws {
+        let queue = try await makeQueue { $0.maxAttempts = 1 }
+        defer { queue.client.shutdown() }
+        let notAHash = queue.keys.custom("plain")
+        try await queue.client.send("SET", RedisArgument(notAHash), "v")
+        try await queue.enqueue(TaskSpec(key: "k", payload: bytes("x"), lane: .urgent))
+        let consumer = TaskConsumer(queue: queue, configuration: .init(concurrency: 2, blockTimeout: .milliseconds(300))) { context in
+            context.addEffect(.hincrby(notAHash, field: "f"))  // WRONGTYPE in the completion script
+        }
+        let run = Task { try await consumer.run() }
+        #expect(try await eventually { try await queue.deadLetters().count == 1 })
+        consumer.shutdown()
+        try await run.value
+        let dead = try #require(try await queue.deadLetters().first)
+        #expect(dead.key == "k")
+        #expect(dead.error.contains("effect"))
+        #expect(dead.payload == bytes("x"))
+        #expect(try await queue.status(ofKey: "k") == .unknown)
+        #expect(try await queue.client.send("GET", RedisArgument(notAHash)).string == "v")
+    }
+
+    @Test func anEffectWithADisallowedCommandIsRejectedForGood() async throws {
+        let queue = try await makeQueue()
+        defer { queue.client.shutdown() }
+        try await queue.enqueue(TaskSpec(key: "k", lane: .urgent))
+        let consumer = TaskConsumer(queue: queue, configuration: .init(concurrency: 1, blockTimeout: .milliseconds(300))) { context in
+            context.addEffect(Effect(command: "FLUSHALL", key: queue.keys.custom("x"), arguments: []))
+        }
+        let run = Task { try await consumer.run() }
+        #expect(try await eventually { try await queue.deadLetters().count == 1 })
+        consumer.shutdown()
+        try await run.value
+        let dead = try #require(try await queue.deadLetters().first)
+        #expect(dead.reason.hasPrefix("rejected:"))
+        #expect(dead.reason.contains("FLUSHALL"))
+    }
 }
