@@ -280,8 +280,8 @@ enum Scripts {
       RPUSH=1, LPUSH=1, ZADD=1, ZINCRBY=1, EXPIRE=1, PEXPIRE=1, XADD=1}
     local n, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
     local stored = redis.call('HMGET', K_STATE, unpack(ARGV, 3, 2 + n))
-    local stamp = ' ' .. string.format('%d', now_ms())
-    local now = tonumber(string.sub(stamp, 2))
+    local now = now_ms()
+    local stamp = ' ' .. string.format('%d', now)
     local a = 3 + n
     local writes, done, codes, nexts, acks, newest, seen = {}, {}, {}, {}, {}, {}, {}
     local function flush()

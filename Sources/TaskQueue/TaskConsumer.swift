@@ -282,17 +282,18 @@ public final class TaskConsumer: Service, Sendable {
             try await handler(context)
             queue.metrics.lane(task.lane).run.recordNanoseconds(Int64(WallClock.monotonicNanoseconds() - started))
             handlerFinished()
-            if context.isLeaseLost { return release(task) }
+            if context.isLeaseLost { return forget(task) }
             // The completion is handed to the batcher; this task ends here, and the batcher's
             // reply settles it (no per-task wake-up on the common path).
-            queue.completions.submit(TaskQueue.Completion(task: task, result: context.result, effects: context.effects), on: queue) { result in
+            let completion = TaskQueue.Completion(task: task, result: context.result, effects: context.effects)
+            queue.completions.submit(completion, on: queue) { result in
                 switch result {
                 case .success(.accepted), .success(.alreadyCompleted):
-                    self.release(task)
+                    self.forget(task)
                 default:
                     Task {
-                        await self.settle(context, first: result)
-                        self.release(task)
+                        await self.settle(context, completion, first: result)
+                        self.forget(task)
                     }
                 }
             }
@@ -302,7 +303,7 @@ public final class TaskConsumer: Service, Sendable {
             if !(context.isLeaseLost || state.withLock({ $0.handingBack })) {
                 await failRetrying(context, error: error)
             }
-            release(task)
+            forget(task)
         }
     }
 
@@ -313,17 +314,18 @@ public final class TaskConsumer: Service, Sendable {
     }
 
     /// The task is settled (completed, failed, refused or lost): this consumer no longer holds it.
-    private func release(_ task: ClaimedTask) {
+    /// (Not a hand-back: that is `TaskQueue.release`.)
+    private func forget(_ task: ClaimedTask) {
         state.withLock { _ = $0.inFlight.removeValue(forKey: task.key) }
         signalSlotFreed()
     }
 
     /// A completion that was not simply accepted: a refusal, or an error to retry or record.
-    private func settle(_ context: TaskContext, first: Result<CompletionOutcome, any Error>) async {
+    private func settle(_ context: TaskContext, _ completion: TaskQueue.Completion, first: Result<CompletionOutcome, any Error>) async {
         var outcome: CompletionOutcome?
         switch first {
         case .success(let value): outcome = value
-        case .failure(let error): outcome = await completeRetrying(context, after: error)
+        case .failure(let error): outcome = await completeRetrying(context, completion, after: error)
         }
         guard case .refused(let reason)? = outcome else { return }
         if reason.hasPrefix("effect") {
@@ -336,7 +338,7 @@ public final class TaskConsumer: Service, Sendable {
 
     /// Completion is idempotent for one claim (a retry after a lost reply answers
     /// `alreadyCompleted`), so transport failures are retried for up to one lease.
-    private func completeRetrying(_ context: TaskContext, after firstError: any Error) async -> CompletionOutcome? {
+    private func completeRetrying(_ context: TaskContext, _ completion: TaskQueue.Completion, after firstError: any Error) async -> CompletionOutcome? {
         let clock = ContinuousClock()
         let giveUp = clock.now + queue.configuration.lease
         var failures = 0
@@ -355,7 +357,7 @@ public final class TaskConsumer: Service, Sendable {
                 return nil
             }
             do {
-                return try await queue.completions.complete(TaskQueue.Completion(task: context.task, result: context.result, effects: context.effects), on: queue)
+                return try await queue.completions.complete(completion, on: queue)
             } catch let next {
                 error = next
             }
