@@ -18,6 +18,7 @@ struct QueueBench: AsyncParsableCommand {
     @Option(help: "Tasks per pipelined enqueue batch.") var enqueueBatch = 500
     @Option(help: "Rounds of ceiling + queue; the medians are reported (both share two cores with Redis, so single runs are noisy).") var rounds = 3
     @Flag(help: "Print one JSON object as the last line.") var json = false
+    @Flag(help: "Skip the raw ceiling (for profiling the queue alone; no ratio is reported).") var skipCeiling = false
 
     func run() async throws {
         LogSetup.bootstrap(level: .warning)
@@ -29,10 +30,10 @@ struct QueueBench: AsyncParsableCommand {
         var ceilings: [Double] = []
         var runs: [Measured] = []
         for _ in 0..<max(1, rounds) {
-            ceilings.append(try await rawCeiling(client: client, payload: payload))
+            if !skipCeiling { ceilings.append(try await rawCeiling(client: client, payload: payload)) }
             runs.append(try await queueRun(client: client, payload: payload))
         }
-        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        func median(_ values: [Double]) -> Double { values.isEmpty ? 0 : values.sorted()[values.count / 2] }
         let ceiling = median(ceilings)
         // The round with the median throughput, with its own claim latencies.
         let measured = runs.sorted { $0.tasksPerSecond < $1.tasksPerSecond }[runs.count / 2]

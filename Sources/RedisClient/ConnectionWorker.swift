@@ -22,16 +22,18 @@ final class ConnectionWorker: @unchecked Sendable {
         thread.start()
     }
 
-    /// Runs `commands` on this worker's thread and returns their replies.
-    func execute(_ commands: [RedisCommand], timeout: Duration, operation: UInt64 = 0) async throws(RedisError) -> [RedisValue] {
-        let result: Result<[RedisValue], RedisError> = await withCheckedContinuation { continuation in
+    /// Runs `commands` on this worker's thread; `decode` turns each reply into `Output` there
+    /// (nil: a script the server does not know, see `HiredisConnection.execute`).
+    func execute<Output: Sendable>(_ commands: [RedisCommand], timeout: Duration, operation: UInt64 = 0,
+                                   decode: @escaping @Sendable (RedisReply) -> Output) async throws(RedisError) -> [Output?] {
+        let result: Result<[Output?], RedisError> = await withCheckedContinuation { continuation in
             submit { connection in
                 guard let connection else {
                     continuation.resume(returning: .failure(RedisError(.closed, "the Redis client was shut down")))
                     return
                 }
                 do throws(RedisError) {
-                    continuation.resume(returning: .success(try connection.execute(commands, timeout: timeout, operation: operation)))
+                    continuation.resume(returning: .success(try connection.execute(commands, timeout: timeout, operation: operation, decode: decode)))
                 } catch {
                     continuation.resume(returning: .failure(error))
                 }

@@ -32,10 +32,13 @@ final class HiredisConnection {
 
     var isConnected: Bool { context != nil }
 
-    /// Sends all commands, then reads one reply per command: one round trip.
-    /// Error replies are returned as `.error` values; transport failures throw and drop
+    /// Sends all commands, then reads one reply per command: one round trip. Each reply is
+    /// passed to `decode` before hiredis frees it. A script command whose script the server
+    /// does not know (NOSCRIPT) gets nil instead, for the caller to load and replay.
+    /// Error replies are otherwise decoded like any reply; transport failures throw and drop
     /// the connection (the next call reconnects).
-    func execute(_ commands: [RedisCommand], timeout: Duration, operation: UInt64 = 0) throws(RedisError) -> [RedisValue] {
+    func execute<Output>(_ commands: [RedisCommand], timeout: Duration, operation: UInt64 = 0,
+                         decode: (RedisReply) -> Output) throws(RedisError) -> [Output?] {
         if operation != 0, cancelledOperation.load(ordering: .acquiring) == operation {
             throw RedisError(.closed, "cancelled before sending")
         }
@@ -58,15 +61,19 @@ final class HiredisConnection {
                 throw fail(cancelled(operation) ? RedisError(.closed, "cancelled") : transportError(context))
             }
         }
-        var replies: [RedisValue] = []
+        var replies: [Output?] = []
         replies.reserveCapacity(commands.count)
-        for _ in commands.indices {
+        for command in commands {
             var raw: UnsafeMutableRawPointer?
             guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
                 throw fail(cancelled(operation) ? RedisError(.closed, "cancelled") : transportError(context))
             }
-            let reply = raw.assumingMemoryBound(to: redisReply.self)
-            replies.append(Self.convert(reply))
+            let reply = RedisReply(raw.assumingMemoryBound(to: redisReply.self))
+            if command.script != nil, reply.kind == .error, reply.withBytes({ $0.starts(with: "NOSCRIPT".utf8) }) {
+                replies.append(nil)
+            } else {
+                replies.append(decode(reply))
+            }
             freeReplyObject(raw)
         }
         return replies
@@ -175,7 +182,7 @@ final class HiredisConnection {
         guard Self.append(arguments, to: context) == REDIS_OK else { throw fail(transportError(context)) }
         var raw: UnsafeMutableRawPointer?
         guard redisGetReply(context, &raw) == REDIS_OK, let raw else { throw fail(transportError(context)) }
-        let reply = Self.convert(raw.assumingMemoryBound(to: redisReply.self))
+        let reply = RedisReply(raw.assumingMemoryBound(to: redisReply.self)).value
         freeReplyObject(raw)
         if let message = reply.errorMessage, message.hasPrefix("LOADING") {
             throw RedisError(.connection, "server is loading its data set")
@@ -241,35 +248,6 @@ final class HiredisConnection {
         buffer.append(contentsOf: String(value).utf8)
         buffer.append(0x0d)
         buffer.append(0x0a)
-    }
-
-    private static func convert(_ reply: UnsafeMutablePointer<redisReply>) -> RedisValue {
-        let value = reply.pointee
-        switch value.type {
-        case REDIS_REPLY_STRING:
-            guard let text = value.str, value.len > 0 else { return .bulk([]) }
-            return .bulk(Array(UnsafeRawBufferPointer(start: text, count: value.len)))
-        case REDIS_REPLY_STATUS:
-            return .status(string(value.str, value.len))
-        case REDIS_REPLY_ERROR:
-            return .error(string(value.str, value.len))
-        case REDIS_REPLY_INTEGER:
-            return .integer(Int64(value.integer))
-        case REDIS_REPLY_ARRAY:
-            var elements: [RedisValue] = []
-            elements.reserveCapacity(value.elements)
-            for index in 0..<value.elements {
-                if let element = value.element[index] { elements.append(convert(element)) } else { elements.append(.null) }
-            }
-            return .array(elements)
-        default:
-            return .null
-        }
-    }
-
-    private static func string(_ pointer: UnsafeMutablePointer<CChar>?, _ length: Int) -> String {
-        guard let pointer, length > 0 else { return "" }
-        return String(decoding: UnsafeRawBufferPointer(start: pointer, count: length), as: UTF8.self)
     }
 
     private static func errorString(_ context: UnsafeMutablePointer<redisContext>) -> String {

@@ -64,10 +64,17 @@ public final class RedisClient: Sendable {
     /// Error replies come back as `.error` values in their place; script commands whose
     /// script the server does not know are loaded and replayed once.
     public func pipeline(_ commands: [RedisCommand]) async throws(RedisError) -> [RedisValue] {
+        try await pipeline(commands, decode: \.value)
+    }
+
+    /// Like `pipeline(_:)`, but each reply is decoded by `decode` in place, on the connection's
+    /// thread, before it is freed: for hot paths that read large replies into their own types
+    /// without building `RedisValue`s first. `decode` must not block or keep the reply.
+    public func pipeline<Output: Sendable>(_ commands: [RedisCommand], decode: @escaping @Sendable (RedisReply) -> Output) async throws(RedisError) -> [Output] {
         if commands.isEmpty { return [] }
         let worker = try await acquire()
         defer { release(worker) }
-        return try await Self.execute(commands, on: worker, timeout: configuration.commandTimeout, metrics: metrics)
+        return try await Self.execute(commands, on: worker, timeout: configuration.commandTimeout, metrics: metrics, decode: decode)
     }
 
     /// Runs a Lua script by SHA (EVALSHA), loading it on NOSCRIPT.
@@ -152,11 +159,12 @@ public final class RedisClient: Sendable {
 
     // MARK: - Shared execution path
 
-    static func execute(_ commands: [RedisCommand], on worker: ConnectionWorker, timeout: Duration, metrics: RedisMetrics, operation: UInt64 = 0) async throws(RedisError) -> [RedisValue] {
+    static func execute<Output: Sendable>(_ commands: [RedisCommand], on worker: ConnectionWorker, timeout: Duration, metrics: RedisMetrics,
+                                          operation: UInt64 = 0, decode: @escaping @Sendable (RedisReply) -> Output) async throws(RedisError) -> [Output] {
         let started = WallClock.monotonicNanoseconds()
-        var replies: [RedisValue]
+        var replies: [Output?]
         do {
-            replies = try await worker.execute(commands, timeout: timeout, operation: operation)
+            replies = try await worker.execute(commands, timeout: timeout, operation: operation, decode: decode)
         } catch {
             metrics.errors(error.code).increment()
             throw error
@@ -167,24 +175,26 @@ public final class RedisClient: Sendable {
         // Replay script calls the server did not know (first use, restart, SCRIPT FLUSH).
         // A flush can land between our LOAD and the replay, so try a few times.
         for _ in 0..<3 {
-            var missing: [Int] = []
-            for (index, reply) in replies.enumerated() where commands[index].script != nil {
-                if let message = reply.errorMessage, message.hasPrefix("NOSCRIPT") { missing.append(index) }
-            }
+            let missing = replies.indices.filter { replies[$0] == nil }
             if missing.isEmpty { break }
             var seen = Set<String>()
-            var retry: [RedisCommand] = []
+            var loads: [RedisCommand] = []
             for index in missing {
                 let script = commands[index].script!
-                if seen.insert(script.sha1).inserted { retry.append(RedisCommand("SCRIPT", "LOAD", RedisArgument(script.source))) }
+                if seen.insert(script.sha1).inserted { loads.append(RedisCommand("SCRIPT", "LOAD", RedisArgument(script.source))) }
             }
-            let loadCount = retry.count
-            retry.append(contentsOf: missing.map { commands[$0] })
-            let retried = try await worker.execute(retry, timeout: timeout)
-            for reply in retried.prefix(loadCount) { try reply.throwingServerError() }
-            for (offset, index) in missing.enumerated() { replies[index] = retried[loadCount + offset] }
+            let loaded = try await worker.execute(loads, timeout: timeout, decode: \.value)
+            for reply in loaded { try reply?.throwingServerError() }
+            let retried = try await worker.execute(missing.map { commands[$0] }, timeout: timeout, decode: decode)
+            for (offset, index) in missing.enumerated() { replies[index] = retried[offset] }
         }
-        return replies
+        var result: [Output] = []
+        result.reserveCapacity(replies.count)
+        for reply in replies {
+            guard let reply else { throw RedisError.server("NOSCRIPT the script could not be loaded") }
+            result.append(reply)
+        }
+        return result
     }
 }
 
@@ -224,7 +234,7 @@ public final class RedisDedicatedConnection: Sendable {
         let operation = worker.nextOperation()
         let result: Result<[RedisValue], RedisError> = await withTaskCancellationHandler {
             do throws(RedisError) {
-                return .success(try await RedisClient.execute(commands, on: worker, timeout: timeout, metrics: metrics, operation: operation))
+                return .success(try await RedisClient.execute(commands, on: worker, timeout: timeout, metrics: metrics, operation: operation, decode: \.value))
             } catch {
                 return .failure(error)
             }

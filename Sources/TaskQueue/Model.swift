@@ -46,7 +46,7 @@ public enum EnqueueResult: Sendable, Equatable {
 public struct ClaimedTask: Sendable, Hashable {
     public let key: String
     public let payload: [UInt8]
-    public let lane: Lane
+    public internal(set) var lane: Lane
     /// The consumer holding the lease (the lane entry is in its pending list).
     public let consumer: String
     /// 1 on first delivery; counts every claim, including ones whose worker died.
@@ -60,7 +60,8 @@ public struct ClaimedTask: Sendable, Hashable {
     public var fence: String { entryID }
     /// Server time of the claim and of the lane entry's creation (ms since the epoch).
     public let claimedAtMs: Int64
-    public var enqueuedAtMs: Int64 { Int64(entryID.split(separator: "-").first ?? "") ?? claimedAtMs }
+    /// When this delivery's lane entry was appended (the time part of its id).
+    public let enqueuedAtMs: Int64
     /// How long the task waited in its lane before this claim.
     public var queueWait: Duration { .milliseconds(max(0, claimedAtMs - enqueuedAtMs)) }
 }

@@ -157,54 +157,106 @@ public final class TaskQueue: Sendable {
             reads.append(RedisCommand("XREADGROUP", "GROUP", "workers", RedisArgument(consumer), "COUNT", RedisArgument(wanted),
                                       "STREAMS", RedisArgument(keys.lane(lane)), ">"))
         }
-        let replies = try await client.pipeline(reads)
+        let maxAttempts = configuration.maxAttempts
+        let replies = try await client.pipeline(reads) { reply in
+            LaneRead(reply, consumer: consumer, claimedAtMs: now, defaultMaxAttempts: maxAttempts)
+        }
         var tasks: [ClaimedTask] = []
         tasks.reserveCapacity(count)
         for (lane, read) in zip(lanes, replies) {
-            if case .error(let message) = read {
-                // The lane was deleted after the plan (its group with it): the next plan recreates it.
-                if message.hasPrefix("NOGROUP") { continue }
-                try read.throwingServerError()
-            }
-            // [[lane key, [entry, …]]], or null when nothing was left to read.
-            guard let entries = read.array?.first?.array?.last?.array else { continue }
-            let laneMetrics = metrics.lane(lane)
-            for entry in entries {
-                let task = try Self.claimedTask(entry, lane: lane, consumer: consumer, claimedAtMs: now, defaultMaxAttempts: configuration.maxAttempts)
-                laneMetrics.claimed.increment()
-                laneMetrics.wait.recordMilliseconds(task.queueWait.milliseconds)
-                tasks.append(task)
+            switch read {
+            case .entries(let entries):
+                let laneMetrics = metrics.lane(lane)
+                for var task in entries {
+                    task.lane = lane
+                    laneMetrics.claimed.increment()
+                    laneMetrics.wait.recordMilliseconds(task.queueWait.milliseconds)
+                    tasks.append(task)
+                }
+            // The lane was deleted after the plan (its group with it): the next plan recreates it.
+            case .error(let message) where message.hasPrefix("NOGROUP"): continue
+            case .error(let message): try RedisValue.error(message).throwingServerError()
+            case .malformed: throw TaskQueueError.unexpectedReply("claim")
             }
         }
         return ClaimBatch(tasks: tasks, serverTimeMs: now, laneTails: [])
     }
 
-    /// A lane entry as `XREADGROUP` returns it: [id, [k, key, p, payload, m, "delivery failures maxAttempts firstEnqueueMs", (g, group)]].
-    static func claimedTask(_ entry: RedisValue, lane: Lane, consumer: String, claimedAtMs: Int64, defaultMaxAttempts: Int) throws -> ClaimedTask {
-        guard let parts = entry.array, parts.count == 2, let id = parts[0].string, let fields = parts[1].array else {
-            throw TaskQueueError.unexpectedReply("claim")
+    /// One lane's `XREADGROUP` reply, decoded in place on the connection's thread:
+    /// `[[lane key, [[id, [k, key, p, payload, m, "delivery failures maxAttempts firstEnqueueMs", (g, group)]], …]]]`,
+    /// or null when nothing was left to read. Tasks come back with lane `.stat`; the caller sets it.
+    enum LaneRead: Sendable {
+        case entries([ClaimedTask])
+        case error(String)
+        case malformed
+
+        init(_ reply: RedisReply, consumer: String, claimedAtMs: Int64, defaultMaxAttempts: Int) {
+            switch reply.kind {
+            case .null: self = .entries([])
+            case .error: self = .error(reply.errorMessage ?? "")
+            case .array:
+                guard let stream = reply[0], let entries = stream[1], entries.kind == .array else { self = .malformed; return }
+                var tasks: [ClaimedTask] = []
+                tasks.reserveCapacity(entries.count)
+                for index in 0..<entries.count {
+                    guard let entry = entries[index],
+                          let task = TaskQueue.claimedTask(entry, consumer: consumer, claimedAtMs: claimedAtMs, defaultMaxAttempts: defaultMaxAttempts)
+                    else { self = .malformed; return }
+                    tasks.append(task)
+                }
+                self = .entries(tasks)
+            default: self = .malformed
+            }
         }
+    }
+
+    /// A lane entry `[id, [field, value, …]]` as a claimed task (lane `.stat` until set), or nil.
+    static func claimedTask(_ entry: RedisReply, consumer: String, claimedAtMs: Int64, defaultMaxAttempts: Int) -> ClaimedTask? {
+        guard entry.count == 2, let idReply = entry[0], let id = idReply.string, let fields = entry[1], fields.kind == .array else { return nil }
         var key: String?
         var payload: [UInt8] = []
-        var meta: [Substring] = []
+        var meta: (delivery: Int64, failures: Int64, maxAttempts: Int64, firstEnqueueMs: Int64)?
         var group: String?
         var index = 0
         while index + 1 < fields.count {
-            switch fields[index].string {
-            case "k": key = fields[index + 1].string
-            case "p": payload = fields[index + 1].bytes ?? []
-            case "m": meta = (fields[index + 1].string ?? "").split(separator: " ")
-            case "g": group = fields[index + 1].string
-            default: break
-            }
+            guard let name = fields[index], let value = fields[index + 1] else { return nil }
+            if name.equals("k") { key = value.string }
+            else if name.equals("p") { payload = value.bytes ?? [] }
+            else if name.equals("m") { meta = value.withBytes(parseMeta) }
+            else if name.equals("g") { group = value.string }
             index += 2
         }
-        guard let key, meta.count >= 3 else { throw TaskQueueError.unexpectedReply("claim") }
+        guard let key, let meta else { return nil }
+        // An entry id is "<ms>-<seq>": its ms is when this delivery was appended.
+        let appendedMs = idReply.withBytes { bytes in
+            RedisReply.parseInteger(UnsafeRawBufferPointer(rebasing: bytes.prefix { $0 != UInt8(ascii: "-") }))
+        }
         return ClaimedTask(
-            key: key, payload: payload, lane: lane, consumer: consumer,
-            delivery: Int(meta[0]) ?? 1, failures: Int(meta[1]) ?? 0, maxAttempts: Int(meta[2]) ?? defaultMaxAttempts,
-            group: group, entryID: id, claimedAtMs: claimedAtMs
+            key: key, payload: payload, lane: .stat, consumer: consumer,
+            delivery: Int(meta.delivery), failures: Int(meta.failures),
+            maxAttempts: meta.maxAttempts > 0 ? Int(meta.maxAttempts) : defaultMaxAttempts,
+            group: group, entryID: id, claimedAtMs: claimedAtMs, enqueuedAtMs: appendedMs ?? claimedAtMs
         )
+    }
+
+    /// "delivery failures maxAttempts firstEnqueueMs", read in place (the last may be missing).
+    private static func parseMeta(_ bytes: UnsafeRawBufferPointer) -> (Int64, Int64, Int64, Int64)? {
+        var numbers: (Int64, Int64, Int64, Int64) = (0, 0, 0, 0)
+        var found = 0
+        var start = 0
+        for end in 0...bytes.count where end == bytes.count || bytes[end] == UInt8(ascii: " ") {
+            guard let value = RedisReply.parseInteger(UnsafeRawBufferPointer(rebasing: bytes[start..<end])) else { return nil }
+            switch found {
+            case 0: numbers.0 = value
+            case 1: numbers.1 = value
+            case 2: numbers.2 = value
+            case 3: numbers.3 = value
+            default: return nil
+            }
+            found += 1
+            start = end + 1
+        }
+        return found >= 3 ? numbers : nil
     }
 
     /// Completes a claimed task: ack, result, the caller's effects, fan-in, all in one
