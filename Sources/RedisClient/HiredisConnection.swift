@@ -57,7 +57,7 @@ final class HiredisConnection {
             appliedTimeout = timeout
         }
         for command in commands {
-            guard Self.append(command.arguments, to: context) == REDIS_OK else {
+            guard Self.append(command, to: context) == REDIS_OK else {
                 throw fail(cancelled(operation) ? RedisError(.closed, "cancelled") : transportError(context))
             }
         }
@@ -179,7 +179,7 @@ final class HiredisConnection {
         guard let context else { throw RedisError(.connection, "not connected") }
         _ = redisSetTimeout(context, Self.timeval(configuration.connectTimeout))
         appliedTimeout = configuration.connectTimeout
-        guard Self.append(arguments, to: context) == REDIS_OK else { throw fail(transportError(context)) }
+        guard Self.append(RedisCommand(arguments), to: context) == REDIS_OK else { throw fail(transportError(context)) }
         var raw: UnsafeMutableRawPointer?
         guard redisGetReply(context, &raw) == REDIS_OK, let raw else { throw fail(transportError(context)) }
         let reply = RedisReply(raw.assumingMemoryBound(to: redisReply.self)).value
@@ -223,31 +223,26 @@ final class HiredisConnection {
 
     // MARK: - Helpers
 
-    private static func append(_ arguments: [RedisArgument], to context: UnsafeMutablePointer<redisContext>) -> Int32 {
-        // The RESP encoding is written here in one pass into one buffer; hiredis's own argv
-        // formatting builds it piece by piece with many small allocations.
-        var total = 16
-        for argument in arguments { total += argument.count + 24 }
-        var buffer = [UInt8]()
-        buffer.reserveCapacity(total)
-        appendHeader(0x2a, arguments.count, to: &buffer)
-        for argument in arguments {
-            appendHeader(0x24, argument.count, to: &buffer)
-            argument.append(to: &buffer)
-            buffer.append(0x0d)
-            buffer.append(0x0a)
+    /// Queues the command's RESP encoding in hiredis's output buffer: the `*<count>` header,
+    /// then the arguments, already encoded (hiredis's own argv formatting would build the same
+    /// bytes piece by piece with many small allocations).
+    private static func append(_ command: RedisCommand, to context: UnsafeMutablePointer<redisContext>) -> Int32 {
+        var header: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        let status = withUnsafeMutableBytes(of: &header) { buffer -> Int32 in
+            buffer[0] = 0x2a  // *
+            let digits = withDecimalDigits(command.argumentCount) { digits in
+                UnsafeMutableRawBufferPointer(rebasing: buffer[1...]).copyMemory(from: digits)
+                return digits.count
+            }
+            buffer[1 + digits] = 0x0d
+            buffer[2 + digits] = 0x0a
+            return redisAppendFormattedCommand(context, buffer.baseAddress!.assumingMemoryBound(to: CChar.self), 3 + digits)
         }
-        return buffer.withUnsafeBufferPointer { raw in
+        guard status == REDIS_OK else { return status }
+        return command.encodedArguments.withUnsafeBufferPointer { raw in
             raw.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
         }
-    }
-
-    /// `*<n>\r\n` or `$<n>\r\n`. The digits fit a small String, which is not heap-allocated.
-    private static func appendHeader(_ marker: UInt8, _ value: Int, to buffer: inout [UInt8]) {
-        buffer.append(marker)
-        buffer.append(contentsOf: String(value).utf8)
-        buffer.append(0x0d)
-        buffer.append(0x0a)
     }
 
     private static func errorString(_ context: UnsafeMutablePointer<redisContext>) -> String {

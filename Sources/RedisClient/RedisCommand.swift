@@ -26,6 +26,7 @@ public struct RedisArgument: Sendable, Hashable, ExpressibleByStringLiteral, Exp
         }
     }
 
+    /// Appends this argument's bytes (without RESP framing).
     func append(to buffer: inout [UInt8]) {
         switch storage {
         case .bytes(let bytes): buffer.append(contentsOf: bytes)
@@ -68,31 +69,110 @@ public struct RedisArgument: Sendable, Hashable, ExpressibleByStringLiteral, Exp
     }
 }
 
-/// A command to send, plain or as a script invocation.
+/// A command to send, plain or as a script invocation, kept as its RESP encoding.
 ///
+/// Arguments are encoded as they are appended, so a hot path can build a large command (a
+/// batch of completions) straight into one buffer, without an array of arguments in between.
 /// Script commands carry their `RedisScript` so a pipeline can load the script and
 /// replay the command when the server answers `NOSCRIPT` (after a restart or SCRIPT FLUSH).
 public struct RedisCommand: Sendable {
-    public var arguments: [RedisArgument]
+    /// `$<length>\r\n<bytes>\r\n` for each argument; the `*<count>` header is written on send.
+    private(set) var encodedArguments: [UInt8] = []
+    public private(set) var argumentCount = 0
     public var script: RedisScript?
 
+    /// An empty command with room for about `capacity` bytes; append its arguments in order.
+    public init(reservingCapacity capacity: Int = 64) {
+        encodedArguments.reserveCapacity(capacity)
+    }
+
     public init(_ arguments: [RedisArgument]) {
-        self.arguments = arguments
-        self.script = nil
+        var capacity = 0
+        for argument in arguments { capacity += argument.count + 16 }
+        self.init(reservingCapacity: capacity)
+        for argument in arguments { append(argument) }
     }
 
     public init(_ arguments: RedisArgument...) { self.init(arguments) }
 
     /// `EVALSHA sha numkeys keys... args...`.
     public static func script(_ script: RedisScript, keys: [RedisArgument], arguments: [RedisArgument] = []) -> RedisCommand {
-        var command = RedisCommand(["EVALSHA", RedisArgument(script.sha1), RedisArgument(keys.count)] + keys + arguments)
+        var command = RedisCommand.script(script, keyCount: keys.count, reservingCapacity: 64 * (keys.count + arguments.count))
+        for key in keys { command.append(key) }
+        for argument in arguments { command.append(argument) }
+        return command
+    }
+
+    /// `EVALSHA sha numkeys`, for the caller to append `keyCount` keys and then the arguments.
+    public static func script(_ script: RedisScript, keyCount: Int, reservingCapacity capacity: Int = 1024) -> RedisCommand {
+        var command = RedisCommand(reservingCapacity: capacity)
+        command.append("EVALSHA")
+        command.append(script.sha1)
+        command.append(keyCount)
         command.script = script
         return command
     }
 
+    public mutating func append(_ argument: RedisArgument) {
+        appendHeader(argument.count)
+        argument.append(to: &encodedArguments)
+        encodedArguments.append(0x0d)
+        encodedArguments.append(0x0a)
+    }
+
+    public mutating func append(_ text: String) {
+        var text = text
+        text.withUTF8 { append(UnsafeRawBufferPointer($0)) }
+    }
+
+    public mutating func append(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { append($0) }
+    }
+
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        appendHeader(bytes.count)
+        encodedArguments.append(contentsOf: bytes)
+        encodedArguments.append(0x0d)
+        encodedArguments.append(0x0a)
+    }
+
+    /// A decimal integer argument, formatted in place.
+    public mutating func append(_ value: Int) {
+        withDecimalDigits(value) { append($0) }
+    }
+
+    private mutating func appendHeader(_ length: Int) {
+        argumentCount += 1
+        encodedArguments.append(0x24)  // $
+        withDecimalDigits(length) { encodedArguments.append(contentsOf: $0) }
+        encodedArguments.append(0x0d)
+        encodedArguments.append(0x0a)
+    }
+
     /// The command name for metrics and logs (never the arguments: they may hold PHI).
     var name: String {
-        guard let first = arguments.first else { return "" }
-        return String(decoding: first.bytes, as: UTF8.self).uppercased()
+        // The first argument: `$<n>\r\n<name>\r\n`.
+        guard let headerEnd = encodedArguments.firstIndex(of: 0x0a) else { return "" }
+        let start = headerEnd + 1
+        let end = encodedArguments[start...].firstIndex(of: 0x0d) ?? encodedArguments.endIndex
+        return String(decoding: encodedArguments[start..<end], as: UTF8.self).uppercased()
+    }
+}
+
+/// Formats `value` in decimal into a stack buffer and passes its bytes to `body`.
+func withDecimalDigits<Result>(_ value: Int, _ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+        var magnitude = value.magnitude
+        var start = 20
+        repeat {
+            start -= 1
+            digits[start] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+            magnitude /= 10
+        } while magnitude > 0
+        if value < 0 {
+            start -= 1
+            digits[start] = UInt8(ascii: "-")
+        }
+        return body(UnsafeRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(digits)[start..<20]))
     }
 }

@@ -33,6 +33,14 @@ public final class TaskQueue: Sendable {
         .script(script, keys: keys.scriptKeys + extraKeys, arguments: arguments)
     }
 
+    /// `EVALSHA` of `script` with the queue's keys appended; the caller appends its
+    /// `extraKeys` keys, then the arguments.
+    private func scriptCommand(_ script: RedisScript, extraKeys: Int, capacity: Int) -> RedisCommand {
+        var command = RedisCommand.script(script, keyCount: keys.scriptKeys.count + extraKeys, reservingCapacity: capacity)
+        for key in keys.scriptKeys { command.append(key) }
+        return command
+    }
+
     // MARK: - Producing
 
     /// Enqueues one task (idempotent by `spec.key`).
@@ -62,16 +70,16 @@ public final class TaskQueue: Sendable {
     }
 
     func enqueueCommand(_ specs: [TaskSpec]) -> RedisCommand {
-        var arguments: [RedisArgument] = [RedisArgument(specs.count)]
-        arguments.reserveCapacity(1 + specs.count * 5)
+        var command = scriptCommand(Scripts.enqueue, extraKeys: 0, capacity: 512 + specs.reduce(0) { $0 + $1.key.utf8.count + $1.payload.count + 48 })
+        command.append(specs.count)
         for spec in specs {
-            arguments.append(RedisArgument(spec.key))
-            arguments.append(RedisArgument(spec.payload))
-            arguments.append(RedisArgument(spec.lane.index))
-            arguments.append(RedisArgument(spec.maxAttempts ?? configuration.maxAttempts))
-            arguments.append(RedisArgument(spec.group ?? ""))
+            command.append(spec.key)
+            command.append(spec.payload)
+            command.append(spec.lane.index)
+            command.append(spec.maxAttempts ?? configuration.maxAttempts)
+            command.append(spec.group ?? "")
         }
-        return command(Scripts.enqueue, arguments)
+        return command
     }
 
     static func parseEnqueue(code: RedisValue, value: RedisValue, group: String?) throws -> EnqueueResult {
@@ -302,34 +310,49 @@ public final class TaskQueue: Sendable {
     }
 
     func completeCommand(_ completions: [Completion]) throws -> RedisCommand {
-        let base = keys.scriptKeys.count
-        var extraKeys: [RedisArgument] = []
-        var arguments: [RedisArgument] = [RedisArgument(completions.count), RedisArgument(configuration.resultTTL.milliseconds)]
-        arguments.reserveCapacity(2 + completions.count * 7)
-        for completion in completions { arguments.append(RedisArgument(completion.task.key)) }
+        // Result and effect keys go to KEYS after the queue's own; count them first.
+        var extraKeys = 0
+        var capacity = 1024
+        for completion in completions {
+            try validate(completion.effects)
+            if let result = completion.result {
+                extraKeys += 1
+                capacity += result.count + 64
+            }
+            extraKeys += completion.effects.count
+            capacity += completion.task.key.utf8.count * 2 + 96 + completion.effects.count * 128
+        }
+        var command = scriptCommand(Scripts.complete, extraKeys: extraKeys, capacity: capacity)
+        for completion in completions {
+            if completion.result != nil { command.append(keys.result(completion.task.key)) }
+            for effect in completion.effects { command.append(effect.key) }
+        }
+        command.append(completions.count)
+        command.append(Int(configuration.resultTTL.milliseconds))
+        for completion in completions { command.append(completion.task.key) }
+        var keyIndex = keys.scriptKeys.count
         for completion in completions {
             let task = completion.task
-            try validate(completion.effects)
-            arguments.append(RedisArgument(task.fence))
-            arguments.append(RedisArgument(task.lane.index))
-            arguments.append(RedisArgument(task.group ?? ""))
+            command.append(task.fence)
+            command.append(task.lane.index)
+            command.append(task.group ?? "")
             if let result = completion.result {
-                extraKeys.append(RedisArgument(keys.result(task.key)))
-                arguments.append(RedisArgument(base + extraKeys.count))
-                arguments.append(RedisArgument(result))
+                keyIndex += 1
+                command.append(keyIndex)
+                command.append(result)
             } else {
-                arguments.append("0")
+                command.append(0)
             }
-            arguments.append(RedisArgument(completion.effects.count))
+            command.append(completion.effects.count)
             for effect in completion.effects {
-                extraKeys.append(RedisArgument(effect.key))
-                arguments.append(RedisArgument(effect.command))
-                arguments.append(RedisArgument(base + extraKeys.count))
-                arguments.append(RedisArgument(effect.arguments.count))
-                arguments.append(contentsOf: effect.arguments.map { RedisArgument($0) })
+                keyIndex += 1
+                command.append(effect.command)
+                command.append(keyIndex)
+                command.append(effect.arguments.count)
+                for argument in effect.arguments { command.append(argument) }
             }
         }
-        return command(Scripts.complete, extraKeys: extraKeys, arguments)
+        return command
     }
 
     func parseCompletions(_ reply: RedisValue, _ completions: [Completion]) throws -> [CompletionOutcome] {
