@@ -16,6 +16,8 @@ final class HiredisConnection {
     private var context: UnsafeMutablePointer<redisContext>?
     private var connectedAtEpoch: UInt64 = 0
     private var appliedTimeout: Duration?
+    /// RESP bytes of the commands being sent (reused between round trips).
+    private var writeBuffer: [UInt8] = []
     /// The socket, published so another thread can interrupt a blocking read.
     private let socket = Atomic<Int32>(-1)
     /// The operation that was cancelled (0: none). An operation whose job has not started
@@ -56,11 +58,7 @@ final class HiredisConnection {
             }
             appliedTimeout = timeout
         }
-        for command in commands {
-            guard Self.append(command, to: context) == REDIS_OK else {
-                throw fail(cancelled(operation) ? RedisError(.closed, "cancelled") : transportError(context))
-            }
-        }
+        try send(commands, operation: operation)
         var replies: [Output?] = []
         replies.reserveCapacity(commands.count)
         for command in commands {
@@ -179,7 +177,7 @@ final class HiredisConnection {
         guard let context else { throw RedisError(.connection, "not connected") }
         _ = redisSetTimeout(context, Self.timeval(configuration.connectTimeout))
         appliedTimeout = configuration.connectTimeout
-        guard Self.append(RedisCommand(arguments), to: context) == REDIS_OK else { throw fail(transportError(context)) }
+        try send([RedisCommand(arguments)], operation: 0)
         var raw: UnsafeMutableRawPointer?
         guard redisGetReply(context, &raw) == REDIS_OK, let raw else { throw fail(transportError(context)) }
         let reply = RedisReply(raw.assumingMemoryBound(to: redisReply.self)).value
@@ -223,26 +221,46 @@ final class HiredisConnection {
 
     // MARK: - Helpers
 
-    /// Queues the command's RESP encoding in hiredis's output buffer: the `*<count>` header,
-    /// then the arguments, already encoded (hiredis's own argv formatting would build the same
-    /// bytes piece by piece with many small allocations).
-    private static func append(_ command: RedisCommand, to context: UnsafeMutablePointer<redisContext>) -> Int32 {
-        var header: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        let status = withUnsafeMutableBytes(of: &header) { buffer -> Int32 in
-            buffer[0] = 0x2a  // *
-            let digits = withDecimalDigits(command.argumentCount) { digits in
-                UnsafeMutableRawBufferPointer(rebasing: buffer[1...]).copyMemory(from: digits)
-                return digits.count
+    /// Writes the commands' RESP encoding to the socket in one go. hiredis only reads and
+    /// parses replies here: its output buffer is reallocated from empty for every round trip,
+    /// which costs more than the write itself. The buffer here keeps its capacity instead.
+    private func send(_ commands: [RedisCommand], operation: UInt64) throws(RedisError) {
+        writeBuffer.removeAll(keepingCapacity: true)
+        for command in commands {
+            writeBuffer.append(0x2a)  // *
+            withDecimalDigits(command.argumentCount) { writeBuffer.append(contentsOf: $0) }
+            writeBuffer.append(0x0d)
+            writeBuffer.append(0x0a)
+            writeBuffer.append(contentsOf: command.encodedArguments)
+        }
+        defer {
+            // Do not keep a huge buffer around after one large value.
+            if writeBuffer.capacity > 1 << 20 { writeBuffer = [] }
+        }
+        let fd = socket.load(ordering: .acquiring)
+        var failure: RedisError?
+        writeBuffer.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                if written > 0 {
+                    offset += written
+                    continue
+                }
+                if written < 0 && errno == EINTR { continue }
+                let code = errno
+                if cancelled(operation) {
+                    failure = RedisError(.closed, "cancelled")
+                } else if written < 0 && (code == EAGAIN || code == EWOULDBLOCK) {
+                    failure = RedisError(.timeout, "could not send within the command timeout")
+                } else {
+                    epoch.advance()
+                    failure = RedisError(.connectionLost, "connection lost while sending: \(String(cString: strerror(code)))")
+                }
+                return
             }
-            buffer[1 + digits] = 0x0d
-            buffer[2 + digits] = 0x0a
-            return redisAppendFormattedCommand(context, buffer.baseAddress!.assumingMemoryBound(to: CChar.self), 3 + digits)
         }
-        guard status == REDIS_OK else { return status }
-        return command.encodedArguments.withUnsafeBufferPointer { raw in
-            raw.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
-        }
+        if let failure { throw fail(failure) }
     }
 
     private static func errorString(_ context: UnsafeMutablePointer<redisContext>) -> String {

@@ -148,8 +148,9 @@ enum Scripts {
     private static func make(_ body: String) -> RedisScript { RedisScript(prelude + "\n" + body) }
 
     /// ARGV: n, then per task: key, payload, lane index, max attempts, group id ('' none).
-    /// Returns per task two values: 1, entry id (new) / 0, status (known) / -1, 'nogroup'.
-    /// One HMGET for the idempotency check and one HSET for the new records.
+    /// Returns one value per task: its entry id (new), '=' and its status letter (known), or
+    /// '!' (its fan-in group does not exist). One HMGET for the idempotency check and one HSET
+    /// for the new records.
     static let enqueue = make(#"""
     local n = tonumber(ARGV[1])
     local now = now_ms()
@@ -158,31 +159,32 @@ enum Scripts {
     for j = 1, n do keys[j] = ARGV[2 + (j - 1) * 5] end
     local known = redis.call('HMGET', K_STATE, unpack(keys))
     local fresh, groups, writes, out = {}, {}, {}, {}
+    local w, lastMa, meta = 0, nil, nil
     for j = 1, n do
       local a = 2 + (j - 1) * 5
-      local key, payload, lane, ma, gid = ARGV[a], ARGV[a+1], tonumber(ARGV[a+2]), ARGV[a+3], ARGV[a+4]
+      local key, gid = ARGV[a], ARGV[a+4]
       if known[j] then
-        out[#out+1] = 0
-        out[#out+1] = status_of(decode(known[j]))
+        out[j] = '=' .. status_of(decode(known[j]))
       elseif fresh[key] then
-        out[#out+1] = 0
-        out[#out+1] = 'q'
+        out[j] = '=q'
       else
         if gid ~= '' and groups[gid] == nil then groups[gid] = redis.call('HEXISTS', K_GROUPS, gid) == 1 end
         if gid ~= '' and not groups[gid] then
-          out[#out+1] = -1
-          out[#out+1] = 'nogroup'
+          out[j] = '!'
         else
-          local id = append(lane, key, payload, '1 0 ' .. ma .. first, gid)
+          local lane, ma = ARGV[a+2], ARGV[a+3]
+          -- Tasks of one batch mostly share their max attempts: build the meta text once.
+          if ma ~= lastMa then lastMa, meta = ma, '1 0 ' .. ma .. first end
+          local id = append(tonumber(lane), key, ARGV[a+1], meta, gid)
           fresh[key] = true
-          writes[#writes+1] = key
-          writes[#writes+1] = 'q ' .. id .. ' ' .. lane
-          out[#out+1] = 1
-          out[#out+1] = id
+          writes[w+1] = key
+          writes[w+2] = 'q ' .. id .. ' ' .. lane
+          w = w + 2
+          out[j] = id
         end
       end
     end
-    if #writes > 0 then redis.call('HSET', K_STATE, unpack(writes)) end
+    if w > 0 then redis.call('HSET', K_STATE, unpack(writes)) end
     return out
     """#)
 

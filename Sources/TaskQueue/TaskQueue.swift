@@ -59,9 +59,9 @@ public final class TaskQueue: Sendable {
         results.reserveCapacity(specs.count)
         for (chunk, reply) in zip(chunks, replies) {
             try reply.throwingServerError()
-            guard let parts = reply.array, parts.count == chunk.count * 2 else { throw TaskQueueError.unexpectedReply("enqueue") }
+            guard let parts = reply.array, parts.count == chunk.count else { throw TaskQueueError.unexpectedReply("enqueue") }
             for (offset, spec) in chunk.enumerated() {
-                let result = try Self.parseEnqueue(code: parts[offset * 2], value: parts[offset * 2 + 1], group: spec.group)
+                let result = try Self.parseEnqueue(parts[offset], group: spec.group)
                 if case .enqueued = result { metrics.lane(spec.lane).enqueued.increment() }
                 results.append(result)
             }
@@ -82,12 +82,13 @@ public final class TaskQueue: Sendable {
         return command
     }
 
-    static func parseEnqueue(code: RedisValue, value: RedisValue, group: String?) throws -> EnqueueResult {
-        switch code.int {
-        case 1: return .enqueued(entryID: value.string ?? "")
-        case 0: return .duplicate(TaskStatus(code: value.string ?? ""))
-        case -1: throw TaskQueueError(code: "queue.unknownGroup", message: "fan-in group '\(group ?? "")' does not exist; call expectGroup first")
-        default: throw TaskQueueError.unexpectedReply("enqueue")
+    /// One task's value in the enqueue script's reply: entry id, '=' + status letter, or '!'.
+    static func parseEnqueue(_ value: RedisValue, group: String?) throws -> EnqueueResult {
+        guard let text = value.string, let marker = text.utf8.first else { throw TaskQueueError.unexpectedReply("enqueue") }
+        switch marker {
+        case UInt8(ascii: "="): return .duplicate(TaskStatus(code: String(text.dropFirst())))
+        case UInt8(ascii: "!"): throw TaskQueueError(code: "queue.unknownGroup", message: "fan-in group '\(group ?? "")' does not exist; call expectGroup first")
+        default: return .enqueued(entryID: text)
         }
     }
 
@@ -519,7 +520,13 @@ public final class TaskQueue: Sendable {
         let reply = try await client.send(command(Scripts.retryDead, [RedisArgument(id)]))
         guard let parts = reply.array, parts.count == 2 else { throw TaskQueueError.unexpectedReply("retry") }
         if parts[0].int == -2 { return nil }
-        return try Self.parseEnqueue(code: parts[0], value: parts[1], group: nil)
+        // The script's single-task enqueue answers {1, entry id}, {0, status} or {-1, 'nogroup'}.
+        switch parts[0].int {
+        case 1: return .enqueued(entryID: parts[1].string ?? "")
+        case 0: return .duplicate(TaskStatus(code: parts[1].string ?? ""))
+        case -1: throw TaskQueueError(code: "queue.unknownGroup", message: "the dead letter's fan-in group no longer exists")
+        default: throw TaskQueueError.unexpectedReply("retry")
+        }
     }
 
     /// Deletes the given dead letters; returns how many existed.

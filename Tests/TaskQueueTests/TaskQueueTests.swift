@@ -51,6 +51,17 @@ struct TaskQueueTests {
         #expect(try await queue.claim(consumer: "c1", count: 10).tasks.isEmpty)
     }
 
+    @Test func enqueueIntoAMissingFanInGroupIsRefusedAndWritesNothing() async throws {
+        let queue = try await makeQueue()
+        defer { queue.client.shutdown() }
+        let error = await #expect(throws: TaskQueueError.self) {
+            try await queue.enqueue(TaskSpec(key: "orphan", lane: .routine, group: "no-such-study"))
+        }
+        #expect(error?.code == "queue.unknownGroup")
+        #expect(try await queue.status(ofKey: "orphan") == .unknown)
+        #expect(try await queue.stats().lanes.allSatisfy { $0.depth == 0 })
+    }
+
     @Test func claimsServeHigherLanesFirst() async throws {
         let queue = try await makeQueue()
         defer { queue.client.shutdown() }
