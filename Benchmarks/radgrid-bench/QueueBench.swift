@@ -41,6 +41,9 @@ struct QueueBench: AsyncParsableCommand {
 
         let ratio = skipCeiling ? 0 : measured.tasksPerSecond / max(ceiling, 1)
         print("queue bench: \(tasks) no-op tasks, concurrency \(concurrency), claim batch \(batch), payload \(payloadBytes) B, median of \(runs.count) rounds")
+        if !skipCeiling {
+            print("  per-round ratio " + zip(runs, ceilings).map { String(format: "%.3f", $0.tasksPerSecond / max($1, 1)) }.joined(separator: ", "))
+        }
         print("  rounds: queue " + runs.map { String(format: "%.0f", $0.tasksPerSecond) }.joined(separator: ", ")
             + " tasks/s; ceiling " + ceilings.map { String(format: "%.0f", $0) }.joined(separator: ", ") + " tasks/s")
         print(String(format: "  queue         %10.0f tasks/s  (enqueue→claim→complete, end to end %.2f s)", measured.tasksPerSecond, measured.seconds))
@@ -62,6 +65,10 @@ struct QueueBench: AsyncParsableCommand {
                 "claims": measured.claims, "rounds": runs.count,
                 "rounds_tasks_per_s": runs.map { ($0.tasksPerSecond * 10).rounded() / 10 },
                 "rounds_ceiling_tasks_per_s": ceilings.map { ($0 * 10).rounded() / 10 },
+                // Each round's queue run against the ceiling measured just before it: the
+                // machine's speed drifts between rounds, so this pairs like with like.
+                "rounds_ratio": zip(runs, ceilings).map { (($0.tasksPerSecond / max($1, 1)) * 1000).rounded() / 1000 },
+                "ratio_median_of_rounds": (median(zip(runs, ceilings).map { $0.tasksPerSecond / max($1, 1) }) * 1000).rounded() / 1000,
             ]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))

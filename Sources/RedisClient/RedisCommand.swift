@@ -148,15 +148,6 @@ public struct RedisCommand: Sendable {
         encodedArguments.append(0x0d)
         encodedArguments.append(0x0a)
     }
-
-    /// The command name for metrics and logs (never the arguments: they may hold PHI).
-    var name: String {
-        // The first argument: `$<n>\r\n<name>\r\n`.
-        guard let headerEnd = encodedArguments.firstIndex(of: 0x0a) else { return "" }
-        let start = headerEnd + 1
-        let end = encodedArguments[start...].firstIndex(of: 0x0d) ?? encodedArguments.endIndex
-        return String(decoding: encodedArguments[start..<end], as: UTF8.self).uppercased()
-    }
 }
 
 /// Formats `value` in decimal into a stack buffer and passes its bytes to `body`.
