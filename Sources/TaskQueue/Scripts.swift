@@ -235,6 +235,11 @@ enum Scripts {
           last[i] = '0-0'
           waiting[i] = redis.call('XLEN', KEYS[i])
         end
+      elseif type(groups) == 'table' and string.find(groups.err, 'no such key', 1, true) then
+        -- A lane that does not exist yet is created empty with its group: a failed call costs
+        -- ~4 µs in a script, and every later plan would pay it again for each idle lane.
+        redis.call('XGROUP', 'CREATE', KEYS[i], G, '0', 'MKSTREAM')
+        last[i] = '0-0'
       end
     end
     local remaining = want
