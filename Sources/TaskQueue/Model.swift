@@ -46,7 +46,7 @@ public enum EnqueueResult: Sendable, Equatable {
 public struct ClaimedTask: Sendable, Hashable {
     public let key: String
     public let payload: [UInt8]
-    public internal(set) var lane: Lane
+    public let lane: Lane
     /// The consumer holding the lease (the lane entry is in its pending list).
     public let consumer: String
     /// 1 on first delivery; counts every claim, including ones whose worker died.

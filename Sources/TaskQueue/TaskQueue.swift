@@ -167,8 +167,9 @@ public final class TaskQueue: Sendable {
                                       "STREAMS", RedisArgument(keys.lane(lane)), ">"))
         }
         let maxAttempts = configuration.maxAttempts
+        let laneKeys = keys.lanes
         let replies = try await client.pipeline(reads) { reply in
-            LaneRead(reply, consumer: consumer, claimedAtMs: now, defaultMaxAttempts: maxAttempts)
+            LaneRead(reply, laneKeys: laneKeys, consumer: consumer, claimedAtMs: now, defaultMaxAttempts: maxAttempts)
         }
         var tasks: [ClaimedTask] = []
         tasks.reserveCapacity(count)
@@ -176,8 +177,7 @@ public final class TaskQueue: Sendable {
             switch read {
             case .entries(let entries):
                 let laneMetrics = metrics.lane(lane)
-                for var task in entries {
-                    task.lane = lane
+                for task in entries {
                     laneMetrics.claimed.increment()
                     laneMetrics.wait.recordMilliseconds(task.queueWait.milliseconds)
                     tasks.append(task)
@@ -193,23 +193,25 @@ public final class TaskQueue: Sendable {
 
     /// One lane's `XREADGROUP` reply, decoded in place on the connection's thread:
     /// `[[lane key, [[id, [k, key, p, payload, m, "delivery failures maxAttempts firstEnqueueMs", (g, group)]], …]]]`,
-    /// or null when nothing was left to read. Tasks come back with lane `.stat`; the caller sets it.
+    /// or null when nothing was left to read. The lane is the one the reply names.
     enum LaneRead: Sendable {
         case entries([ClaimedTask])
         case error(String)
         case malformed
 
-        init(_ reply: RedisReply, consumer: String, claimedAtMs: Int64, defaultMaxAttempts: Int) {
+        init(_ reply: RedisReply, laneKeys: [String], consumer: String, claimedAtMs: Int64, defaultMaxAttempts: Int) {
             switch reply.kind {
             case .null: self = .entries([])
             case .error: self = .error(reply.errorMessage ?? "")
             case .array:
-                guard let stream = reply[0], let entries = stream[1], entries.kind == .array else { self = .malformed; return }
+                guard let stream = reply[0], let name = stream[0]?.string, let position = laneKeys.firstIndex(of: name),
+                      let lane = Lane(index: position + 1), let entries = stream[1], entries.kind == .array
+                else { self = .malformed; return }
                 var tasks: [ClaimedTask] = []
                 tasks.reserveCapacity(entries.count)
                 for index in 0..<entries.count {
                     guard let entry = entries[index],
-                          let task = TaskQueue.claimedTask(entry, consumer: consumer, claimedAtMs: claimedAtMs, defaultMaxAttempts: defaultMaxAttempts)
+                          let task = TaskQueue.claimedTask(entry, lane: lane, consumer: consumer, claimedAtMs: claimedAtMs, defaultMaxAttempts: defaultMaxAttempts)
                     else { self = .malformed; return }
                     tasks.append(task)
                 }
@@ -219,8 +221,8 @@ public final class TaskQueue: Sendable {
         }
     }
 
-    /// A lane entry `[id, [field, value, …]]` as a claimed task (lane `.stat` until set), or nil.
-    static func claimedTask(_ entry: RedisReply, consumer: String, claimedAtMs: Int64, defaultMaxAttempts: Int) -> ClaimedTask? {
+    /// A lane entry `[id, [field, value, …]]` as a claimed task, or nil.
+    static func claimedTask(_ entry: RedisReply, lane: Lane, consumer: String, claimedAtMs: Int64, defaultMaxAttempts: Int) -> ClaimedTask? {
         guard entry.count == 2, let idReply = entry[0], let id = idReply.string, let fields = entry[1], fields.kind == .array else { return nil }
         var key: String?
         var payload: [UInt8] = []
@@ -241,7 +243,7 @@ public final class TaskQueue: Sendable {
             RedisReply.parseInteger(UnsafeRawBufferPointer(rebasing: bytes.prefix { $0 != UInt8(ascii: "-") }))
         }
         return ClaimedTask(
-            key: key, payload: payload, lane: .stat, consumer: consumer,
+            key: key, payload: payload, lane: lane, consumer: consumer,
             delivery: Int(meta.delivery), failures: Int(meta.failures),
             maxAttempts: meta.maxAttempts > 0 ? Int(meta.maxAttempts) : defaultMaxAttempts,
             group: group, entryID: id, claimedAtMs: claimedAtMs, enqueuedAtMs: appendedMs ?? claimedAtMs
