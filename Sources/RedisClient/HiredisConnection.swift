@@ -8,7 +8,8 @@ import Glibc
 /// One hiredis connection. Not thread-safe: only the `ConnectionThread` that owns it calls
 /// `execute`; other threads may only call `interrupt()`.
 ///
-/// This file is the only place in RadGrid that touches hiredis.
+/// This file and `RedisReply` (a read-only view of a parsed reply) are the only places in
+/// RadGrid that touch hiredis.
 final class HiredisConnection {
     private let configuration: RedisConfiguration
     private let logger: Logger
