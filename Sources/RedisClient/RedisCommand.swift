@@ -26,14 +26,14 @@ public struct RedisArgument: Sendable, Hashable, ExpressibleByStringLiteral, Exp
         }
     }
 
-    /// Appends this argument's bytes (without RESP framing).
-    func append(to buffer: inout [UInt8]) {
+    /// Passes this argument's bytes to `body` without copying them.
+    func withBytes<Result>(_ body: (UnsafeRawBufferPointer) -> Result) -> Result {
         switch storage {
-        case .bytes(let bytes): buffer.append(contentsOf: bytes)
+        case .bytes(let bytes): return bytes.withUnsafeBytes(body)
         case .text(let text):
-            // Native strings are contiguous UTF-8: one copy, not the element-wise generic path.
+            // Native strings are contiguous UTF-8: their bytes are read in place.
             var text = text
-            text.withUTF8 { buffer.append(contentsOf: $0) }
+            return text.withUTF8 { body(UnsafeRawBufferPointer($0)) }
         }
     }
 
@@ -114,10 +114,7 @@ public struct RedisCommand: Sendable {
     }
 
     public mutating func append(_ argument: RedisArgument) {
-        appendHeader(argument.count)
-        argument.append(to: &encodedArguments)
-        encodedArguments.append(0x0d)
-        encodedArguments.append(0x0a)
+        argument.withBytes { append($0) }
     }
 
     public mutating func append(_ text: String) {

@@ -30,7 +30,10 @@ public final class TaskQueue: Sendable {
     }
 
     private func command(_ script: RedisScript, extraKeys: [RedisArgument] = [], _ arguments: [RedisArgument]) -> RedisCommand {
-        .script(script, keys: keys.scriptKeys + extraKeys, arguments: arguments)
+        var command = scriptCommand(script, extraKeys: extraKeys.count, capacity: 1024)
+        for key in extraKeys { command.append(key) }
+        for argument in arguments { command.append(argument) }
+        return command
     }
 
     /// `EVALSHA` of `script` with the queue's keys appended; the caller appends its
