@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the pinned PyPI packages the tests and benchmarks use as outside references
+# (pydicom + pylibjpeg decoders, ...) into the project-local folder .pydeps/, never
+# system-wide. Idempotent: a marker file records the installed pin set.
+#   scripts/pydeps.sh            install if missing
+#   scripts/pydeps.sh --path     print the folder (for PYTHONPATH)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir="$PWD/.pydeps"
+if [[ "${1:-}" == "--path" ]]; then echo "$dir"; exit 0; fi
+
+pins=(
+  numpy==2.4.6
+  pydicom==3.0.2
+  pylibjpeg==2.1.0
+  pylibjpeg-libjpeg==2.5.0
+  pylibjpeg-openjpeg==2.6.0
+  pylibjpeg-rle==2.2.0
+  pyjpegls==1.5.1
+)
+python=${PYTHON:-python3}
+command -v "$python" >/dev/null || { echo "python3 not found" >&2; exit 1; }
+marker="$dir/.pins"
+wanted=$(printf '%s\n' "${pins[@]}")
+if [[ -f "$marker" ]] && [[ "$(cat "$marker")" == "$wanted" ]]; then exit 0; fi
+echo "installing pinned Python reference packages into $dir" >&2
+rm -rf "$dir"
+mkdir -p "$dir"
+"$python" -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+  --only-binary=:all: --target "$dir" "${pins[@]}"
+printf '%s\n' "${pins[@]}" > "$marker"
