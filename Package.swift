@@ -1,4 +1,4 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 import PackageDescription
 
 // Strict concurrency is the Swift 6 language mode default; every target builds in it.
@@ -27,6 +27,10 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
+        // MARK: Build tools: Lua scripts live in `<Module>/Lua/*.lua`, embedded at build time.
+        .executableTarget(name: "lua-embed", path: "Sources/lua-embed"),
+        .plugin(name: "LuaEmbed", capability: .buildTool(), dependencies: ["lua-embed"]),
+
         // MARK: Shared libraries (control plane)
         .target(name: "RadGridCore", dependencies: [
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -45,12 +49,12 @@ let package = Package(
             "RedisClient", "RadGridCore",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], exclude: ["Lua"], plugins: ["LuaEmbed"]),
         .target(name: "StudyStore", dependencies: [
             "RedisClient", "Audit", "RadGridCore",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
-        ]),
+        ], exclude: ["Lua"], plugins: ["LuaEmbed"]),
         .target(name: "Telemetry", dependencies: [
             "RadGridCore",
             .product(name: "Hummingbird", package: "hummingbird"),

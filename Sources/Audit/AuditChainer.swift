@@ -31,16 +31,7 @@ public struct AuditChainer: Sendable {
         self.logger = logger
     }
 
-    static let chainScript = RedisScript(AuditTrail.scriptPrelude + #"""
-    local n = 0
-    for i = 2, #ARGV, 5 do
-      if redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) == 1 then
-        rg_audit_append(KEYS[2], KEYS[3], '', ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4])
-        n = n + 1
-      end
-    end
-    return n
-    """#)
+    static let chainScript = RedisScript(AuditLua.chain)
 
     /// Creates the consumer group (from the stream's start) and registers the chain.
     public func prepare() async throws {

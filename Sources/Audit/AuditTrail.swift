@@ -59,7 +59,8 @@ public struct AuditVerification: Sendable, Codable, Equatable {
 ///
 /// Entries live in one stream per *chain*; a chain is named by a Redis hash tag, so the
 /// keys of a transition script (a queue's, the router's) and the chain it appends to sit in
-/// one cluster slot and the script can write both atomically (`AuditTrail.scriptPrelude`).
+/// one cluster slot and the script can write both atomically (`--#include _audit` in a
+/// module's `.lua` file defines `rg_audit_append`; pass `scriptKeys(study:)` in its KEYS).
 /// Each entry stores the previous entry's hash and its own:
 /// `sha256(prev \n ts \n actor \n action \n study \n details)`; the head key holds the last
 /// hash. An edited entry breaks its own hash, an inserted or deleted one breaks the links,
@@ -98,11 +99,6 @@ public struct AuditTrail: Sendable {
     static func registryKey(prefix: KeyPrefix, studyChain: Bool) -> String {
         prefix.value + (studyChain ? "audit:chains:study" : "audit:chains")
     }
-
-    /// Lua that defines `rg_audit_append(logKey, headKey, studyKey, actor, action, study,
-    /// details)`; prepend it to a transition script and pass `scriptKeys(study:)` in KEYS.
-    /// The script's other keys must use the same hash tag when run on a cluster.
-    public static var scriptPrelude: String { AuditLua.prelude + "\n" }
 
     /// The three KEYS `rg_audit_append` needs, in order.
     public func scriptKeys(study: String) -> [String] { [logKey, headKey, study.isEmpty ? "" : studyKey(study)] }

@@ -1,86 +1,10 @@
-import Audit
 import RedisClient
 
-/// The study store's scripts. Each one touches only keys tagged `{s:<study uid>}` — the
-/// study hash, its instance index, its blobs and the study's own audit chain — so a
+/// The study store's scripts (`Lua/*.lua`). Each one touches only keys tagged `{s:<study uid>}`
+/// (the study hash, its instance index, its blobs and the study's own audit chain), so a
 /// study's state change and its audit entry are one atomic step, on a cluster too.
 enum StudyScripts {
-    /// KEYS: study, instances, blob, audit log, audit head, audit study index.
-    /// ARGV: site, sop, series, modality, bodyPart, priority, rawSize, sha256, blob, storedSize.
-    /// Returns {outcome, state, instances} with outcome stored | duplicate | late | forbidden.
-    static let storeInstance = RedisScript(AuditTrail.scriptPrelude + #"""
-    local study, instances, blob = KEYS[1], KEYS[2], KEYS[3]
-    local site, sop = ARGV[1], ARGV[2]
-    local owner = redis.call('HGET', study, 'site')
-    if owner and owner ~= site then return {'forbidden', '', '0'} end
-    if redis.call('HEXISTS', instances, sop) == 1 then
-      return {'duplicate', redis.call('HGET', study, 'state'), tostring(redis.call('HGET', study, 'instances'))}
-    end
-    local now = redis.call('TIME')
-    local ms = tostring(tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000))
-    local uid = string.match(study, '{s:(.*)}')
-    if not owner then
-      redis.call('HSET', study, 'uid', uid, 'site', site, 'state', 'received', 'priority', ARGV[6],
-                 'createdAt', ms, 'committed', '0', 'instances', '0', 'rawBytes', '0', 'storedBytes', '0',
-                 'late', '0', 'modality', ARGV[4], 'bodyPart', ARGV[5])
-      rg_audit_append(KEYS[4], KEYS[5], KEYS[6], 'site:' .. site, 'study.received', uid, 'priority=' .. ARGV[6])
-    end
-    redis.call('SET', blob, ARGV[9])
-    redis.call('HSET', instances, sop, ARGV[3] .. '|' .. ARGV[7] .. '|' .. ARGV[8] .. '|' .. ARGV[4])
-    local count = redis.call('HINCRBY', study, 'instances', 1)
-    redis.call('HINCRBY', study, 'rawBytes', ARGV[7])
-    redis.call('HINCRBY', study, 'storedBytes', ARGV[10])
-    redis.call('HSET', study, 'lastInstanceAt', ms, 'updatedAt', ms)
-    if redis.call('HGET', study, 'bodyPart') == '' and ARGV[5] ~= '' then redis.call('HSET', study, 'bodyPart', ARGV[5]) end
-    local outcome = 'stored'
-    if redis.call('HGET', study, 'committed') == '1' then
-      outcome = 'late'
-      redis.call('HINCRBY', study, 'late', 1)
-      rg_audit_append(KEYS[4], KEYS[5], KEYS[6], 'site:' .. site, 'instance.late', uid, 'sop=' .. sop)
-    else
-      rg_audit_append(KEYS[4], KEYS[5], KEYS[6], 'site:' .. site, 'instance.stored', uid, 'sop=' .. sop .. ' bytes=' .. ARGV[7])
-    end
-    return {outcome, redis.call('HGET', study, 'state'), tostring(count)}
-    """#)
-
-    /// KEYS: study, audit log, audit head, audit study index. ARGV: actor, reason, site ('' = any).
-    /// Returns {outcome, instances} with outcome committed | already | unknown | forbidden.
-    static let commit = RedisScript(AuditTrail.scriptPrelude + #"""
-    local study = KEYS[1]
-    local owner = redis.call('HGET', study, 'site')
-    if not owner then return {'unknown', '0'} end
-    if ARGV[3] ~= '' and owner ~= ARGV[3] then return {'forbidden', '0'} end
-    local count = redis.call('HGET', study, 'instances')
-    if redis.call('HGET', study, 'committed') == '1' then return {'already', count} end
-    local now = redis.call('TIME')
-    local ms = tostring(tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000))
-    redis.call('HSET', study, 'committed', '1', 'committedAt', ms, 'updatedAt', ms)
-    local uid = redis.call('HGET', study, 'uid')
-    rg_audit_append(KEYS[2], KEYS[3], KEYS[4], ARGV[1], 'study.committed', uid, 'instances=' .. count .. ' reason=' .. ARGV[2])
-    return {'committed', count}
-    """#)
-
-    /// KEYS: study, audit log, audit head, audit study index.
-    /// ARGV: allowed-from states (comma separated), target state, actor, action, details,
-    /// then field/value pairs to set with the transition.
-    /// Returns {outcome, previous state} with outcome ok | conflict | unknown.
-    static let transition = RedisScript(AuditTrail.scriptPrelude + #"""
-    local study = KEYS[1]
-    local current = redis.call('HGET', study, 'state')
-    if not current then return {'unknown', ''} end
-    local allowed = false
-    for state in string.gmatch(ARGV[1], '[^,]+') do
-      if state == current then allowed = true end
-    end
-    if not allowed then return {'conflict', current} end
-    local now = redis.call('TIME')
-    local ms = tostring(tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000))
-    redis.call('HSET', study, 'state', ARGV[2], 'updatedAt', ms)
-    for i = 6, #ARGV, 2 do redis.call('HSET', study, ARGV[i], ARGV[i + 1]) end
-    local uid = redis.call('HGET', study, 'uid')
-    local details = 'from=' .. current .. ' to=' .. ARGV[2]
-    if ARGV[5] ~= '' then details = details .. ' ' .. ARGV[5] end
-    rg_audit_append(KEYS[2], KEYS[3], KEYS[4], ARGV[3], ARGV[4], uid, details)
-    return {'ok', current}
-    """#)
+    static let storeInstance = RedisScript(StudyStoreLua.storeInstance)
+    static let commit = RedisScript(StudyStoreLua.commit)
+    static let transition = RedisScript(StudyStoreLua.transition)
 }

@@ -1,4 +1,4 @@
-import Audit
+@testable import Audit
 import Crypto
 import RadGridCore
 import RedisClient
@@ -10,7 +10,7 @@ struct AuditTrailTests {
     @Test func luaSHA256MatchesSwiftCryptoAcrossPaddingBoundaries() async throws {
         let client = try RedisClient(url: try await TestRedis.url())
         defer { client.shutdown() }
-        let script = RedisScript(AuditTrail.scriptPrelude + "\nreturn rg_sha256(ARGV[1])")
+        let script = RedisScript(AuditLua.sha256)
         // Every length around the 55/56/64-byte padding edges, plus non-ASCII bytes.
         var messages = (0..<140).map { length in String((0..<length).map { Character(UnicodeScalar(UInt8(97 + $0 % 26))) }) }
         messages.append("Ünïcödé \u{1F9E0} study 1.2.840.113619")
