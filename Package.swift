@@ -33,14 +33,21 @@ let package = Package(
 
         // MARK: Shared libraries (control plane)
         .target(name: "RadGridCore", dependencies: [
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The grid's contract between processes: typed ids, task payloads, events, keys.
+        .target(name: "GridContract", dependencies: ["RadGridCore"]),
+        // Options shared by the executables (argument parsing stays out of the libraries).
+        .target(name: "RadGridCLI", dependencies: [
+            "RadGridCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "RedisClient", dependencies: [
             "CHiredis", "RadGridCore",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "Zstd", dependencies: ["CZstd", "RadGridCore"]),
         .target(name: "DICOMCodecs", dependencies: ["RadGridCore"]),
@@ -50,8 +57,14 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ], exclude: ["Lua"], plugins: ["LuaEmbed"]),
+        // The study lifecycle as a pure state machine (no I/O), tested in-process.
+        .target(name: "StudyLifecycle", dependencies: [
+            "GridContract",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .target(name: "StudyStore", dependencies: [
-            "RedisClient", "Audit", "RadGridCore",
+            "RedisClient", "Audit", "RadGridCore", "GridContract", "StudyLifecycle",
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
         ], exclude: ["Lua"], plugins: ["LuaEmbed"]),
@@ -63,39 +76,44 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Gateway", dependencies: [
-            "StudyStore", "Audit", "DICOM", "Zstd", "RedisClient", "RadGridCore", "Telemetry",
+            "StudyStore", "StudyLifecycle", "GridContract", "Audit", "DICOM", "Zstd", "RedisClient", "RadGridCore", "Telemetry",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
         .target(name: "TaskQueue", dependencies: [
-            "RedisClient", "RadGridCore",
+            "RedisClient", "RadGridCore", "GridContract",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "Routing", dependencies: [
-            "RedisClient", "RadGridCore", "Audit",
+            "RedisClient", "RadGridCore", "Audit", "GridContract",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "Coordinator", dependencies: [
-            "StudyStore", "TaskQueue", "Routing", "Audit", "WorkerDaemon", "Gateway", "RedisClient", "RadGridCore",
-            .product(name: "Crypto", package: "swift-crypto"),
+            "StudyStore", "StudyLifecycle", "TaskQueue", "Routing", "Audit", "GridContract", "RedisClient", "RadGridCore",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // What `radgrid up` runs: the local grid's child processes, kept alive.
+        .target(name: "GridSupervisor", dependencies: [
+            "RedisClient", "Routing", "StudyStore", "GridContract", "RadGridCore",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         .target(name: "RadGridCtl", dependencies: [
-            "Coordinator", "WorkerDaemon", "RedisClient", "Zstd", "DICOM", "TaskQueue", "Routing", "RadGridCore", "Imaging", "Screening", "Audit", "StudyStore", "Gateway",
+            "Coordinator", "WorkerDaemon", "RedisClient", "Zstd", "DICOM", "TaskQueue", "Routing", "RadGridCore", "RadGridCLI", "GridContract", "StudyLifecycle", "Imaging", "Screening", "Audit", "StudyStore", "Gateway",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "radgrid", dependencies: [
-            "Coordinator", "StudyStore", "RedisClient", "TaskQueue", "Routing", "RadGridCore", "Gateway", "Telemetry",
+            "Coordinator", "GridSupervisor", "RadGridCLI", "StudyStore", "RedisClient", "TaskQueue", "Routing", "RadGridCore", "Gateway", "Telemetry",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -106,15 +124,15 @@ let package = Package(
 
         // MARK: Data plane (Workers/)
         .target(name: "Imaging", dependencies: ["DICOM", "CZlib", "RadGridCore"], path: "Workers/Imaging"),
-        .target(name: "Screening", dependencies: ["Imaging", "DICOM", "RadGridCore"], path: "Workers/Screening"),
+        .target(name: "Screening", dependencies: ["Imaging", "DICOM", "RadGridCore", "GridContract"], path: "Workers/Screening"),
         .target(name: "WorkerDaemon", dependencies: [
-            "TaskQueue", "RedisClient", "Zstd", "DICOM", "Imaging", "Screening", "RadGridCore", "StudyStore", "Audit",
+            "TaskQueue", "RedisClient", "Zstd", "DICOM", "Imaging", "Screening", "RadGridCore", "StudyStore", "StudyLifecycle", "GridContract", "Audit",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], path: "Workers/WorkerDaemon"),
         .executableTarget(name: "radgrid-worker", dependencies: [
-            "WorkerDaemon", "RadGridCore", "Telemetry",
+            "WorkerDaemon", "RadGridCLI", "RadGridCore", "Telemetry",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -122,7 +140,7 @@ let package = Package(
 
         // MARK: Benchmarks (kept apart from tests)
         .executableTarget(name: "radgrid-bench", dependencies: [
-            "RedisClient", "Zstd", "DICOM", "TaskQueue", "Routing", "Imaging", "Screening", "RadGridCore", "Gateway", "Coordinator", "StudyStore", "Audit",
+            "RedisClient", "Zstd", "DICOM", "TaskQueue", "Routing", "Imaging", "Screening", "RadGridCore", "RadGridCLI", "GridContract", "StudyLifecycle", "GridSupervisor", "Gateway", "Coordinator", "StudyStore", "Audit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Collections", package: "swift-collections"),
         ], path: "Benchmarks/radgrid-bench"),

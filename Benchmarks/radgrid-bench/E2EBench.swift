@@ -1,12 +1,14 @@
 import ArgumentParser
-import Coordinator
 import Audit
 import DICOM
 import Gateway
 import Foundation
+import GridContract
+import GridSupervisor
 import RadGridCore
 import RedisClient
 import Screening
+import StudyLifecycle
 import StudyStore
 import Zstd
 
@@ -47,7 +49,7 @@ struct E2EBench: AsyncParsableCommand {
                 if !json { print(String(format: "latency run %2d: %.2f s received → assigned", run + 1, seconds)) }
             }
             let started = Date()
-            var studies: [String] = []
+            var studies: [StudyUID] = []
             for i in 0..<burst { studies.append(try await submit(store: store, kind: i % 2 == 0 ? .head : .chest, slices: burstImages, seed: UInt64(9_000 + i))) }
             _ = try await waitAssigned(store: store, studies: studies, timeout: 600)
             let elapsed = Date().timeIntervalSince(started)
@@ -72,34 +74,35 @@ struct E2EBench: AsyncParsableCommand {
     }
 
     /// Stores a phantom series straight into the study store (as `radgridctl submit` does) and commits it.
-    func submit(store: StudyStore, kind: PhantomSpec.Kind, slices: Int, seed: UInt64) async throws -> String {
+    func submit(store: StudyStore, kind: PhantomSpec.Kind, slices: Int, seed: UInt64) async throws -> StudyUID {
         let spec = PhantomSpec(kind: kind, width: size, height: size, slices: slices, pixelSpacing: (kind == .head ? 240.0 : 352.0) / Double(size),
                                sliceSpacing: kind == .head ? 140.0 / Double(slices) : 300.0 / Double(slices), lesionDiameterMM: seed % 3 == 0 ? 14 : 0,
                                seed: seed &+ UInt64(getpid()) * 1000)
         let phantom = Phantom.generate(spec)
-        var study = ""
+        var study: StudyUID?
         // The gateway's own intake path (validate, compress, store once), minus HTTP.
         let intake = InstanceIntake(store: store)
         for bytes in try phantom.dicomFiles() {
-            switch await intake.ingest(bytes, site: "H001", priority: .routine, expectedStudy: nil) {
-            case .stored(let header, _, _): study = header.studyInstanceUID
+            switch await intake.ingest(bytes, site: try SiteID("H001"), priority: .routine, expectedStudy: nil) {
+            case .stored(let header, _, _): study = header.study
             case .failed(_, _, _, let error): throw error
             }
         }
-        try await store.commit(study: study, actor: AuditActor(.admin, "bench"), reason: "bench")
+        guard let study else { throw ValidationError("the phantom has no instances") }
+        try await store.handle(.commit(reason: "bench"), study: study, actor: AuditActor(.admin, "bench"), machine: StudyStateMachine())
         return study
     }
 
-    func waitAssigned(store: StudyStore, studies: [String], timeout: Double) async throws -> Double {
+    func waitAssigned(store: StudyStore, studies: [StudyUID], timeout: Double) async throws -> Double {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             var latest = 0.0
             var done = true
             for uid in studies {
-                guard let r = try await store.study(uid) else { done = false; break }
-                if r.state == .failed || r.state == .quarantined { throw ValidationError("study failed: \(r.attributes["reason"] ?? "?")") }
-                guard [.assigned, .accepted, .reported].contains(r.state) else { done = false; break }
-                latest = max(latest, Double(r.updatedAtMilliseconds - r.createdAtMilliseconds) / 1000)
+                guard let r = try await store.record(uid) else { done = false; break }
+                if r.state == .failed || r.state == .quarantined { throw ValidationError("study failed: \(r.failure?.code ?? "?")") }
+                guard [StudyState.assigned, .accepted, .reported].contains(r.state) else { done = false; break }
+                latest = max(latest, Double(r.updatedAt - r.createdAt) / 1000)
             }
             if done { return latest }
             try await Task.sleep(for: .milliseconds(20))

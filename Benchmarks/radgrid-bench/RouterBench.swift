@@ -1,6 +1,7 @@
 import ArgumentParser
 import Collections
 import Foundation
+import GridContract
 import RadGridCore
 import RedisClient
 import Routing

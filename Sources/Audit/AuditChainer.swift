@@ -53,17 +53,22 @@ public struct AuditChainer: Sendable {
         return total
     }
 
-    /// Runs until cancelled (graceful shutdown), blocking on the source stream.
-    public func run(consumer: String) async {
-        let connection = trail.client.dedicatedConnection(name: "radgrid-audit-chainer")
-        defer { connection.close() }
-        while !Task.isCancelled {
+    /// The chainer as a stream consumer (`StreamConsumer`): a service that chains entries as
+    /// they arrive, resumes its own pending ones after a restart and takes over a dead
+    /// chainer's. Its script acknowledges each entry it chains.
+    public func consumer(named consumer: String) -> StreamConsumer {
+        var configuration = StreamConsumer.Configuration(stream: sourceStream, group: group, consumer: consumer)
+        configuration.batch = 200
+        let logger = self.logger
+        return StreamConsumer(client: trail.client, configuration: configuration, logger: logger) { entries in
             do {
-                try await chainAvailable(consumer: consumer, block: .seconds(1), on: connection)
+                _ = try await chain(entries.map { ($0.id, $0.fields) })
+                // Every entry of the batch is acknowledged now: chained by this call, or
+                // chained (and acknowledged) earlier by a chainer that died before its reply.
+                return StreamConsumer.BatchResult(acknowledged: entries.map(\.id))
             } catch {
-                if Task.isCancelled { break }
                 logger.warning("audit chaining failed, retrying", metadata: ["stream": "\(sourceStream)", "error": "\(error)"])
-                try? await Task.sleep(for: .milliseconds(500))
+                return StreamConsumer.BatchResult()
             }
         }
     }
@@ -88,7 +93,7 @@ public struct AuditChainer: Sendable {
         }
     }
 
-    private func chain(_ entries: [(String, [String: RedisValue])]) async throws -> Int {
+    func chain(_ entries: [(String, [String: RedisValue])]) async throws -> Int {
         guard !entries.isEmpty else { return 0 }
         var arguments: [RedisArgument] = [RedisArgument(group)]
         for (id, fields) in entries {

@@ -1,10 +1,13 @@
 import Audit
 import Foundation
+import GridContract
 import Hummingbird
 import Logging
 import RadGridCore
 import RedisClient
+import StudyLifecycle
 import StudyStore
+import Synchronization
 import Telemetry
 
 /// The edge gateway: DICOMweb STOW-RS for hospitals' PACS, with per-site bearer tokens,
@@ -22,8 +25,10 @@ public struct GatewayConfiguration: Sendable {
     public var maxRequestBytes: Int = 2 << 30
     public var intake = InstanceIntake.Limits()
     public var backpressure = Backpressure.Thresholds()
-    /// Base URL used in RetrieveURL attributes; derived from host:port when nil.
+    /// Base URL used in RetrieveURL attributes; derived from the host and the bound port when nil.
     public var publicBaseURL: String?
+    /// The study lifecycle's timings (stable age).
+    public var lifecycle = LifecycleSettings()
     public init() {}
 }
 
@@ -35,12 +40,13 @@ public enum GatewayApplication {
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let store = StudyStore(client: client, prefix: prefix)
+        let baseURL = BaseURL(configuration.publicBaseURL ?? "http://\(configuration.host):\(configuration.port)")
         let handler = StowHandler(
             store: store, tokens: SiteTokens(client: client, prefix: prefix),
             intake: InstanceIntake(store: store, limits: configuration.intake, logger: logger),
             backpressure: Backpressure(client: client, store: store, thresholds: configuration.backpressure),
-            maxRequestBytes: configuration.maxRequestBytes,
-            baseURL: configuration.publicBaseURL ?? "http://\(configuration.host):\(configuration.port)", logger: logger
+            maxRequestBytes: configuration.maxRequestBytes, machine: StudyStateMachine(settings: configuration.lifecycle),
+            base: baseURL, logger: logger
         )
         let router = Router(context: BasicRequestContext.self)
         router.post("/studies") { request, context in await handler.respond { try await handler.stow(request, expectedStudy: nil) } }
@@ -66,10 +72,22 @@ public enum GatewayApplication {
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "radgrid-gateway"),
-            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? configuration.port
+                if configuration.publicBaseURL == nil { baseURL.set("http://\(configuration.host):\(port)") }
+                await onListening(port)
+            },
             logger: logger
         )
     }
+}
+
+/// The gateway's public base URL: known once the server is bound (the port may be picked then).
+final class BaseURL: Sendable {
+    let value: Mutex<String>
+    init(_ value: String) { self.value = Mutex(value) }
+    func set(_ text: String) { value.withLock { $0 = text } }
+    var text: String { value.withLock { $0 } }
 }
 
 /// The request handlers, kept apart from routing so they read top to bottom.
@@ -79,8 +97,11 @@ struct StowHandler: Sendable {
     let intake: InstanceIntake
     let backpressure: Backpressure
     let maxRequestBytes: Int
-    let baseURL: String
+    let machine: StudyStateMachine
+    let base: BaseURL
     let logger: Logger
+
+    var baseURL: String { base.text }
 
     /// Maps typed errors to 4xx/5xx with a JSON body `{"error": {"code", "message"}}`.
     func respond(_ body: () async throws -> Response) async -> Response {
@@ -93,8 +114,15 @@ struct StowHandler: Sendable {
         } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
             return Self.error(status: 413, code: "gateway.tooLarge", message: "request body is above the limit of \(maxRequestBytes) bytes")
         } catch let error as StudyStoreError {
-            let status = error.code == "study.forbidden" ? 403 : error.code == "study.unknown" ? 404 : 400
+            let status = switch error.codeValue {
+            case .forbidden: 403
+            case .unknown: 404
+            case .contended: 503
+            default: 400
+            }
             return Self.error(status: status, code: error.code, message: error.message)
+        } catch let error as ContractError {
+            return Self.error(status: 400, code: error.code, message: error.message)
         } catch let error as RedisError {
             logger.error("redis failure in gateway", metadata: ["error": "\(error.code)"])
             return Self.error(status: 503, code: error.code, message: "storage is unavailable, retry later")
@@ -110,33 +138,34 @@ struct StowHandler: Sendable {
         return Response(status: .init(code: status), headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
-    func authenticate(_ request: Request) async throws -> String {
+    func authenticate(_ request: Request) async throws -> SiteID {
         guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
             throw GatewayError.unauthorized("a bearer token is required")
         }
-        guard let site = try await tokens.site(forToken: String(header.dropFirst("bearer ".count)).trimmingCharacters(in: " ")) else {
+        guard let site = try await tokens.site(forToken: String(header.dropFirst("bearer ".count)).trimmingCharacters(in: " ")),
+              let id = try? SiteID(site) else {
             throw GatewayError.unauthorized("the bearer token is not valid")
         }
-        return site
+        return id
     }
 
-    func stow(_ request: Request, expectedStudy: String?) async throws -> Response {
+    func stow(_ request: Request, expectedStudy text: String?) async throws -> Response {
         let site = try await authenticate(request)
-        var priority = StudyPriority.routine
+        var priority = Priority.routine
         if let requested = request.uri.queryParameters.get("priority") {
-            guard let parsed = StudyPriority(rawValue: requested) else { throw GatewayError.badRequest("priority must be stat, urgent, routine or bulk") }
+            guard let parsed = Priority(rawValue: String(requested)) else { throw GatewayError.badRequest("priority must be stat, urgent, routine or bulk") }
             priority = parsed
         }
+        let expectedStudy = try text.map { try StudyUID($0) }
         if let expectedStudy {
             // Refuse uploads into another site's study before reading the body.
-            if let existing = try await store.study(expectedStudy), existing.site != site {
+            if let existing = try await store.record(expectedStudy), existing.site != site {
                 throw GatewayError.forbidden("study belongs to another site")
             }
         }
         if let reason = try await backpressure.refusal() { throw GatewayError.busy(reason) }
         let boundary = try MultipartRelated.boundary(fromContentType: request.headers[.contentType])
-        let buffer = try await request.body.collect(upTo: maxRequestBytes)
-        let body = Array(buffer.readableBytesView)
+        let body = try await receive(request, from: site)
         let parts = try MultipartRelated.parse(body, boundary: boundary)
         guard !parts.isEmpty else { throw GatewayError.malformedMultipart("the request has no parts") }
 
@@ -148,8 +177,8 @@ struct StowHandler: Sendable {
             }
             switch await intake.ingest(Array(part.body), site: site, priority: priority, expectedStudy: expectedStudy) {
             case .stored(let header, let sopClass, _):
-                response.stored.append(.init(sopClassUID: sopClass, sopInstanceUID: header.sopInstanceUID,
-                                             retrieveURL: "\(baseURL)/studies/\(header.studyInstanceUID)/series/\(header.seriesInstanceUID)/instances/\(header.sopInstanceUID)"))
+                response.stored.append(.init(sopClassUID: sopClass, sopInstanceUID: header.sop.rawValue,
+                                             retrieveURL: "\(baseURL)/studies/\(header.study)/series/\(header.series)/instances/\(header.sop)"))
             case .failed(let sopClass, let sop, let reason, let error):
                 logger.info("instance refused", metadata: ["site": "\(site)", "code": "\(error.code)"])
                 response.failed.append(.init(sopClassUID: sopClass, sopInstanceUID: sop, reason: reason.rawValue, comment: "\(error.code): \(error.message)"))
@@ -158,22 +187,45 @@ struct StowHandler: Sendable {
         return Response(status: .init(code: response.status), headers: [.contentType: "application/dicom+json"], body: .init(byteBuffer: ByteBuffer(bytes: response.json())))
     }
 
-    func commit(_ request: Request, study: String) async throws -> Response {
-        let site = try await authenticate(request)
-        let outcome = try await store.commit(study: study, actor: AuditActor(.site, site), reason: "explicit", site: site)
-        let (state, instances): (String, Int) = switch outcome {
-        case .committed(let count): ("committed", count)
-        case .alreadyCommitted(let count): ("alreadyCommitted", count)
+    /// Reads the whole body while marking an upload from the site in progress, so a slow
+    /// upload's instances are not cut off from their study by the stable-age commit.
+    func receive(_ request: Request, from site: SiteID) async throws -> [UInt8] {
+        try await store.beginUpload(site: site)
+        let keepAlive = Task {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(10))
+                try await store.touchUpload(site: site)
+            }
         }
-        return try json(["study": study, "outcome": state, "instances": instances])
+        let result: Result<[UInt8], any Error>
+        do {
+            result = .success(Array(try await request.body.collect(upTo: maxRequestBytes).readableBytesView))
+        } catch {
+            result = .failure(error)
+        }
+        keepAlive.cancel()
+        try? await store.endUpload(site: site)
+        return try result.get()
     }
 
-    func status(_ request: Request, study: String) async throws -> Response {
+    func commit(_ request: Request, study text: String) async throws -> Response {
         let site = try await authenticate(request)
-        guard let record = try await store.study(study) else { throw GatewayError.notFound("no such study") }
+        let study = try StudyUID(text)
+        guard let record = try await store.record(study) else { throw GatewayError.notFound("no such study") }
         guard record.site == site else { throw GatewayError.forbidden("study belongs to another site") }
-        return try json(["study": study, "state": record.state.rawValue, "instances": record.instances,
-                         "committed": record.committed, "priority": record.priority.rawValue, "lateInstances": record.lateInstances])
+        let outcome = try await store.handle(.commit(reason: "explicit"), study: study, actor: AuditActor(.site, site.rawValue), machine: machine)
+        guard case .handled(let decision, let after) = outcome else { throw GatewayError.notFound("no such study") }
+        return try json(["study": study.rawValue, "outcome": decision.next == nil ? "alreadyCommitted" : "committed", "instances": after.instances])
+    }
+
+    func status(_ request: Request, study text: String) async throws -> Response {
+        let site = try await authenticate(request)
+        guard let record = try await store.record(try StudyUID(text)) else { throw GatewayError.notFound("no such study") }
+        guard record.site == site else { throw GatewayError.forbidden("study belongs to another site") }
+        var object: [String: Any] = ["study": text, "state": record.state.rawValue, "instances": record.instances,
+                                     "committed": record.committed, "priority": record.priority.rawValue, "lateInstances": record.lateInstances]
+        if let failure = record.failure { object["reason"] = failure.code }
+        return try json(object)
     }
 
     func json(_ object: [String: Any]) throws -> Response {

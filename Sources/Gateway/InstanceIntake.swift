@@ -1,5 +1,6 @@
 import Crypto
 import DICOM
+import GridContract
 import Logging
 import Metrics
 import RadGridCore
@@ -41,7 +42,7 @@ public struct InstanceIntake: Sendable {
     }
 
     /// Stores one instance for `site`. `expectedStudy` is the UID from the URL, if any.
-    public func ingest(_ bytes: [UInt8], site: String, priority: StudyPriority, expectedStudy: String?) async -> Outcome {
+    public func ingest(_ bytes: [UInt8], site: SiteID, priority: Priority, expectedStudy: StudyUID?) async -> Outcome {
         guard bytes.count <= limits.maxInstanceBytes else {
             return .failed(sopClassUID: nil, sopInstanceUID: nil, reason: .outOfResources,
                            error: GatewayError.tooLarge("instance of \(bytes.count) bytes is above the limit of \(limits.maxInstanceBytes)"))
@@ -58,23 +59,28 @@ public struct InstanceIntake: Sendable {
         let dataSet = file.dataSet
         let sopClass = dataSet.string(.sopClassUID) ?? file.meta.string(Tag(0x0002, 0x0002))
         let sop = dataSet.string(.sopInstanceUID) ?? file.meta.string(Tag(0x0002, 0x0003))
-        guard let study = dataSet.string(.studyInstanceUID), let series = dataSet.string(.seriesInstanceUID), let sop else {
+        guard let studyText = dataSet.string(.studyInstanceUID), let seriesText = dataSet.string(.seriesInstanceUID), let sop else {
             return .failed(sopClassUID: sopClass, sopInstanceUID: sop, reason: .dataSetDoesNotMatchSOPClass,
                            error: GatewayError.badRequest("instance lacks StudyInstanceUID, SeriesInstanceUID or SOPInstanceUID"))
         }
-        if let expectedStudy, expectedStudy != study {
+        let header: InstanceHeader
+        do {
+            header = InstanceHeader(study: try StudyUID(studyText), series: try SeriesUID(seriesText), sop: try SOPInstanceUID(sop),
+                                    modality: dataSet.string(.modality) ?? "", bodyPart: dataSet.string(.bodyPartExamined) ?? "")
+        } catch {
+            return .failed(sopClassUID: sopClass, sopInstanceUID: nil, reason: .cannotUnderstand, error: error)
+        }
+        if let expectedStudy, expectedStudy != header.study {
             return .failed(sopClassUID: sopClass, sopInstanceUID: sop, reason: .dataSetDoesNotMatchSOPClass,
                            error: GatewayError.badRequest("instance belongs to another study than the one in the URL"))
         }
-        let header = InstanceHeader(studyInstanceUID: study, seriesInstanceUID: series, sopInstanceUID: sop,
-                                    modality: dataSet.string(.modality) ?? "", bodyPart: dataSet.string(.bodyPartExamined) ?? "")
         do {
             let compressed = try Zstd.compress(bytes, level: limits.compressionLevel)
             let digest = SHA256.hash(data: bytes).map(hex).joined()
             let outcome = try await store.storeInstance(site: site, header: header, priority: priority, compressed: compressed, rawSize: bytes.count, sha256: digest)
             Counter(label: "radgrid_gateway_instances_total", dimensions: [("outcome", outcome.rawValue)]).increment()
             return .stored(header, sopClassUID: sopClass ?? "", outcome)
-        } catch let error as StudyStoreError where error.code == "study.forbidden" {
+        } catch let error as StudyStoreError where error.codeValue == .forbidden {
             return .failed(sopClassUID: sopClass, sopInstanceUID: sop, reason: .notAuthorized, error: error)
         } catch let error as StudyStoreError {
             return .failed(sopClassUID: sopClass, sopInstanceUID: sop, reason: .cannotUnderstand, error: error)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Audit
 import Foundation
+import RadGridCLI
 import RadGridCore
 import RedisClient
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GridContract
 import RadGridCore
 import RedisClient
 import Routing

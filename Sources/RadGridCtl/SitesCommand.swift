@@ -1,7 +1,9 @@
 import ArgumentParser
 import Gateway
+import RadGridCLI
 import RadGridCore
 import RedisClient
+import StudyStore
 
 /// `radgridctl sites add|list|revoke`: per-site bearer tokens for the gateway.
 struct SitesCommand: AsyncParsableCommand {

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Coordinator
 import Foundation
+import GridContract
+import RadGridCLI
 import RadGridCore
 import RedisClient
 import Routing
@@ -38,6 +40,10 @@ public struct GridStatus: Codable, Sendable {
         public var specialty: String
         public var casePriority: String
         public var reason: String
+        /// Instances that arrived after the commit (the case was routed without them).
+        public var lateInstances: Int
+        /// Instances that could not be read (the case was routed without them).
+        public var failedInstances: Int
         public var createdMs: Int64
         public var updatedMs: Int64
     }
@@ -50,7 +56,7 @@ public struct GridStatus: Codable, Sendable {
     public var waitingCases: Int
     public var studyList: [Study]?
 
-    public static func collect(client: RedisClient, prefix: KeyPrefix, queueName: String = StudyTasks.defaultQueueName, listStudies: Bool = false) async throws -> GridStatus {
+    public static func collect(client: RedisClient, prefix: KeyPrefix, queueName: String = GridKeys.taskQueue, listStudies: Bool = false) async throws -> GridStatus {
         let queue = TaskQueue(client: client, name: queueName, configuration: TaskQueueConfiguration(prefix: prefix))
         let stats = try await queue.stats()
         let store = StudyStore(client: client, prefix: prefix)
@@ -82,14 +88,14 @@ public struct GridStatus: Codable, Sendable {
                                  loadUnits: loads.values.reduce(0, +), capacityUnits: caps.values.reduce(0, +))
         var list: [Study]?
         if listStudies {
-            let uids = (try await client.send("ZRANGE", RedisArgument(store.allKey), "0", "-1").array ?? []).compactMap(\.string)
             var out: [Study] = []
-            for uid in uids {
-                guard let r = try await store.study(uid) else { continue }
-                let a = r.attributes
-                out.append(Study(uid: uid, state: r.state.rawValue, priority: r.priority.rawValue, urgency: a["urgency"] ?? "", instances: r.instances,
-                                 caseID: a["case"] ?? "", expert: a["expert"] ?? "", specialty: a["specialty"] ?? "", casePriority: a["casePriority"] ?? "",
-                                 reason: a["reason"] ?? "", createdMs: r.createdAtMilliseconds, updatedMs: r.updatedAtMilliseconds))
+            for uid in try await store.allStudies(limit: 100_000) {
+                guard let r = try await store.record(uid) else { continue }
+                out.append(Study(uid: uid.rawValue, state: r.state.rawValue, priority: r.priority.rawValue, urgency: r.screening?.urgency.rawValue ?? "",
+                                 instances: r.instances, caseID: r.caseID?.rawValue ?? "", expert: r.expert?.rawValue ?? "",
+                                 specialty: r.route?.specialty ?? "", casePriority: r.route?.priority.rawValue ?? "", reason: r.failure?.code ?? "",
+                                 lateInstances: r.lateInstances, failedInstances: r.screening?.failedInstances.count ?? 0,
+                                 createdMs: r.createdAt, updatedMs: r.updatedAt))
             }
             list = out
         }

@@ -2,10 +2,13 @@ import ArgumentParser
 import Audit
 import DICOM
 import Foundation
+import GridContract
+import StudyLifecycle
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
 import Gateway
+import RadGridCLI
 import RadGridCore
 import RedisClient
 import StudyStore
@@ -27,7 +30,7 @@ struct SubmitCommand: AsyncParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() async throws {
-        guard let priority = StudyPriority(rawValue: priority) else { throw ValidationError("priority must be stat, urgent, routine or bulk") }
+        guard let priority = Priority(rawValue: priority) else { throw ValidationError("priority must be stat, urgent, routine or bulk") }
         let files = try DICOMFileFinder.find(paths)
         guard !files.isEmpty else { throw ValidationError("no files found under the given paths") }
         let progress = Progress(total: files.count, enabled: !json)
@@ -116,11 +119,12 @@ struct DirectSubmitter {
     let prefix: KeyPrefix
     let site: String
 
-    func submit(_ files: [String], priority: StudyPriority, commit: Bool, progress: Progress) async throws -> SubmitSummary {
+    func submit(_ files: [String], priority: Priority, commit: Bool, progress: Progress) async throws -> SubmitSummary {
         let store = StudyStore(client: client, prefix: prefix)
         let intake = InstanceIntake(store: store)
         var summary = SubmitSummary()
         var studies = Set<String>()
+        let site = try SiteID(self.site)
         for file in files {
             defer { progress.advance() }
             guard let data = FileManager.default.contents(atPath: file) else {
@@ -130,7 +134,7 @@ struct DirectSubmitter {
             }
             switch await intake.ingest(Array(data), site: site, priority: priority, expectedStudy: nil) {
             case .stored(let header, _, let outcome):
-                studies.insert(header.studyInstanceUID)
+                studies.insert(header.study.rawValue)
                 if outcome == .duplicate { summary.duplicates += 1 } else { summary.stored += 1 }
             case .failed(_, _, _, let error):
                 summary.failed += 1
@@ -139,8 +143,9 @@ struct DirectSubmitter {
         }
         summary.studies = studies.sorted()
         if commit {
+            let machine = StudyStateMachine()
             for study in summary.studies {
-                try await store.commit(study: study, actor: AuditActor(.admin, "radgridctl:\(site)"), reason: "explicit", site: site)
+                try await store.handle(.commit(reason: "explicit"), study: try StudyUID(study), actor: AuditActor(.admin, "radgridctl:\(site)"), machine: machine)
             }
         }
         return summary
@@ -153,7 +158,7 @@ struct StowClient {
     let token: String
     let batch: Int
 
-    func submit(_ files: [String], priority: StudyPriority, commit: Bool, progress: Progress) async throws -> SubmitSummary {
+    func submit(_ files: [String], priority: Priority, commit: Bool, progress: Progress) async throws -> SubmitSummary {
         var summary = SubmitSummary()
         // Group by study so each request can go to /studies/{uid}.
         var byStudy: [String: [(String, [UInt8])]] = [:]

@@ -1,5 +1,6 @@
 import Audit
 import Foundation
+import GridContract
 import Logging
 import Metrics
 import RadGridCore
@@ -194,7 +195,7 @@ public final class ExpertRouter: Sendable {
         let deadline = request.deadline ?? now + config.slaMilliseconds(request.priority)
         let started = WallClock.monotonicNanoseconds()
         let reply = try await redis.send(assignCommand(mode: "submit", caseID: request.id, specialty: request.specialty, site: request.site,
-                                                       region: request.region, level: 0, priority: request.priority.rawValue,
+                                                       region: request.region, level: 0, priority: request.priority.rank,
                                                        weight: request.weight, deadline: deadline, now: now, actor: actor))
         let elapsed = WallClock.monotonicNanoseconds() - started
         metrics.decision.recordNanoseconds(Int64(elapsed))
@@ -208,7 +209,7 @@ public final class ExpertRouter: Sendable {
             guard let info = try await caseInfo(caseID) else { throw RoutingError.notFound("case \(caseID) does not exist") }
             guard info.state == "waiting" else { return .skipped(state: info.state) }
             let reply = try await redis.send(assignCommand(mode: "route", caseID: caseID, specialty: try Specialty(info.specialty), site: info.site,
-                                                           region: info.region, level: info.level, priority: Priority(name: info.priority)?.rawValue ?? 2,
+                                                           region: info.region, level: info.level, priority: Priority(name: info.priority)?.rank ?? Priority.routine.rank,
                                                            weight: info.weight, deadline: info.deadline, now: now))
             let (outcome, raw) = try await finishAssign(reply, caseID: caseID)
             if raw != "stale" { return outcome }
@@ -234,7 +235,7 @@ public final class ExpertRouter: Sendable {
     /// `series` (+ `findings`, comma-separated) from which both are derived.
     public func request(fromIntake fields: [String: String]) throws(RoutingError) -> CaseRequest {
         guard let id = fields["case"], let site = fields["site"] else { throw .invalid("intake entry needs case and site") }
-        guard let priority = Priority(name: fields["priority"] ?? "routine") else { throw .invalid("intake priority must be stat, urgent or routine") }
+        guard let priority = Priority(name: fields["priority"] ?? "routine") else { throw .invalid("intake priority must be stat, urgent, routine or bulk") }
         let region = fields["region"].flatMap { $0.isEmpty ? nil : $0 }
         var request: CaseRequest
         if let spec = fields["spec"] {
@@ -311,8 +312,8 @@ public final class ExpertRouter: Sendable {
         let region = s("region").flatMap { $0.isEmpty ? nil : $0 }
         let expert = s("expert").flatMap { $0.isEmpty ? nil : $0 }
         return CaseInfo(id: caseID, specialty: s("spec") ?? "", site: s("site") ?? "", region: region,
-                        priority: Priority(rawValue: prio)?.description ?? "routine",
-                        effectivePriority: Priority(rawValue: eprio)?.description ?? "routine",
+                        priority: Priority(rank: prio)?.description ?? "routine",
+                        effectivePriority: Priority(rank: eprio)?.description ?? "routine",
                         weight: Int(i("weight")), state: s("state") ?? "", expert: expert, level: Int(i("level")),
                         submitted: i("submitted"), deadline: i("deadline"), escalated: i("escalated") != 0,
                         offers: Int(i("offers")), declines: Int(i("declines")),
@@ -407,7 +408,7 @@ public final class ExpertRouter: Sendable {
     public func waitingCounts() async throws -> [Priority: Int] {
         var result: [Priority: Int] = [:]
         let commands: [RedisCommand] = Priority.allCases.map { priority -> RedisCommand in
-            let low = Int64(priority.rawValue) * 10_000_000_000_000
+            let low = Int64(priority.rank) * 10_000_000_000_000
             let high = "(" + String(low + 10_000_000_000_000)
             return RedisCommand("ZCOUNT", RedisArgument(keys.wait), RedisArgument(low), RedisArgument(high))
         }

@@ -1,4 +1,5 @@
 import Foundation
+import GridContract
 import RadGridCore
 
 /// Errors of the routing module: stable codes, messages that name the problem (field,
@@ -15,46 +16,6 @@ public struct RoutingError: CodedError, Equatable {
     static func invalid(_ message: String) -> RoutingError { RoutingError("routing.invalid", message) }
     static func notFound(_ what: String) -> RoutingError { RoutingError("routing.notFound", what) }
     static func conflict(_ message: String) -> RoutingError { RoutingError("routing.conflict", message) }
-}
-
-/// Case urgency. The raw value is the rank used for ordering (lower is more urgent).
-public enum Priority: Int, Sendable, Codable, CaseIterable, Comparable, CustomStringConvertible {
-    case stat = 0
-    case urgent = 1
-    case routine = 2
-
-    public static func < (lhs: Priority, rhs: Priority) -> Bool { lhs.rawValue < rhs.rawValue }
-
-    public var description: String {
-        switch self {
-        case .stat: return "stat"
-        case .urgent: return "urgent"
-        case .routine: return "routine"
-        }
-    }
-
-    public init?(name: String) {
-        switch name.lowercased() {
-        case "stat": self = .stat
-        case "urgent": self = .urgent
-        case "routine": self = .routine
-        default: return nil
-        }
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let name = try container.decode(String.self)
-        guard let value = Priority(name: name) else {
-            throw RoutingError.invalid("priority must be stat, urgent or routine")
-        }
-        self = value
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
 }
 
 /// A reading specialty: `MODALITY/region[/subspecialty]`, e.g. `CT/head/neuro`, `MR/msk`,
@@ -252,7 +213,7 @@ public struct RoutingConfig: Sendable, Codable, Hashable {
     public var auditMaxEntries: Int
 
     public static let standard = RoutingConfig(
-        slaMinutes: ["stat": 30, "urgent": 120, "routine": 1440],
+        slaMinutes: ["stat": 30, "urgent": 120, "routine": 1440, "bulk": 4320],
         acceptTimeoutSeconds: 300, statCapacityMargin: 0.25, conflictOfInterest: true,
         widenAtFractions: [0.5, 0.75], ageRoutineAfterMinutes: 240, ageUrgentAfterMinutes: 60,
         heartbeatTTLSeconds: 120, recentHalfLifeMinutes: 60, maxCandidatesScanned: 64,
@@ -282,7 +243,8 @@ public struct RoutingConfig: Sendable, Codable, Hashable {
     }
 
     public func validate() throws(RoutingError) {
-        for priority in Priority.allCases {
+        for priority in Priority.allCases where priority != .bulk || slaMinutes[priority.description] != nil {
+            // bulk may be left out (it falls back to the standard table); the others must be set.
             guard let minutes = slaMinutes[priority.description], minutes > 0 else {
                 throw .invalid("slaMinutes.\(priority): must be a positive number of minutes")
             }

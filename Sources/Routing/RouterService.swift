@@ -25,74 +25,33 @@ public struct RouterService: Service {
     }
 
     public func run() async throws {
-        try await ensureGroup()
         let chainer = router.auditChainer(logger: logger)
         try await chainer.prepare()
+        var configuration = StreamConsumer.Configuration(stream: router.keys.intake, group: Self.consumerGroup, consumer: consumer)
+        configuration.claimIdle = claimIdle
+        let intake = StreamConsumer(client: router.redis, configuration: configuration, logger: logger) { entry in
+            try await handle(entry)
+        }
+        try await intake.ensureGroup()
         try await router.sweepAll()
         logger.info("router started", metadata: ["consumer": "\(consumer)"])
-        await cancelWhenGracefulShutdown {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { await intakeLoop() }
-                group.addTask { await controlLoop() }
-                group.addTask { await chainer.run(consumer: consumer) }
-            }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await intake.run() }
+            group.addTask { try await chainer.consumer(named: consumer).run() }
+            group.addTask { await cancelWhenGracefulShutdown { await controlLoop() } }
+            try await group.waitForAll()
         }
         logger.info("router stopped", metadata: ["consumer": "\(consumer)"])
     }
 
-    func ensureGroup() async throws {
+    /// One intake entry: a case to register and route. Entries that can never be routed
+    /// (malformed) are logged by code and entry id, and done.
+    func handle(_ entry: StreamEntry) async throws {
         do {
-            try await router.redis.send("XGROUP", "CREATE", RedisArgument(router.keys.intake), RedisArgument(Self.consumerGroup), "0", "MKSTREAM")
-        } catch where error.isServerError("BUSYGROUP") {}
-    }
-
-    // MARK: Intake
-
-    func intakeLoop() async {
-        let connection = router.redis.dedicatedConnection(name: "radgrid-router-intake")
-        defer { connection.close() }
-        var lastClaim = ContinuousClock.now - .seconds(3600)
-        while !Task.isCancelled {
-            do {
-                if ContinuousClock.now - lastClaim > claimIdle {
-                    lastClaim = .now
-                    try await claimStale()
-                }
-                let reply = try await connection.send([
-                    "XREADGROUP", "GROUP", RedisArgument(Self.consumerGroup), RedisArgument(consumer), "COUNT", "64",
-                    "BLOCK", "1000", "STREAMS", RedisArgument(router.keys.intake), ">",
-                ], blockingFor: .seconds(1))
-                for stream in reply.array ?? [] {
-                    guard let pair = stream.array, pair.count == 2 else { continue }
-                    try await handle(entries: pair[1].array ?? [])
-                }
-            } catch {
-                if Task.isCancelled { break }
-                logger.warning("intake read failed", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: .milliseconds(500))
-            }
-        }
-    }
-
-    func claimStale() async throws {
-        let reply = try await router.redis.send("XAUTOCLAIM", RedisArgument(router.keys.intake), RedisArgument(Self.consumerGroup),
-                                                RedisArgument(consumer), RedisArgument(claimIdle.components.seconds * 1000), "0-0", "COUNT", "100")
-        if let parts = reply.array, parts.count >= 2 { try await handle(entries: parts[1].array ?? []) }
-    }
-
-    func handle(entries: [RedisValue]) async throws {
-        for entry in entries {
-            guard let pair = entry.array, pair.count == 2, let id = pair[0].string else { continue }
-            var fields: [String: String] = [:]
-            for (key, value) in pair[1].fieldMap ?? [:] { fields[key] = value.string }
-            do {
-                let request = try router.request(fromIntake: fields)
-                try await router.submitCase(request)
-            } catch let error as RoutingError {
-                // Rejected entries are acknowledged and logged (code and entry id only).
-                logger.error("intake entry rejected", metadata: ["entry": "\(id)", "code": "\(error.code)", "problem": "\(error.message)"])
-            }
-            try await router.redis.send("XACK", RedisArgument(router.keys.intake), RedisArgument(Self.consumerGroup), RedisArgument(id))
+            let request = try router.request(fromIntake: entry.text)
+            try await router.submitCase(request)
+        } catch let error as RoutingError {
+            logger.error("intake entry rejected", metadata: ["entry": "\(entry.id)", "code": "\(error.code)", "problem": "\(error.message)"])
         }
     }
 

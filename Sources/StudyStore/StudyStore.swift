@@ -1,44 +1,44 @@
 import Audit
+import GridContract
 import Logging
 import Metrics
 import RadGridCore
 import RedisClient
+import StudyLifecycle
 
-/// The grid's record of studies and their instances, in Redis.
+/// The grid's record of studies and their instances, in Redis (key layout: `GridKeys`).
 ///
-/// Per study (hash tag `{s:<uid>}`, one cluster slot): `rg:{s:<uid>}:study` (hash),
-/// `rg:{s:<uid>}:instances` (hash sop → series|bytes|sha256|modality), `rg:{s:<uid>}:blob:<sop>`
-/// (zstd-compressed instance) and the study's audit chain `rg:{s:<uid>}:audit:*`.
-/// Global indexes, written after the per-study script and idempotent so a retry repairs
-/// them: `rg:studies:open` (zset uid → last instance time, for stable-age commit),
-/// `rg:studies:all` (zset uid → creation time), `rg:studies:committed` (stream the
-/// coordinator consumes), `rg:studies:state:<state>` (sets, for status counts).
+/// Every change of a study goes through `handle(_:study:...)`: read the record, let the
+/// `StudyStateMachine` decide, store the decision with its audit entry in one script that
+/// refuses it if the record changed meanwhile, then run the effects. Indexes outside the
+/// study's slot (`studies:all`, `studies:state:*`, `studies:due`) are written around that
+/// script so that a crash leaves the study due for the sweeper, which repairs them.
 public struct StudyStore: Sendable {
     public let client: RedisClient
     public let prefix: KeyPrefix
+    public let keys: GridKeys
+    let logger: Logger
 
-    public init(client: RedisClient, prefix: KeyPrefix = .default) {
+    public init(client: RedisClient, prefix: KeyPrefix = .default, logger: Logger = Logger(label: "radgrid.studies")) {
         self.client = client
         self.prefix = prefix
+        self.keys = GridKeys(prefix: prefix)
+        self.logger = logger
     }
-
-    // MARK: Keys
-
-    public func studyKey(_ uid: String) -> String { "\(prefix.value){s:\(uid)}:study" }
-    public func instancesKey(_ uid: String) -> String { "\(prefix.value){s:\(uid)}:instances" }
-    public func blobKey(_ uid: String, sop: String) -> String { "\(prefix.value){s:\(uid)}:blob:\(sop)" }
-    public var openKey: String { prefix.value + "studies:open" }
-    public var allKey: String { prefix.value + "studies:all" }
-    /// The stream of committed studies, consumed by the coordinator (field `study`).
-    public var committedStreamKey: String { prefix.value + "studies:committed" }
-    public func stateKey(_ state: StudyState) -> String { prefix.value + "studies:state:" + state.rawValue }
 
     /// The study's own audit chain (its hash tag is the study's).
-    public func audit(_ uid: String) -> AuditTrail { AuditTrail(client: client, prefix: prefix, chain: "s:\(uid)") }
+    public func audit(_ uid: StudyUID) -> AuditTrail { AuditTrail(client: client, prefix: prefix, chain: keys.study(uid).auditChain) }
 
-    private func auditKeys(_ uid: String) -> [RedisArgument] {
-        audit(uid).scriptKeys(study: uid).map { RedisArgument($0) }
+    /// KEYS[1...4] of every study script: record, audit log, audit head, audit study index.
+    func scriptKeys(_ uid: StudyUID) -> [RedisArgument] {
+        [RedisArgument(keys.study(uid).record)] + audit(uid).scriptKeys(study: uid.rawValue).map { RedisArgument($0) }
     }
+
+    static let storeInstanceScript = RedisScript(StudyStoreLua.storeInstance)
+    static let applyScript = RedisScript(StudyStoreLua.apply)
+    static let deleteBlobsScript = RedisScript(StudyStoreLua.deleteBlobs)
+    static let expireScript = RedisScript(StudyStoreLua.expire)
+    static let claimDueScript = RedisScript(StudyStoreLua.claimDue)
 
     // MARK: Intake
 
@@ -47,193 +47,155 @@ public struct StudyStore: Sendable {
         case stored
         /// The same SOP instance was already stored: nothing changed.
         case duplicate
-        /// A new instance of a study already committed: stored and counted as late.
+        /// A new instance of a study already committed: stored, counted and flagged as late.
         case late
     }
 
-    /// Stores one compressed instance; resending the same SOP instance is a no-op.
-    /// Throws `study.forbidden` when the study belongs to another site.
+    /// Stores one compressed instance; resending the same SOP instance is a no-op. Throws
+    /// `study.forbidden` when the study belongs to another site.
     @discardableResult
-    public func storeInstance(site: String, header: InstanceHeader, priority: StudyPriority, compressed: [UInt8], rawSize: Int, sha256: String) async throws -> StoreOutcome {
-        try Self.validateUID(header.studyInstanceUID, "StudyInstanceUID")
-        try Self.validateUID(header.sopInstanceUID, "SOPInstanceUID")
-        try Self.validateUID(header.seriesInstanceUID, "SeriesInstanceUID")
-        try Self.validateSite(site)
-        let uid = header.studyInstanceUID
-        let keys = [RedisArgument(studyKey(uid)), RedisArgument(instancesKey(uid)), RedisArgument(blobKey(uid, sop: header.sopInstanceUID))] + auditKeys(uid)
+    public func storeInstance(site: SiteID, header: InstanceHeader, priority: Priority, compressed: [UInt8], rawSize: Int, sha256: String,
+                              stableAge: Int64 = LifecycleSettings().stableAge) async throws -> StoreOutcome {
+        let uid = header.study
+        let study = keys.study(uid)
         let arguments: [RedisArgument] = [
-            RedisArgument(site), RedisArgument(header.sopInstanceUID), RedisArgument(header.seriesInstanceUID),
+            RedisArgument(site.rawValue), RedisArgument(header.sop.rawValue), RedisArgument(header.series.rawValue),
             RedisArgument(Self.clean(header.modality)), RedisArgument(Self.clean(header.bodyPart)), RedisArgument(priority.rawValue),
             RedisArgument(rawSize), RedisArgument(sha256), RedisArgument(compressed), RedisArgument(compressed.count),
         ]
-        let reply = try await client.evalScript(StudyScripts.storeInstance, keys: keys, arguments: arguments)
-        guard let fields = reply.array, let outcome = fields.first?.string else {
-            throw RedisError(.unexpectedReply, "store script returned \(reply)")
+        // The due entry goes first: a study that exists is always due for the sweeper (stable age).
+        let replies = try await client.pipeline([
+            RedisCommand("ZADD", RedisArgument(keys.dueStudies), "GT", RedisArgument(WallClock.nowMilliseconds() + stableAge), RedisArgument(uid.rawValue)),
+            .script(Self.storeInstanceScript, keys: scriptKeys(uid) + [RedisArgument(study.instances), RedisArgument(study.blob(header.sop))], arguments: arguments),
+        ])
+        try replies[0].throwingServerError()
+        guard let fields = try replies[1].throwingServerError().array, let outcome = fields.first?.string else {
+            throw RedisError(.unexpectedReply, "store script returned no outcome")
         }
-        if outcome == "forbidden" { throw StudyStoreError.forbidden("study belongs to another site") }
+        if outcome == "forbidden" { throw StudyStoreError(.forbidden, "study belongs to another site") }
         let result = StoreOutcome(rawValue: outcome) ?? .stored
-        // Indexes outside the study's slot; idempotent, so a resend after a crash repairs them.
         let chain = audit(uid)
         var index: [RedisCommand] = [
-            RedisCommand("ZADD", RedisArgument(allKey), "NX", RedisArgument(WallClock.nowMilliseconds()), RedisArgument(uid)),
+            RedisCommand("ZADD", RedisArgument(keys.allStudies), "NX", RedisArgument(WallClock.nowMilliseconds()), RedisArgument(uid.rawValue)),
             RedisCommand("SADD", RedisArgument(chain.chainsKey), RedisArgument(chain.chain)),
         ]
-        if result != .late, fields.count > 1, fields[1].string == StudyState.received.rawValue {
-            index.append(RedisCommand("ZADD", RedisArgument(openKey), RedisArgument(WallClock.nowMilliseconds()), RedisArgument(uid)))
-            index.append(RedisCommand("SADD", RedisArgument(stateKey(.received)), RedisArgument(uid)))
+        if result == .stored, fields.count > 1, fields[1].string == StudyState.received.rawValue {
+            index.append(RedisCommand("SADD", RedisArgument(keys.studies(in: .received)), RedisArgument(uid.rawValue)))
         }
         if result == .late {
-            // Let the coordinator decide what a late instance means for the study.
-            index.append(RedisCommand("XADD", RedisArgument(committedStreamKey), "MAXLEN", "~", "100000", "*", "study", RedisArgument(uid), "late", RedisArgument(header.sopInstanceUID)))
+            // The coordinators record what a late instance means for the study.
+            index.append(RedisCommand("XADD", RedisArgument(keys.committedStream), "MAXLEN", "~", "100000", "*",
+                                      "study", RedisArgument(uid.rawValue), "late", RedisArgument(header.sop.rawValue)))
         }
         for reply in try await client.pipeline(index) { try reply.throwingServerError() }
         return result
     }
 
-    public enum CommitOutcome: Sendable, Equatable {
-        case committed(instances: Int)
-        case alreadyCommitted(instances: Int)
+    /// Marks an upload from `site` in progress (stable age waits for it); call `endUpload` after.
+    public func beginUpload(site: SiteID) async throws {
+        let key = RedisArgument(keys.siteUploads(site))
+        _ = try await client.pipeline([RedisCommand("INCR", key), RedisCommand("EXPIRE", key, "60")])
     }
 
-    /// Marks a study complete (explicitly, or by the stable-age sweeper) and hands it to
-    /// the coordinator. `site` restricts the commit to the owning site ('' for staff).
-    @discardableResult
-    public func commit(study uid: String, actor: AuditActor, reason: String, site: String = "") async throws -> CommitOutcome {
-        try Self.validateUID(uid, "StudyInstanceUID")
-        let reply = try await client.evalScript(StudyScripts.commit, keys: [RedisArgument(studyKey(uid))] + auditKeys(uid),
-                                                arguments: [RedisArgument(actor.description), RedisArgument(reason), RedisArgument(site)])
-        guard let fields = reply.array, fields.count == 2, let outcome = fields[0].string else {
-            throw RedisError(.unexpectedReply, "commit script returned \(reply)")
-        }
-        let instances = Int(fields[1].int ?? 0)
-        switch outcome {
-        case "unknown": throw StudyStoreError.unknown("no study with that StudyInstanceUID")
-        case "forbidden": throw StudyStoreError.forbidden("study belongs to another site")
-        case "already":
-            _ = try await client.send("ZREM", RedisArgument(openKey), RedisArgument(uid))
-            return .alreadyCommitted(instances: instances)
-        default:
-            for reply in try await client.pipeline([
-                RedisCommand("ZREM", RedisArgument(openKey), RedisArgument(uid)),
-                RedisCommand("XADD", RedisArgument(committedStreamKey), "MAXLEN", "~", "100000", "*", "study", RedisArgument(uid)),
-            ]) { try reply.throwingServerError() }
-            return .committed(instances: instances)
-        }
+    /// Keeps a long upload marked (call every few seconds while receiving).
+    public func touchUpload(site: SiteID) async throws {
+        try await client.send("EXPIRE", RedisArgument(keys.siteUploads(site)), "60")
     }
 
-    /// Open studies whose last instance arrived before `cutoffMilliseconds`.
-    public func openStudies(lastInstanceBefore cutoffMilliseconds: Int64, limit: Int = 100) async throws -> [String] {
-        let reply = try await client.send("ZRANGE", RedisArgument(openKey), "-inf", RedisArgument("(\(cutoffMilliseconds)"), "BYSCORE", "LIMIT", "0", RedisArgument(limit))
-        return (reply.array ?? []).compactMap(\.string)
+    public func endUpload(site: SiteID) async throws {
+        let key = RedisArgument(keys.siteUploads(site))
+        let replies = try await client.pipeline([RedisCommand("DECR", key), RedisCommand("EXPIRE", key, "60")])
+        if (replies[0].int ?? 0) <= 0 { try await client.send("DEL", key) }
     }
 
-    // MARK: State machine
-
-    /// Moves a study to `target` if its current state may precede it (or is in `from`),
-    /// recording `action` in its audit chain in the same script. Returns the previous state.
-    @discardableResult
-    public func transition(study uid: String, to target: StudyState, from: [StudyState]? = nil, actor: AuditActor, action: String, details: String = "", fields: [String: String] = [:]) async throws -> StudyState {
-        let allowed = from ?? StudyState.predecessors(of: target)
-        var arguments: [RedisArgument] = [
-            RedisArgument(allowed.map(\.rawValue).joined(separator: ",")), RedisArgument(target.rawValue),
-            RedisArgument(actor.description), RedisArgument(action), RedisArgument(details),
-        ]
-        for (field, value) in fields.sorted(by: { $0.key < $1.key }) {
-            guard !Self.reservedFields.contains(field) else { throw StudyStoreError.invalidInput("field '\(field)' is managed by the store") }
-            arguments.append(RedisArgument(field))
-            arguments.append(RedisArgument(value))
-        }
-        let reply = try await client.evalScript(StudyScripts.transition, keys: [RedisArgument(studyKey(uid))] + auditKeys(uid), arguments: arguments)
-        guard let result = reply.array, result.count == 2, let outcome = result[0].string else {
-            throw RedisError(.unexpectedReply, "transition script returned \(reply)")
-        }
-        switch outcome {
-        case "unknown": throw StudyStoreError.unknown("no study with that StudyInstanceUID")
-        case "conflict":
-            throw StudyStoreError.invalidTransition("study is \(result[1].string ?? "?"), cannot move to \(target.rawValue)")
-        default:
-            let previous = StudyState(rawValue: result[1].string ?? "") ?? .received
-            for reply in try await client.pipeline([
-                RedisCommand("SREM", RedisArgument(stateKey(previous)), RedisArgument(uid)),
-                RedisCommand("SADD", RedisArgument(stateKey(target)), RedisArgument(uid)),
-            ]) { try reply.throwingServerError() }
-            return previous
-        }
+    public func isUploading(site: SiteID) async throws -> Bool {
+        (Int(try await client.send("GET", RedisArgument(keys.siteUploads(site))).string ?? "0") ?? 0) > 0
     }
-
-    static let reservedFields: Set<String> = ["uid", "site", "state", "committed", "instances", "rawBytes", "storedBytes", "late", "createdAt", "updatedAt", "lastInstanceAt"]
 
     // MARK: Reading
 
-    public func study(_ uid: String) async throws -> StudyRecord? {
-        let reply = try await client.send("HGETALL", RedisArgument(studyKey(uid)))
-        guard let fields = reply.fieldMap, !fields.isEmpty else { return nil }
-        func text(_ name: String) -> String { fields[name]?.string ?? "" }
-        func number(_ name: String) -> Int64 { fields[name]?.int ?? 0 }
-        let known: Set<String> = ["uid", "site", "state", "priority", "modality", "bodyPart", "instances", "rawBytes", "storedBytes", "late", "committed", "createdAt", "updatedAt", "lastInstanceAt"]
-        var attributes: [String: String] = [:]
-        for (name, value) in fields where !known.contains(name) { attributes[name] = value.string ?? "" }
-        return StudyRecord(
-            studyInstanceUID: text("uid"), site: text("site"), state: StudyState(rawValue: text("state")) ?? .received,
-            priority: StudyPriority(rawValue: text("priority")) ?? .routine, modality: text("modality"), bodyPart: text("bodyPart"),
-            instances: Int(number("instances")), rawBytes: number("rawBytes"), storedBytes: number("storedBytes"),
-            lateInstances: Int(number("late")), committed: text("committed") == "1",
-            createdAtMilliseconds: number("createdAt"), updatedAtMilliseconds: number("updatedAt"),
-            lastInstanceAtMilliseconds: number("lastInstanceAt"), attributes: attributes
-        )
+    public func record(_ uid: StudyUID) async throws -> StudyRecord? {
+        try RecordCodec.decode(try await client.send("HGETALL", RedisArgument(keys.study(uid).record)).fieldMap ?? [:])
+    }
+
+    /// The study's instances as indexed at intake, sorted by SOP Instance UID.
+    public func instances(_ uid: StudyUID) async throws -> [InstanceEntry] {
+        let map = try await client.send("HGETALL", RedisArgument(keys.study(uid).instances)).fieldMap ?? [:]
+        return map.compactMap { name, value -> InstanceEntry? in
+            guard let sop = try? SOPInstanceUID(name) else { return nil }
+            let parts = (value.string ?? "").split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+            return InstanceEntry(sop: sop, series: parts.count > 0 ? try? SeriesUID(parts[0]) : nil, bytes: parts.count > 1 ? Int64(parts[1]) ?? 0 : 0,
+                                 sha256: parts.count > 2 ? parts[2] : "", modality: parts.count > 3 ? parts[3] : "")
+        }.sorted { $0.sop < $1.sop }
     }
 
     /// SOP Instance UIDs of a study, sorted.
-    public func instanceUIDs(_ uid: String) async throws -> [String] {
-        (try await client.send("HKEYS", RedisArgument(instancesKey(uid))).array ?? []).compactMap(\.string).sorted()
+    public func instanceUIDs(_ uid: StudyUID) async throws -> [SOPInstanceUID] {
+        (try await client.send("HKEYS", RedisArgument(keys.study(uid).instances)).array ?? []).compactMap { $0.string.flatMap { try? SOPInstanceUID($0) } }.sorted()
     }
 
     /// The compressed bytes of one instance, or nil when absent (never stored, or deleted by retention).
-    public func compressedInstance(study uid: String, sop: String) async throws -> [UInt8]? {
-        let reply = try await client.send("GET", RedisArgument(blobKey(uid, sop: sop)))
+    public func compressedInstance(study uid: StudyUID, sop: SOPInstanceUID) async throws -> [UInt8]? {
+        let reply = try await client.send("GET", RedisArgument(keys.study(uid).blob(sop)))
         return reply.isNull ? nil : reply.bytes
+    }
+
+    /// What happened to each instance (written by the study task).
+    public func outcomes(_ uid: StudyUID) async throws -> [SOPInstanceUID: InstanceOutcome] {
+        let map = try await client.send("HGETALL", RedisArgument(keys.study(uid).outcomes)).fieldMap ?? [:]
+        var out: [SOPInstanceUID: InstanceOutcome] = [:]
+        for (name, value) in map {
+            guard let sop = try? SOPInstanceUID(name), let text = value.string else { continue }
+            out[sop] = InstanceOutcomeText.decode(text)
+        }
+        return out
+    }
+
+    /// Records every instance's outcome (idempotent).
+    public func recordOutcomes(_ uid: StudyUID, _ outcomes: [(SOPInstanceUID, InstanceOutcome)]) async throws {
+        guard !outcomes.isEmpty else { return }
+        try await client.send(["HSET", RedisArgument(keys.study(uid).outcomes)] + outcomes.flatMap { [RedisArgument($0.0.rawValue), RedisArgument(InstanceOutcomeText.encode($0.1))] })
     }
 
     /// Number of studies in each state.
     public func countsByState() async throws -> [StudyState: Int] {
-        let replies = try await client.pipeline(StudyState.allCases.map { RedisCommand("SCARD", RedisArgument(stateKey($0))) })
+        let replies = try await client.pipeline(StudyState.allCases.map { RedisCommand("SCARD", RedisArgument(keys.studies(in: $0))) })
         var counts: [StudyState: Int] = [:]
         for (state, reply) in zip(StudyState.allCases, replies) { counts[state] = Int(reply.int ?? 0) }
         return counts
     }
 
-    /// Retention: deletes a study's compressed instances (the record and audit stay).
-    public func deleteBlobs(study uid: String, actor: AuditActor) async throws -> Int {
-        let sops = try await instanceUIDs(uid)
-        guard !sops.isEmpty else { return 0 }
-        let deleted = try await client.send(["UNLINK"] + sops.map { RedisArgument(blobKey(uid, sop: $0)) }).int ?? 0
-        try await audit(uid).append(actor: actor, action: "study.blobsDeleted", study: uid, details: "instances=\(deleted)")
-        return Int(deleted)
+    /// Studies known to the grid, oldest first.
+    public func allStudies(limit: Int = 10_000) async throws -> [StudyUID] {
+        (try await client.send("ZRANGE", RedisArgument(keys.allStudies), "0", RedisArgument(limit - 1)).array ?? []).compactMap { $0.string.flatMap { try? StudyUID($0) } }
+    }
+
+    /// The study a router case belongs to.
+    public func study(forCase id: CaseID) async throws -> StudyUID? {
+        try await client.send("GET", RedisArgument(keys.caseStudy(id))).string.flatMap { try? StudyUID($0) }
     }
 
     // MARK: Validation
 
-    /// DICOM UIDs: digits and dots, at most 64 characters (PS3.5 9.1).
-    static func validateUID(_ uid: String, _ name: String) throws {
-        guard !uid.isEmpty, uid.utf8.count <= 64, uid.utf8.allSatisfy({ $0 == UInt8(ascii: ".") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else {
-            throw StudyStoreError.invalidInput("\(name) is not a valid DICOM UID")
-        }
-    }
-
-    static func validateSite(_ site: String) throws {
-        guard !site.isEmpty, site.utf8.count <= 64, site.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") }) else {
-            throw StudyStoreError.invalidInput("site code must be 1-64 letters, digits, '-' or '_'")
-        }
-    }
-
     /// Code strings from headers (modality, body part): trimmed, uppercase letters/digits/_ only.
-    static func clean(_ code: String) -> String {
-        String(code.uppercased().unicodeScalars.filter { CharacterSetASCII.isCode($0) }.prefix(16).map(Character.init))
+    public static func clean(_ code: String) -> String {
+        String(code.uppercased().unicodeScalars.filter { ($0 >= "A" && $0 <= "Z") || ($0 >= "0" && $0 <= "9") || $0 == "_" }.prefix(16).map(Character.init))
     }
 }
 
-enum CharacterSetASCII {
-    static func isCode(_ scalar: Unicode.Scalar) -> Bool {
-        (scalar >= "A" && scalar <= "Z") || (scalar >= "0" && scalar <= "9") || scalar == "_"
+/// How an instance outcome is stored: `image`, `nonimage:<kind>`, `failed:<code>`.
+enum InstanceOutcomeText {
+    static func encode(_ outcome: InstanceOutcome) -> String {
+        switch outcome {
+        case .image: "image"
+        case .nonImage(let kind): "nonimage:" + kind
+        case .failed(let code): "failed:" + code
+        }
+    }
+
+    static func decode(_ text: String) -> InstanceOutcome {
+        if text.hasPrefix("nonimage:") { return .nonImage(kind: String(text.dropFirst(9))) }
+        if text.hasPrefix("failed:") { return .failed(code: String(text.dropFirst(7))) }
+        return .image
     }
 }

@@ -1,27 +1,10 @@
+import GridContract
 import RadGridCore
 
-/// A priority lane. Claims serve `stat` first, then `urgent`, `routine`, `bulk`, except that
-/// work older than its lane's aging cap goes before newer higher-lane work.
-public enum Lane: String, Sendable, CaseIterable, Codable, CustomStringConvertible {
-    case stat, urgent, routine, bulk
-
-    /// 1-based position used by the scripts (1 = stat).
-    public var index: Int {
-        switch self {
-        case .stat: 1
-        case .urgent: 2
-        case .routine: 3
-        case .bulk: 4
-        }
-    }
-
-    public init?(index: Int) {
-        guard (1...4).contains(index) else { return nil }
-        self = Lane.allCases[index - 1]
-    }
-
-    public var description: String { rawValue }
-}
+/// A priority lane: one stream per `Priority`. Claims serve `stat` first, then `urgent`,
+/// `routine`, `bulk`, except that work older than its lane's aging cap goes before newer
+/// higher-lane work.
+public typealias Lane = Priority
 
 /// Tuning of one queue. Every process using a queue should use the same values for the
 /// queue-wide settings (lease, caps, retention).

@@ -1,3 +1,4 @@
+import GridContract
 /// What to enqueue. `key` is the idempotency key (e.g. `study/sop/stage`): a key already
 /// queued, running, waiting for retry or completed within `completedRetention` is not
 /// enqueued again.
@@ -32,6 +33,11 @@ public enum TaskStatus: String, Sendable, Codable {
         default: self = .unknown
         }
     }
+}
+
+/// Whether the queue holds a task (see `TaskQueue.presence(ofKeys:)`).
+public enum TaskPresence: Sendable, Equatable {
+    case live, completed, unknown
 }
 
 public enum EnqueueResult: Sendable, Equatable {

@@ -126,6 +126,21 @@ public final class TaskQueue: Sendable {
         try await client.send("GET", RedisArgument(keys.result(key))).bytes
     }
 
+    /// Whether the queue still holds each task (waiting, claimed or delayed), has completed it,
+    /// or does not know it (dead-lettered, expired from the idempotency window, never
+    /// enqueued). One HMGET, no script: for liveness checks over many keys.
+    public func presence(ofKeys taskKeys: [String]) async throws -> [TaskPresence] {
+        guard !taskKeys.isEmpty else { return [] }
+        let reply = try await client.send(["HMGET", RedisArgument(keys.state)] + taskKeys.map { RedisArgument($0) })
+        return (reply.array ?? []).map { value in
+            switch value.bytes?.first {
+            case UInt8(ascii: "q")?, UInt8(ascii: "d")?: .live
+            case UInt8(ascii: "c")?: .completed
+            default: .unknown
+            }
+        }
+    }
+
     /// What the queue remembers about `key`.
     public func status(ofKey key: String) async throws -> TaskStatus {
         TaskStatus(code: try await client.send(command(Scripts.status, [RedisArgument(key)])).string ?? "")

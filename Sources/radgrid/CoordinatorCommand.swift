@@ -1,21 +1,24 @@
 import ArgumentParser
 import Coordinator
-import Foundation
 import Logging
+import RadGridCLI
 import RadGridCore
 import RedisClient
 import Routing
 import ServiceLifecycle
 import Telemetry
 
-/// `radgrid coordinator`: committed studies → tasks, screened studies → router, case events → study state.
+/// `radgrid coordinator`: the study state machine's driver (streams and sweeper).
 struct CoordinatorCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "coordinator", abstract: "Fan studies out to workers and hand screened cases to the router.")
+    static let configuration = CommandConfiguration(commandName: "coordinator", abstract: "Fan studies out to workers, hand screened cases to the router, keep every study moving.")
 
     @OptionGroup var redis: RedisOptions
     @Option(help: "Commit a study when its last instance is this many seconds old.") var stableAge: Double = 10
+    @Option(help: "Seconds after a change before the sweeper repairs a lost follow-up.") var repairAfter: Double = 10
+    @Option(help: "Seconds between liveness checks of queued and routing studies.") var liveCheck: Double = 30
+    @Option(help: "Seconds before stream entries of a dead coordinator are taken over.") var claimIdle: Double = 30
     @Flag(help: "Keep compressed instances after the report (default: delete them).") var keepBlobs = false
-    @Option(help: "Routing policy JSON (for the case weight table); defaults built in.") var routingConfig: String?
+    @Option(help: "Routing policy JSON (SLAs, case weights); defaults built in.") var routingConfig: String?
     @Option(help: "Consumer name in the coordinators group (default coordinator-<pid>).") var name: String?
     @Option(help: "Prometheus /metrics port (0 = off).") var metricsPort: Int = 0
 
@@ -25,15 +28,18 @@ struct CoordinatorCommand: AsyncParsableCommand {
         let logger = Logger(label: "radgrid.coordinator")
         var settings = CoordinatorSettings()
         settings.prefix = redis.keyPrefix
-        settings.stableAge = .milliseconds(Int64(max(0.1, stableAge) * 1000))
-        settings.deleteBlobsWhenReported = !keepBlobs
+        settings.lifecycle.stableAge = Self.milliseconds(stableAge)
+        settings.lifecycle.repairAfter = Self.milliseconds(repairAfter)
+        settings.lifecycle.liveCheckEvery = Self.milliseconds(liveCheck)
+        settings.lifecycle.deleteBlobsWhenReported = !keepBlobs
+        settings.claimIdle = .milliseconds(Self.milliseconds(claimIdle))
         if let name { settings.consumerName = name }
         if let routingConfig { settings.routing = try RoutingConfig.load(path: routingConfig) }
         let client = try RedisClient(url: redis.resolvedURL, logger: logger)
-        var services: [any Service] = [Coordinator(client: client, settings: settings, logger: logger)]
+        var services: [any Service] = [client, Coordinator(client: client, settings: settings, logger: logger)]
         if metricsPort > 0 { services.append(Telemetry.metricsServer(host: "127.0.0.1", port: metricsPort, logger: logger)) }
-        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
-        client.shutdown()
+        try await ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
     }
+
+    static func milliseconds(_ seconds: Double) -> Int64 { Int64((max(0.05, seconds) * 1000).rounded()) }
 }

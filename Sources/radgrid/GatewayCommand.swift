@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Gateway
 import Logging
+import RadGridCLI
 import RadGridCore
 import RedisClient
 import ServiceLifecycle
@@ -17,6 +18,7 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Largest request body in MiB.") var maxRequestMib = 2048
     @Option(help: "Largest single instance in MiB.") var maxInstanceMib = 512
     @Option(help: "Refuse uploads (429) when this many studies wait for processing.") var maxWaitingStudies = 10_000
+    @Option(help: "Seconds without a new instance after which a study is complete (must match the coordinators').") var stableAge: Double = 10
 
     func run() async throws {
         LogSetup.bootstrap()
@@ -29,12 +31,11 @@ struct GatewayCommand: AsyncParsableCommand {
         configuration.maxRequestBytes = maxRequestMib << 20
         configuration.intake.maxInstanceBytes = maxInstanceMib << 20
         configuration.backpressure.maxWaitingStudies = maxWaitingStudies
+        configuration.lifecycle.stableAge = Int64((max(0.05, stableAge) * 1000).rounded())
         let app = GatewayApplication.make(client: client, prefix: redis.keyPrefix, configuration: configuration, logger: logger) { port in
             print("radgrid gateway listening on http://\(host):\(port)")
             fflush(nil)
         }
-        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
-        client.shutdown()
+        try await ServiceGroup(configuration: .init(services: [client, app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
     }
 }

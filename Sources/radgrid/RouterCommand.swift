@@ -3,6 +3,7 @@ import ArgumentParser
 import Glibc
 #endif
 import Logging
+import RadGridCLI
 import RadGridCore
 import RedisClient
 import Routing
@@ -31,12 +32,11 @@ struct RouterCommand: AsyncParsableCommand {
         Telemetry.bootstrap()
         let logger = Logger(label: "radgrid.router")
         let policy = try config.map { try RoutingConfig.load(path: $0) } ?? .standard
-        let client = try RedisClient(url: redis.resolvedURL)
-        defer { client.shutdown() }
+        let client = try RedisClient(url: redis.resolvedURL, logger: logger)
         let consumer = name ?? "router-\(getpid())"
         let router = ExpertRouter(redis: client, prefix: redis.keyPrefix, config: policy, actor: consumer, logger: logger)
         let service = RouterService(router: router, consumer: consumer, logger: logger)
-        var services: [any Service] = [service]
+        var services: [any Service] = [client, service]
         if metricsPort > 0 { services.append(Telemetry.metricsServer(host: "127.0.0.1", port: metricsPort, logger: logger)) }
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()

@@ -1,11 +1,12 @@
 import ArgumentParser
-import Coordinator
 import Foundation
+import GridSupervisor
 import Logging
+import RadGridCLI
 import RadGridCore
 import ServiceLifecycle
 
-/// `radgrid up`: the whole grid on this machine until SIGINT/SIGTERM.
+/// `radgrid up`: the whole grid on this machine until SIGINT/SIGTERM; children that die are restarted.
 struct UpCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "up", abstract: "Run the whole grid locally (redis, coordinator, router, workers, gateway).")
 
@@ -31,45 +32,26 @@ struct UpCommand: AsyncParsableCommand {
         options.site = site
         options.stableAge = stableAge
         let grid = LocalGrid(options: options, logger: logger)
-        let supervisor = Supervisor(grid: grid, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [supervisor], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
-    }
-
-    struct Supervisor: Service {
-        let grid: LocalGrid
-        let logger: Logger
-
-        func run() async throws {
-            do {
-                try await grid.start()
-            } catch {
-                await grid.stop(grace: .seconds(5))
-                throw error
-            }
-            print("""
-            RadGrid is up (\(grid.children.count) processes; logs in \(grid.options.directory)/logs)
-              redis     \(grid.redisURL)
-              gateway   \(grid.gatewayURL)  (site \(grid.options.site), token \(grid.token))
-              env file  \(grid.envFile)
-            try:  radgridctl submit DIR --gateway \(grid.gatewayURL) --token \(grid.token)
-                  radgridctl top --redis \(grid.redisURL)
-            Ctrl-C stops the grid.
-            """)
-            fflush(nil)
-            await cancelWhenGracefulShutdown {
-                while !Task.isCancelled {
-                    for (name, code) in grid.exited() {
-                        print("radgrid up: \(name) exited with status \(code)")
-                        fflush(nil)
-                    }
-                    try? await Task.sleep(for: .seconds(1))
-                }
-            }
-            print("radgrid up: stopping…")
-            fflush(nil)
-            await grid.stop()
-            print("radgrid up: stopped")
+        do {
+            try await grid.start()
+        } catch {
+            await grid.stop(grace: .seconds(5))
+            throw error
         }
+        print("""
+        RadGrid is up (\(grid.children.count) processes; logs in \(options.directory)/logs)
+          redis     \(grid.redisURL)
+          gateway   \(grid.gatewayURL)  (site \(options.site), token \(grid.token))
+          env file  \(grid.envFile)
+        try:  radgridctl submit DIR --gateway \(grid.gatewayURL) --token \(grid.token)
+              radgridctl top --redis \(grid.redisURL)
+        Ctrl-C stops the grid.
+        """)
+        fflush(nil)
+        let supervisor = GridSupervisor(grid: grid, logger: logger) { line in
+            print(line)
+            fflush(nil)
+        }
+        try await ServiceGroup(configuration: .init(services: [supervisor], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
     }
 }

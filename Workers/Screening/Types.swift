@@ -1,13 +1,10 @@
+import GridContract
 import Imaging
 import RadGridCore
 
-/// How soon a human should look at a series.
-public enum Urgency: String, Sendable, Codable, Comparable, CaseIterable {
-    case routine, urgent, critical
-
-    var rank: Int { self == .routine ? 0 : self == .urgent ? 1 : 2 }
-    public static func < (a: Urgency, b: Urgency) -> Bool { a.rank < b.rank }
-}
+/// How soon a human should look at a series: the grid's own `Urgency`, so a screen's verdict
+/// travels to the coordinator and the router without mapping.
+public typealias Urgency = GridContract.Urgency
 
 /// Voxel-index bounding box (inclusive), in the preprocessed volume's sorted slice order.
 public struct BoundingBox: Sendable, Codable, Equatable {

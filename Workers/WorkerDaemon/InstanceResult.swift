@@ -1,6 +1,56 @@
 import DICOM
 import Foundation
+import GridContract
 import Imaging
+
+/// What an instance task leaves for its study task: a screening slice, or why there is none.
+/// Stored as the task's result: one JSON line (`{"outcome":…}`), then, for a slice, its pixels.
+public enum InstanceTaskResult: Sendable, Equatable {
+    /// A greyscale slice in HU for the screeners.
+    case slice(InstanceResult)
+    /// An image an expert reads but the screeners do not (colour, multi-frame): `reason` says which.
+    case unscreened(reason: String, series: String)
+    /// Not an image (SR, KO, RT plan, ...): listed with the study.
+    case nonImage(kind: String)
+    /// Could not be read (an error code; never patient data).
+    case failed(code: String)
+
+    /// The outcome recorded for the instance.
+    public var outcome: InstanceOutcome {
+        switch self {
+        case .slice, .unscreened: .image
+        case .nonImage(let kind): .nonImage(kind: kind)
+        case .failed(let code): .failed(code: code)
+        }
+    }
+
+    public func encoded() throws -> [UInt8] {
+        switch self {
+        case .slice(let result): return try result.encoded()
+        case .unscreened(let reason, let series): return Array(#"{"outcome":"unscreened","reason":"\#(Self.safe(reason))","series":"\#(Self.safe(series))"}"#.utf8) + [0x0A]
+        case .nonImage(let kind): return Array(#"{"outcome":"nonimage","kind":"\#(Self.safe(kind))"}"#.utf8) + [0x0A]
+        case .failed(let code): return Array(#"{"outcome":"failed","code":"\#(Self.safe(code))"}"#.utf8) + [0x0A]
+        }
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> InstanceTaskResult {
+        guard let newline = bytes.firstIndex(of: 0x0A) else { throw WorkerError(code: "worker.badResult", message: "instance result has no header") }
+        struct Probe: Decodable { var outcome: String?; var reason: String?; var series: String?; var kind: String?; var code: String? }
+        let probe = try JSONDecoder().decode(Probe.self, from: Data(bytes[..<newline]))
+        switch probe.outcome {
+        case nil: return .slice(try InstanceResult.decode(bytes))
+        case "unscreened": return .unscreened(reason: probe.reason ?? "", series: probe.series ?? "")
+        case "nonimage": return .nonImage(kind: probe.kind ?? "")
+        case "failed": return .failed(code: probe.code ?? "worker.failed")
+        default: throw WorkerError(code: "worker.badResult", message: "instance result has an unknown outcome")
+        }
+    }
+
+    /// Codes and kinds are ASCII identifiers; anything else is dropped rather than escaped.
+    static func safe(_ text: String) -> String {
+        String(text.unicodeScalars.filter { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || ".-_/ ".unicodeScalars.contains($0)) }.prefix(64).map(Character.init))
+    }
+}
 
 /// What an instance task leaves for its study task: the slice in Hounsfield units (rounded
 /// to Int16, downsampled to at most `maxSize` columns) and the geometry needed to assemble

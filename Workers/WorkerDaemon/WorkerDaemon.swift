@@ -1,6 +1,7 @@
 import Audit
 import DICOM
 import Foundation
+import GridContract
 import Imaging
 import Logging
 import Metrics
@@ -8,6 +9,7 @@ import RadGridCore
 import RedisClient
 import Screening
 import ServiceLifecycle
+import StudyLifecycle
 import StudyStore
 import Synchronization
 import TaskQueue
@@ -16,7 +18,6 @@ import Zstd
 /// Settings of one worker process.
 public struct WorkerSettings: Sendable {
     public var prefix: KeyPrefix = .default
-    public var queueName: String = StudyTasks.defaultQueueName
     /// Tasks run at once (default: the number of cores).
     public var slots: Int = ProcessInfo.processInfo.activeProcessorCount
     /// Largest decompressed instance accepted.
@@ -28,33 +29,41 @@ public struct WorkerSettings: Sendable {
     public var lease: Duration = .seconds(30)
     public var shutdownGrace: Duration = .seconds(20)
     public var heartbeatInterval: Duration = .seconds(2)
+    public var lifecycle = LifecycleSettings()
 
     public init() {}
 }
 
+/// Errors of the worker daemon.
+public struct WorkerError: CodedError, Equatable {
+    public let code: String
+    public let message: String
+    public init(code: String, message: String) {
+        self.code = code
+        self.message = message
+    }
+}
+
 /// The worker daemon: a `TaskConsumer` running the instance and study stages, plus a
-/// heartbeat service. `services` is what `radgrid-worker` puts into its `ServiceGroup`.
+/// heartbeat. `services` is what `radgrid-worker` puts into its `ServiceGroup` after the
+/// Redis client.
 public final class WorkerDaemon: Sendable {
     public let settings: WorkerSettings
     public let queue: TaskQueue
     public let store: StudyStore
     public let consumer: TaskConsumer
     public let heartbeat: WorkerHeartbeat
-    let logger: Logger
-    let engine: ScreeningEngine
     let stats = CounterBox()
-    let metrics = WorkerMetrics()
 
     public init(client: RedisClient, settings: WorkerSettings, logger: Logger = Logger(label: "radgrid.worker")) {
         self.settings = settings
         var logger = logger
         logger[metadataKey: "worker"] = "\(settings.name)"
-        self.logger = logger
         let configuration = TaskQueueConfiguration(prefix: settings.prefix, lease: settings.lease)
-        queue = TaskQueue(client: client, name: settings.queueName, configuration: configuration, logger: logger)
-        store = StudyStore(client: client, prefix: settings.prefix)
-        engine = ScreeningEngine(config: settings.screening)
-        let pipeline = Pipeline(queue: queue, store: store, settings: settings, engine: engine, logger: logger, metrics: metrics)
+        queue = TaskQueue(client: client, name: GridKeys.taskQueue, configuration: configuration, logger: logger)
+        store = StudyStore(client: client, prefix: settings.prefix, logger: logger)
+        let pipeline = Pipeline(queue: queue, store: store, settings: settings, engine: ScreeningEngine(config: settings.screening),
+                                machine: StudyStateMachine(settings: settings.lifecycle), logger: logger, metrics: WorkerMetrics())
         let counters = stats
         consumer = TaskConsumer(queue: queue, configuration: .init(concurrency: settings.slots, shutdownGrace: settings.shutdownGrace, consumerName: settings.name)) { context in
             counters.withLock { $0.busy += 1 }
@@ -70,7 +79,23 @@ public final class WorkerDaemon: Sendable {
                                     interval: settings.heartbeatInterval, counters: counters, logger: logger)
     }
 
-    public var services: [any Service] { [consumer, heartbeat] }
+    /// The heartbeat first: a group stops services in reverse order, so the consumer drains
+    /// while the heartbeat still reports the worker, as draining.
+    public var services: [any Service] { [heartbeat, DrainReporting(consumer: consumer, counters: stats)] }
+}
+
+/// Runs the consumer and marks the worker draining as soon as its graceful shutdown begins.
+struct DrainReporting: Service {
+    let consumer: TaskConsumer
+    let counters: CounterBox
+
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await consumer.run()
+        } onGracefulShutdown: {
+            counters.withLock { $0.draining = true }
+        }
+    }
 }
 
 final class CounterBox: Sendable {
@@ -79,6 +104,7 @@ final class CounterBox: Sendable {
 }
 
 struct WorkerCounters: Sendable {
+    var draining = false
     var busy = 0
     var done = 0
     var failed = 0
@@ -105,153 +131,185 @@ struct WorkerMetrics: Sendable {
     func timer(_ stage: String) -> Timer {
         Timer(label: "radgrid_worker_stage_seconds", dimensions: [("stage", stage)], preferredDisplayUnit: .seconds)
     }
-    let images = Counter(label: "radgrid_worker_images_total")
+    func instances(_ outcome: String) -> Counter { Counter(label: "radgrid_worker_instances_total", dimensions: [("outcome", outcome)]) }
     let studies = Counter(label: "radgrid_worker_studies_screened_total")
 }
 
-/// The stages. Data errors (corrupt zstd, unreadable DICOM, unsupported pixels, missing
-/// blob) are permanent: the task is dead-lettered with the error code as its reason and the
-/// study quarantined. Anything else (Redis) is retried by the queue; when the last attempt
-/// fails the study is marked failed.
+/// The stages. An instance that cannot be read fails alone: its task completes with a
+/// `failed` result and the study goes on without it. Anything else (Redis) is retried by the
+/// queue; a task whose attempts run out, or whose worker keeps dying, is dead-lettered and
+/// the coordinators hear of it from the dead-letter stream.
 struct Pipeline: Sendable {
     let queue: TaskQueue
     let store: StudyStore
     let settings: WorkerSettings
     let engine: ScreeningEngine
+    let machine: StudyStateMachine
     let logger: Logger
     let metrics: WorkerMetrics
 
     var actor: AuditActor { AuditActor(.worker, settings.name) }
+    var client: RedisClient { queue.client }
 
     func handle(_ context: TaskContext) async throws {
-        let key = context.key
-        let stage = key.hasPrefix("i/") ? "instance" : key.hasPrefix("s/") ? "study" : "unknown"
+        let task: GridTask
+        do {
+            task = try GridTask.decode(context.payload)
+        } catch {
+            metrics.stage("unknown", outcome: "permanent").increment()
+            throw TaskFailure.permanent(error.code)
+        }
         let started = WallClock.monotonicNanoseconds()
         do {
-            switch stage {
-            case "instance": try await instanceTask(context)
-            case "study": try await studyTask(context)
-            default: throw TaskFailure.permanent("worker.unknownTask")
+            switch task {
+            case .instance(let instance): try await instanceTask(instance, context)
+            case .study(let study): try await studyTask(study, context)
             }
-            metrics.timer(stage).recordNanoseconds(Int64(WallClock.monotonicNanoseconds() - started))
-            metrics.stage(stage, outcome: "ok").increment()
-        } catch let failure as TaskFailure {
-            metrics.stage(stage, outcome: "permanent").increment()
-            throw failure
-        } catch let error as CodedError where Self.isDataError(error) {
-            metrics.stage(stage, outcome: "permanent").increment()
-            logger.warning("task failed permanently", metadata: ["task": "\(key)", "code": "\(error.code)"])
-            if let study = try? StudyTasks.decode(context.payload).study {
-                try? await markStudy(study, .quarantined, reason: error.code, detail: error.message)
-            }
-            throw TaskFailure.permanent(error.code)
+            metrics.timer(task.stage).recordNanoseconds(Int64(WallClock.monotonicNanoseconds() - started))
+            metrics.stage(task.stage, outcome: "ok").increment()
         } catch {
-            metrics.stage(stage, outcome: "error").increment()
-            if context.task.failures + 1 >= context.task.maxAttempts, let study = try? StudyTasks.decode(context.payload).study {
-                let code = (error as? CodedError)?.code ?? "worker.error"
-                try? await markStudy(study, .failed, reason: code, detail: "attempts exhausted")
-            }
+            metrics.stage(task.stage, outcome: "error").increment()
             throw error
         }
     }
 
-    static func isDataError(_ error: CodedError) -> Bool {
-        error is DICOMError || error is ZstdError || error is ImagingError || error is ScreeningError
-            || (error as? WorkerError).map { $0.code != "worker.redis" } ?? false
-    }
-
-    func markStudy(_ study: String, _ state: StudyState, reason: String, detail: String) async throws {
-        try await store.transition(study: study, to: state, from: [.received, .queued, .processing], actor: actor,
-                                   action: "study.\(state.rawValue)", details: "reason=\(reason)", fields: ["reason": reason])
-        logger.notice("study marked \(state.rawValue)", metadata: ["study": "\(study)", "reason": "\(reason)", "detail": "\(detail)"])
-    }
-
     // MARK: Instance stage
 
-    func instanceTask(_ context: TaskContext) async throws {
-        let (study, sops) = try StudyTasks.decode(context.payload)
-        guard let sop = sops.first else { throw WorkerError(code: "worker.badPayload", message: "instance task names no SOP instance") }
-        let state = try await client.send("HGET", RedisArgument(store.studyKey(study)), "state").string
-        switch state.flatMap(StudyState.init(rawValue:)) {
-        case .queued?:
-            _ = try? await store.transition(study: study, to: .processing, from: [.queued], actor: actor, action: "study.processing")
-        case .failed?, .quarantined?, nil:
-            return // nothing to do for a study that was given up (or deleted); complete quietly
-        default: break
+    func instanceTask(_ task: InstanceTask, _ context: TaskContext) async throws {
+        // A cheap look first: most instance tasks find their study already processing.
+        let fields = try await client.send("HMGET", RedisArgument(store.keys.study(task.study).record), "state", "gen").array ?? []
+        let state = fields.first?.string.flatMap(StudyState.init(rawValue:))
+        guard let state, Int(fields.count > 1 ? fields[1].string ?? "" : "") == task.generation, !state.isTerminal else {
+            return // a study given up, requeued under a new generation, or expired: nothing to do
         }
-        guard let compressed = try await store.compressedInstance(study: study, sop: sop) else {
-            throw WorkerError(code: "worker.blobMissing", message: "compressed instance is missing")
+        if state == .queued {
+            try await store.handle(.instanceStarted(generation: task.generation), study: task.study, actor: actor, machine: machine)
         }
-        let raw = try Zstd.decompress(compressed, maxOutputSize: settings.maxInstanceBytes)
-        let file = try DICOMFile.read(raw, options: ReadOptions(allowTruncated: true))
-        let result = try InstanceResult.make(from: file, maxSize: settings.screeningSize)
+        let result = try await read(task)
+        metrics.instances(result.outcome.label).increment()
         context.setResult(try result.encoded())
-        metrics.images.increment()
     }
 
-    var client: RedisClient { queue.client }
+    /// Decompresses, reads and preprocesses one instance. Data problems become a `failed`
+    /// result (the instance fails alone); Redis problems throw (the task is retried).
+    func read(_ task: InstanceTask) async throws -> InstanceTaskResult {
+        guard let compressed = try await store.compressedInstance(study: task.study, sop: task.sop) else {
+            return .failed(code: "worker.blobMissing")
+        }
+        do {
+            let raw = try Zstd.decompress(compressed, maxOutputSize: settings.maxInstanceBytes)
+            let file = try DICOMFile.read(raw, options: ReadOptions(allowTruncated: true))
+            guard file.dataSet.contains(.pixelData) else {
+                return .nonImage(kind: StudyStore.clean(file.dataSet.string(.modality) ?? "OT").ifEmpty("OT"))
+            }
+            do {
+                return .slice(try InstanceResult.make(from: file, maxSize: settings.screeningSize))
+            } catch let error as ImagingError where error.code == "imaging.unsupported" {
+                // Colour, multi-frame: an image for the expert, not for the CT screeners.
+                _ = try file.decodePixels()
+                return .unscreened(reason: error.message, series: file.dataSet.string(.seriesInstanceUID) ?? "")
+            }
+        } catch let error as CodedError where !(error is RedisError) {
+            logger.notice("instance unreadable", metadata: ["study": "\(task.study)", "sop": "\(task.sop)", "code": "\(error.code)"])
+            return .failed(code: error.code)
+        }
+    }
 
     // MARK: Study stage
 
-    func studyTask(_ context: TaskContext) async throws {
-        let (study, sops) = try StudyTasks.decode(context.payload)
-        guard let record = try await store.study(study) else { return }
-        let screened = StudyTasks.screenedStream(queue)
-        let handoff = Effect(command: "XADD", key: screened, arguments: ["MAXLEN", "~", "100000", "*", "study", study].map { Array($0.utf8) })
+    func studyTask(_ task: StudyTask, _ context: TaskContext) async throws {
+        guard let record = try await store.record(task.study), record.generation == task.generation else { return }
+        let handoff = Effect(command: "XADD", key: store.keys.screenedStream, arguments: ["MAXLEN", "~", "100000", "*", "study", task.study.rawValue].map { Array($0.utf8) })
         switch record.state {
         case .queued, .processing: break
-        case .failed, .quarantined, .received: return
-        default:
-            context.addEffect(handoff) // screened before; a lost completion: hand off again
+        case .screened, .routing:
+            context.addEffect(handoff) // screened before, its completion lost: hand off again
             return
+        default: return
         }
         // Gather the instance results (one pipelined round trip).
-        let replies = try await client.pipeline(sops.map { RedisCommand("GET", RedisArgument(queue.keys.result(StudyTasks.instanceKey(study: study, sop: $0)))) })
+        let resultKeys = task.sops.map { queue.keys.result(GridTask.instanceKey(study: task.study, generation: task.generation, sop: $0)) }
+        let replies = try await client.pipeline(resultKeys.map { RedisCommand("GET", RedisArgument($0)) })
         var bySeries: [String: [InstanceResult]] = [:]
         var order: [String] = []
-        var missing = 0
-        for reply in replies {
-            guard let bytes = reply.bytes, !reply.isNull else { missing += 1; continue }
-            let result = try InstanceResult.decode(bytes)
-            if bySeries[result.header.series] == nil { order.append(result.header.series) }
-            bySeries[result.header.series, default: []].append(result)
+        var outcomes: [(SOPInstanceUID, InstanceOutcome)] = []
+        var failures: [FailedInstance] = []
+        var unscreened = 0, nonImage = 0
+        for (sop, reply) in zip(task.sops, replies) {
+            let result: InstanceTaskResult
+            if let bytes = reply.bytes, !reply.isNull {
+                result = (try? InstanceTaskResult.decode(bytes)) ?? .failed(code: "worker.badResult")
+            } else {
+                // Dead-lettered (its worker kept dying) or its result expired.
+                result = .failed(code: "worker.noResult")
+            }
+            outcomes.append((sop, result.outcome))
+            switch result {
+            case .slice(let slice):
+                if bySeries[slice.header.series] == nil { order.append(slice.header.series) }
+                bySeries[slice.header.series, default: []].append(slice)
+            case .unscreened: unscreened += 1
+            case .nonImage: nonImage += 1
+            case .failed(let code): failures.append(FailedInstance(sop: sop, code: code))
+            }
         }
-        guard !order.isEmpty else { throw WorkerError(code: "worker.noImages", message: "no instance of the study could be read") }
+        try await store.recordOutcomes(task.study, outcomes)
+        let event: StudyEvent
+        if order.isEmpty && unscreened == 0 {
+            event = failures.isEmpty ? .nonDiagnostic(nonImageInstances: nonImage, generation: task.generation)
+                : .unreadable(failures, generation: task.generation)
+        } else {
+            event = .screened(try screen(order.map { ($0, bySeries[$0]!) }, unscreened: unscreened, nonImage: nonImage, failures: failures),
+                              generation: task.generation)
+        }
+        try await store.handle(event, study: task.study, actor: actor, machine: machine)
+        // The instance results have served their purpose.
+        for key in resultKeys { context.addEffect(Effect(command: "DEL", key: key, arguments: [])) }
+        if case .screened(let outcome, _) = event {
+            metrics.studies.increment()
+            context.addEffect(handoff)
+            logger.info("study screened", metadata: ["study": "\(task.study)", "urgency": "\(outcome.urgency.rawValue)", "images": "\(outcome.screenedImages)",
+                                                     "failed": "\(failures.count)"])
+        }
+    }
+
+    /// Runs the screeners on each greyscale series.
+    func screen(_ series: [(String, [InstanceResult])], unscreened: Int, nonImage: Int, failures: [FailedInstance]) throws -> ScreeningOutcome {
         var results: [ScreeningResult] = []
-        for series in order {
-            let items = bySeries[series]!
+        for (uid, items) in series {
             let first = items[0].header
-            let info = SeriesInfo(seriesInstanceUID: series, modality: first.modality, bodyPart: first.bodyPart)
+            let info = SeriesInfo(seriesInstanceUID: uid, modality: first.modality, bodyPart: first.bodyPart)
             let pre = try SeriesPreprocessor.process(items.map(\.sliceInput), info: info, options: .screening)
             results.append(try engine.run(pre))
         }
-        let urgency = results.map(\.urgency).max() ?? .routine
-        let score = results.map(\.score).max() ?? 0
-        let codes = Array(Set(results.flatMap(\.findings).filter { $0.probability >= 0.5 }.map(\.code))).sorted()
-        var fields: [String: String] = [
-            "urgency": urgency.rawValue, "score": String(format: "%.3f", score), "findings": codes.joined(separator: ","),
-            "series": String(order.count), "screenedImages": String(sops.count - missing),
-        ]
-        var details = "urgency=\(urgency.rawValue);score=\(String(format: "%.3f", score));findings=\(codes.joined(separator: ","))"
-        if urgency == .critical && record.priority != .stat {
-            fields["priority"] = StudyPriority.stat.rawValue
-            fields["priorityRaisedFrom"] = record.priority.rawValue
-            details += ";priority=stat"
-        } else if urgency == .urgent && record.priority > .urgent {
-            fields["priority"] = StudyPriority.urgent.rawValue
-            fields["priorityRaisedFrom"] = record.priority.rawValue
-            details += ";priority=urgent"
+        var findings: [ScreeningFinding] = []
+        for result in results {
+            for output in result.outputs {
+                for finding in output.findings {
+                    findings.append(ScreeningFinding(code: finding.code, probability: finding.probability,
+                                                     series: result.seriesInstanceUID.flatMap { try? SeriesUID($0) },
+                                                     source: "\(output.screenerID)@\(output.screenerVersion)"))
+                }
+            }
         }
-        do {
-            try await store.transition(study: study, to: .screened, from: [.queued, .processing], actor: actor,
-                                       action: urgency == .critical ? "study.screened.critical" : "study.screened", details: details, fields: fields)
-        } catch let error as StudyStoreError where error.code == "study.invalidTransition" {
-            // Another delivery got there first; still hand off (the coordinator is idempotent).
-        }
-        metrics.studies.increment()
-        context.addEffect(handoff)
-        logger.info("study screened", metadata: ["study": "\(study)", "urgency": "\(urgency.rawValue)", "images": "\(sops.count - missing)"])
+        return ScreeningOutcome(urgency: results.map(\.urgency).max() ?? .routine, score: results.map(\.score).max() ?? 0, findings: findings,
+                                series: series.count, screenedImages: series.reduce(0) { $0 + $1.1.count },
+                                nonImageInstances: nonImage, failedInstances: failures)
     }
+}
+
+extension InstanceOutcome {
+    var label: String {
+        switch self {
+        case .image: "image"
+        case .nonImage: "nonimage"
+        case .failed: "failed"
+        }
+    }
+}
+
+extension String {
+    func ifEmpty(_ fallback: String) -> String { isEmpty ? fallback : self }
 }
 
 /// Publishes `rg:workers:<name>` (hash, TTL 3 heartbeats) and `rg:workers` (zset name → last
@@ -266,17 +324,17 @@ public struct WorkerHeartbeat: Service {
     let logger: Logger
     let startedAt = WallClock.nowMilliseconds()
 
-    public static func key(prefix: KeyPrefix, name: String) -> String { prefix.value + "workers:" + name }
-    public static func indexKey(prefix: KeyPrefix) -> String { prefix.value + "workers" }
+    public static func key(prefix: KeyPrefix, name: String) -> String { GridKeys(prefix: prefix).worker(name) }
+    public static func indexKey(prefix: KeyPrefix) -> String { GridKeys(prefix: prefix).workers }
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                await beat(state: "running")
+                await beat(state: counters.withLock { $0.draining } ? "draining" : "running")
                 try? await Task.sleep(for: interval)
             }
         }
-        await beat(state: "draining")
+        await beat(state: "stopped")
     }
 
     func beat(state: String) async {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import RadGridCLI
 import RadGridCore
 import RedisClient
 import Screening
@@ -19,6 +20,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Screening config JSON (default: Ops/screening.json if present, else built in).") var screeningConfig: String?
     @Option(help: "Prometheus /metrics port (0 = off).") var metricsPort: Int = 0
     @Option(help: "Seconds in-flight tasks may run on after SIGTERM before being handed back.") var drainSeconds: Int = 20
+    @Option(help: "Task lease in seconds: a task held longer by a dead worker goes to another (every worker of a queue should use the same).") var lease: Double = 30
 
     func run() async throws {
         LogSetup.bootstrap()
@@ -28,6 +30,8 @@ struct WorkerCommand: AsyncParsableCommand {
         settings.prefix = redis.keyPrefix
         settings.slots = max(1, slots)
         settings.shutdownGrace = .seconds(drainSeconds)
+        guard lease >= 1 else { throw ValidationError("--lease must be at least 1 second") }
+        settings.lease = .milliseconds(Int64(lease * 1000))
         if let name { settings.name = name }
         let path = screeningConfig ?? (FileManager.default.fileExists(atPath: "Ops/screening.json") ? "Ops/screening.json" : nil)
         if let path {
@@ -37,10 +41,9 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         let client = try RedisClient(url: redis.resolvedURL, logger: logger)
         let daemon = WorkerDaemon(client: client, settings: settings, logger: logger)
-        var services: [any Service] = daemon.services
+        var services: [any Service] = [client]
         if metricsPort > 0 { services.append(Telemetry.metricsServer(host: "127.0.0.1", port: metricsPort, logger: logger)) }
-        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
-        client.shutdown()
+        services += daemon.services
+        try await ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
     }
 }

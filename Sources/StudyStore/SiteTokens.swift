@@ -1,4 +1,5 @@
 import Crypto
+import GridContract
 import RadGridCore
 import RedisClient
 
@@ -13,7 +14,7 @@ public struct SiteTokens: Sendable {
         self.prefix = prefix
     }
 
-    var key: String { prefix.value + "gateway:tokens" }
+    var key: String { GridKeys(prefix: prefix).siteTokens }
 
     /// Creates a new token for `site` and returns it; it is shown once and never stored.
     public func issue(site: String) async throws -> String {
@@ -49,7 +50,7 @@ public struct SiteTokens: Sendable {
     }
 }
 
-func hex(_ byte: UInt8) -> String {
+public func hex(_ byte: UInt8) -> String {
     let digits = Array("0123456789abcdef")
     return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0f)]])
 }

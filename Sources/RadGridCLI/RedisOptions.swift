@@ -1,4 +1,5 @@
 import ArgumentParser
+import RadGridCore
 
 /// Options every command and daemon shares: where Redis is and which key prefix to use.
 public struct RedisOptions: ParsableArguments, Sendable {

@@ -1,0 +1,78 @@
+import RadGridCore
+
+/// Every Redis key the grid's modules share, built in one place, with who deletes it.
+///
+/// Libraries with a private layout build it from the base given here: the task queue
+/// (`<prefix>{q:<name>}:…`, see docs/QUEUE.md), the router (`<prefix>route:{rt}:…`, see
+/// docs/ROUTING.md) and audit chains (`<prefix>{<chain>}:audit:…`, see `AuditTrail`).
+///
+/// | key | type | owner / lifetime |
+/// | --- | --- | --- |
+/// | `{s:<uid>}:study` | hash | the study record; expires `retention` after the study ends |
+/// | `{s:<uid>}:instances` | hash sop → series\|bytes\|sha256\|modality | as the record |
+/// | `{s:<uid>}:blob:<sop>` | string (zstd DICOM) | deleted when reported; expires with the record otherwise |
+/// | `{s:<uid>}:outcomes` | hash sop → instance outcome | written by the study task; as the record |
+/// | `studies:all` | zset uid → created ms | the sweeper removes studies whose record expired |
+/// | `studies:due` | zset uid → next look (ms) | the sweeper: every study not yet ended is in it |
+/// | `studies:state:<state>` | set | counts for status; the sweeper removes expired studies |
+/// | `studies:committed` | stream | coordinators' group; capped (MAXLEN ~) |
+/// | `coord:case:<case>` | string case → study uid | deleted when the study ends; TTL as a backstop |
+/// | `sites:region` | hash site → region | configuration (operators) |
+/// | `sites:uploading:<site>` | counter | a site's uploads in progress; TTL 60 s, refreshed while receiving |
+/// | `gateway:tokens` | hash sha256 → site | configuration (`radgridctl sites`) |
+/// | `workers` / `workers:<name>` | zset / hash | heartbeats; hash TTL 3 beats, zset pruned by `radgridctl status` |
+public struct GridKeys: Sendable, Hashable {
+    public let prefix: KeyPrefix
+
+    public init(prefix: KeyPrefix = .default) { self.prefix = prefix }
+
+    var p: String { prefix.value }
+
+    // MARK: Studies
+
+    /// The keys of one study: all share the hash tag `{s:<uid>}` (one cluster slot), so the
+    /// study's scripts touch them and its own audit chain atomically.
+    public struct Study: Sendable, Hashable {
+        public let uid: StudyUID
+        /// `<prefix>{s:<uid>}:`
+        public let base: String
+        public var record: String { base + "study" }
+        public var instances: String { base + "instances" }
+        public var outcomes: String { base + "outcomes" }
+        public func blob(_ sop: SOPInstanceUID) -> String { base + "blob:" + sop.rawValue }
+        /// The study's audit chain name (also its hash tag).
+        public var auditChain: String { "s:" + uid.rawValue }
+    }
+
+    public func study(_ uid: StudyUID) -> Study { Study(uid: uid, base: "\(p){s:\(uid.rawValue)}:") }
+
+    public var allStudies: String { p + "studies:all" }
+    public var dueStudies: String { p + "studies:due" }
+    public func studies(in state: StudyState) -> String { p + "studies:state:" + state.rawValue }
+    /// Commits and late instances, for the coordinators (field `study`, optional `late`).
+    public var committedStream: String { p + "studies:committed" }
+
+    // MARK: Coordinator and sites
+
+    public func caseStudy(_ id: CaseID) -> String { p + "coord:case:" + id.rawValue }
+    public var siteRegions: String { p + "sites:region" }
+    public func siteUploads(_ site: SiteID) -> String { p + "sites:uploading:" + site.rawValue }
+    public var siteTokens: String { p + "gateway:tokens" }
+
+    // MARK: Workers
+
+    public func worker(_ name: String) -> String { p + "workers:" + name }
+    public var workers: String { p + "workers" }
+
+    // MARK: Queue and router (their own layouts start here)
+
+    /// The task queue every study's work runs in.
+    public static let taskQueue = "tasks"
+    /// The stream the study task's completion appends to (`{q:tasks}` slot, written by the
+    /// completion script): screened studies for the coordinators.
+    public var screenedStream: String { "\(p){q:\(Self.taskQueue)}:screened" }
+    /// The queue's dead letters (read by the coordinators to fail studies whose task died).
+    public var deadLetterStream: String { "\(p){q:\(Self.taskQueue)}:dead" }
+    /// The router's event stream (see `CaseEventEntry`).
+    public var routerEvents: String { p + "route:{rt}:audit" }
+}

@@ -1,0 +1,295 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import GridContract
+import Logging
+import RadGridCore
+import RedisClient
+import Routing
+import ServiceLifecycle
+import StudyStore
+import Synchronization
+
+/// The whole grid on one machine (`radgrid up`, the benchmarks, the end-to-end tests): a
+/// private redis-server (AOF on) unless a URL is given, a router, a coordinator, N workers
+/// and the gateway, spawned from the build directory of the running executable, and kept
+/// alive: a child that dies is restarted with backoff, and said so.
+public final class LocalGrid: Sendable {
+    public struct Options: Sendable {
+        public var redisURL: String?
+        public var prefix: KeyPrefix = .default
+        public var directory: String
+        public var workers = 2
+        public var slots = 0
+        /// 0 picks a free port once, so a restarted gateway keeps its URL.
+        public var gatewayPort = 0
+        public var experts = 600
+        public var site = "H001"
+        public var stableAge: Double = 10
+        /// Task lease of the workers (seconds); 0 keeps the workers' default.
+        public var lease: Double = 0
+        /// Extra arguments for every coordinator (tests shorten the sweeper's timings).
+        public var coordinatorArguments: [String] = []
+        public var coordinators = 1
+        /// Restart children that die (off in tests that check a death).
+        public var restart = true
+        public var binDirectory = ChildProcess.executableDirectory
+        public init(directory: String) { self.directory = directory }
+    }
+
+    /// How to start one child again.
+    struct ChildSpec: Sendable {
+        var name: String
+        var executable: String
+        var arguments: [String]
+        var logPath: String
+    }
+
+    struct Running: Sendable {
+        var spec: ChildSpec
+        var process: ChildProcess
+        var startedAt: ContinuousClock.Instant
+        var restarts = 0
+        /// When a dead child may be started again (backoff); nil while it runs.
+        var restartAt: ContinuousClock.Instant?
+        /// Stopped on purpose: not restarted.
+        var stopped = false
+    }
+
+    struct State: Sendable {
+        var redisURL = ""
+        var gatewayURL = ""
+        var token = ""
+        var children: [Running] = []
+        var redisServer: ChildProcess?
+        var stopping = false
+    }
+
+    public let options: Options
+    let state = Mutex(State())
+    let logger: Logger
+
+    public init(options: Options, logger: Logger = Logger(label: "radgrid.up")) {
+        self.options = options
+        self.logger = logger
+    }
+
+    public var redisURL: String { state.withLock { $0.redisURL } }
+    public var gatewayURL: String { state.withLock { $0.gatewayURL } }
+    public var token: String { state.withLock { $0.token } }
+    public var envFile: String { options.directory + "/grid.env" }
+    /// The children now running (or waiting for a restart), by name.
+    public var children: [(name: String, process: ChildProcess)] { state.withLock { $0.children.map { ($0.spec.name, $0.process) } } }
+    public func child(named name: String) -> ChildProcess? { state.withLock { $0.children.first { $0.spec.name == name }?.process } }
+    public var redisServer: ChildProcess? { state.withLock { $0.redisServer } }
+
+    public func start() async throws {
+        let dir = options.directory
+        try Files.makeDirectories(dir, mode: 0o700)
+        try Files.makeDirectories(dir + "/logs", mode: 0o700)
+        try Files.makeDirectories(dir + "/redis", mode: 0o700)
+        let url: String
+        if let given = options.redisURL {
+            url = given
+        } else {
+            let port = ChildProcess.freePort()
+            let server = try ChildProcess(name: "redis", executable: "redis-server",
+                                          arguments: ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir + "/redis", "--appendonly", "yes",
+                                                      "--save", "", "--daemonize", "no", "--maxmemory", "2gb", "--maxmemory-policy", "noeviction"],
+                                          outputPath: dir + "/logs/redis.log")
+            state.withLock { $0.redisServer = server }
+            url = "redis://127.0.0.1:\(port)"
+        }
+        state.withLock { $0.redisURL = url }
+        let client = try RedisClient(url: url, logger: logger)
+        defer { client.shutdown() }
+        try await waitForRedis(client)
+
+        // Demo roster and site.
+        let router = ExpertRouter(redis: client, prefix: options.prefix, actor: "up", logger: logger)
+        if try await router.expertIDs().isEmpty, options.experts > 0 {
+            var experts = RosterGenerator.generate(count: options.experts, seed: 42)
+            for i in experts.indices { experts[i].shifts = [] } // demo: everyone on duty
+            try await router.upsertExperts(experts, presence: .online, heartbeatUntil: router.now + 7 * 86_400_000)
+        }
+        let keys = GridKeys(prefix: options.prefix)
+        let regions = (1...60).flatMap { [RedisArgument(RosterGenerator.site($0)), RedisArgument(RosterGenerator.region(ofSite: RosterGenerator.site($0)))] }
+        _ = try await client.send(["HSET", RedisArgument(keys.siteRegions)] + regions)
+        let token = try await SiteTokens(client: client, prefix: options.prefix).issue(site: options.site)
+        state.withLock { $0.token = token }
+
+        let bin = options.binDirectory
+        let common = ["--redis", url, "--prefix", options.prefix.value]
+        let logs = dir + "/logs/"
+        var specs = [ChildSpec(name: "router", executable: bin + "/radgrid", arguments: ["router"] + common, logPath: logs + "router.log")]
+        for n in 1...max(1, options.coordinators) {
+            let name = options.coordinators > 1 ? "coordinator-\(n)" : "coordinator"
+            specs.append(ChildSpec(name: name, executable: bin + "/radgrid",
+                                   arguments: ["coordinator", "--stable-age", String(options.stableAge), "--name", "\(name)-\(getpid())"] + options.coordinatorArguments + common,
+                                   logPath: logs + name + ".log"))
+        }
+        for n in 1...max(1, options.workers) {
+            var args = common + ["--name", "worker-\(n)-\(getpid())"]
+            if options.slots > 0 { args += ["--slots", String(options.slots)] }
+            if options.lease > 0 { args += ["--lease", String(options.lease)] }
+            specs.append(ChildSpec(name: "worker-\(n)", executable: bin + "/radgrid-worker", arguments: args, logPath: logs + "worker-\(n).log"))
+        }
+        let gatewayPort = options.gatewayPort == 0 ? ChildProcess.freePort() : options.gatewayPort
+        let gatewayLog = logs + "gateway.log"
+        specs.append(ChildSpec(name: "gateway", executable: bin + "/radgrid", arguments: ["gateway", "--port", String(gatewayPort)] + common, logPath: gatewayLog))
+        for spec in specs {
+            let process = try spawn(spec)
+            state.withLock { $0.children.append(Running(spec: spec, process: process, startedAt: .now)) }
+        }
+        let gatewayURL = try await waitForGateway(logPath: gatewayLog)
+        state.withLock { $0.gatewayURL = gatewayURL }
+        let env = "REDIS_URL=\(url)\nRADGRID_PREFIX=\(options.prefix.value)\nRADGRID_GATEWAY=\(gatewayURL)\nRADGRID_TOKEN=\(token)\nRADGRID_SITE=\(options.site)\n"
+        try Files.write(envFile, env, mode: 0o600)
+    }
+
+    func spawn(_ spec: ChildSpec) throws -> ChildProcess {
+        try ChildProcess(name: spec.name, executable: spec.executable, arguments: spec.arguments, outputPath: spec.logPath)
+    }
+
+    func waitForRedis(_ client: RedisClient) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while true {
+            do {
+                _ = try await client.send("PING")
+                return
+            } catch {
+                if ContinuousClock.now > deadline { throw RadGridError(code: "up.redis", message: "redis at \(redisURL) did not answer: \(error)") }
+                if let server = redisServer, !server.isRunning { throw RadGridError(code: "up.redis", message: "redis-server exited; see \(options.directory)/logs/redis.log") }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+    }
+
+    func waitForGateway(logPath: String) async throws -> String {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            // The last "listening on" line: a restarted gateway appends a new one.
+            if let text = Files.read(logPath),
+               let line = text.split(separator: "\n").last(where: { $0.firstRange(of: "listening on http://") != nil }),
+               let range = line.firstRange(of: "http://") {
+                let url = line[range.lowerBound...].prefix { !$0.isWhitespace }
+                if !url.isEmpty { return String(url) }
+            }
+            if child(named: "gateway")?.isRunning == false { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw RadGridError(code: "up.gateway", message: "the gateway did not report its port; see \(logPath)")
+    }
+
+    // MARK: Supervision
+
+    /// What happened to one child in a supervision pass.
+    public enum ChildEvent: Sendable, Equatable {
+        case exited(name: String, status: Int32, restartIn: Duration?)
+        case restarted(name: String, restarts: Int)
+    }
+
+    /// One pass: notes children that died and restarts those whose backoff has passed
+    /// (1 s, doubling to 30 s; reset after a minute of running).
+    public func supervise() -> [ChildEvent] {
+        var events: [ChildEvent] = []
+        let now = ContinuousClock.now
+        let restart = options.restart
+        var toStart: [Int] = []
+        state.withLock { state in
+            guard !state.stopping else { return }
+            for i in state.children.indices {
+                var child = state.children[i]
+                if child.restartAt == nil, !child.stopped, !child.process.isRunning {
+                    let status = child.process.exitCode ?? -1
+                    if now - child.startedAt > .seconds(60) { child.restarts = 0 }
+                    let delay = Duration.seconds(min(30, 1 << min(child.restarts, 5)))
+                    child.restartAt = restart ? now + delay : nil
+                    if !restart { child.stopped = true }
+                    events.append(.exited(name: child.spec.name, status: status, restartIn: restart ? delay : nil))
+                }
+                if let at = child.restartAt, at <= now { toStart.append(i) }
+                state.children[i] = child
+            }
+        }
+        for i in toStart {
+            let spec = state.withLock { $0.children[i].spec }
+            do {
+                let process = try spawn(spec)
+                let restarts = state.withLock { state -> Int in
+                    state.children[i].process = process
+                    state.children[i].startedAt = .now
+                    state.children[i].restartAt = nil
+                    state.children[i].restarts += 1
+                    return state.children[i].restarts
+                }
+                events.append(.restarted(name: spec.name, restarts: restarts))
+            } catch {
+                logger.error("cannot restart \(spec.name)", metadata: ["error": "\(error)"])
+                state.withLock { $0.children[i].restartAt = .now + .seconds(5) }
+            }
+        }
+        return events
+    }
+
+    /// Stops the gateway first (no new work), then workers (they drain), coordinators, router, redis.
+    public func stop(grace: Duration = .seconds(20)) async {
+        let children = state.withLock { state -> [Running] in
+            state.stopping = true
+            return state.children
+        }
+        let workers = children.filter { $0.spec.name.hasPrefix("worker") }
+        let control = children.filter { $0.spec.name.hasPrefix("coordinator") || $0.spec.name == "router" }
+        for group in [children.filter { $0.spec.name == "gateway" }, workers, control] {
+            await withTaskGroup(of: Void.self) { tasks in
+                for child in group { tasks.addTask { await child.process.stop(grace: grace) } }
+            }
+        }
+        if let server = redisServer { await server.stop(grace: .seconds(10)) }
+    }
+
+    /// Restarts the private redis-server (same port and data: the AOF is replayed).
+    public func restartRedis() async throws {
+        guard let server = redisServer else { return }
+        let port = redisURL.split(separator: ":").last.map(String.init) ?? ""
+        await server.stop(grace: .seconds(10))
+        let dir = options.directory
+        let fresh = try ChildProcess(name: "redis", executable: "redis-server",
+                                     arguments: ["--port", port, "--bind", "127.0.0.1", "--dir", dir + "/redis", "--appendonly", "yes",
+                                                 "--save", "", "--daemonize", "no", "--maxmemory", "2gb", "--maxmemory-policy", "noeviction"],
+                                     outputPath: dir + "/logs/redis.log")
+        state.withLock { $0.redisServer = fresh }
+    }
+}
+
+/// A `Service` that keeps a `LocalGrid` alive until graceful shutdown, then stops it.
+public struct GridSupervisor: Service {
+    public let grid: LocalGrid
+    let logger: Logger
+    let report: @Sendable (String) -> Void
+
+    public init(grid: LocalGrid, logger: Logger, report: @escaping @Sendable (String) -> Void) {
+        self.grid = grid
+        self.logger = logger
+        self.report = report
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                for event in grid.supervise() {
+                    switch event {
+                    case .exited(let name, let status, let restartIn):
+                        report("radgrid up: \(name) exited with status \(status)" + (restartIn.map { "; restarting in \($0.components.seconds) s" } ?? ""))
+                    case .restarted(let name, let restarts):
+                        report("radgrid up: \(name) restarted (\(restarts) restart\(restarts == 1 ? "" : "s") in a row)")
+                    }
+                }
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+        }
+        report("radgrid up: stopping…")
+        await grid.stop()
+        report("radgrid up: stopped")
+    }
+}
