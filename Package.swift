@@ -152,12 +152,12 @@ let package = Package(
         .testTarget(name: "DICOMCodecsTests", dependencies: ["DICOMCodecs"]),
         .testTarget(name: "DICOMTests", dependencies: ["DICOM", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "RedisClient", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
-        .testTarget(name: "StudyStoreTests", dependencies: ["StudyStore", "Audit", "RedisClient", "TestSupport"]),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "StudyStore", "DICOM", "Zstd", "RedisClient", "TestSupport"]),
+        .testTarget(name: "StudyStoreTests", dependencies: ["StudyStore", "StudyLifecycle", "GridContract", "Audit", "RedisClient", "TestSupport"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "GridContract", "StudyStore", "DICOM", "Zstd", "RedisClient", "TestSupport"]),
         .testTarget(name: "TaskQueueTests", dependencies: ["TaskQueue", "RedisClient", "TestSupport"]),
-        .testTarget(name: "RoutingTests", dependencies: ["Routing", "Audit", "RedisClient", "TestSupport"]),
+        .testTarget(name: "RoutingTests", dependencies: ["Routing", "GridContract", "Audit", "RedisClient", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM", "TestSupport"]),
         .testTarget(name: "ScreeningTests", dependencies: ["Screening", "Imaging", "DICOM", "TestSupport"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["RedisClient", "TaskQueue", "Routing", "TestSupport", "StudyStore", "Audit", "Screening", "WorkerDaemon", "Coordinator"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["GridContract", "GridSupervisor", "StudyLifecycle", "RedisClient", "TaskQueue", "Routing", "TestSupport", "StudyStore", "Audit", "Screening", "WorkerDaemon", "Coordinator"]),
     ]
 )

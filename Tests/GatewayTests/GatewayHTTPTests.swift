@@ -1,5 +1,6 @@
 import DICOM
 import Foundation
+import GridContract
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -57,9 +58,9 @@ struct GatewayHTTPTests {
             #expect(first.json?["00081198"] == nil)
             let again = try await gateway.stow(path: "/studies", token: gateway.tokenH1, parts: instances)
             #expect(again.status == 200)
-            let study = try #require(try await gateway.store.study("1.2.826.1"))
+            let study = try #require(try await gateway.store.record(try StudyUID("1.2.826.1")))
             #expect(study.instances == 2)
-            #expect(study.site == "H1")
+            #expect(study.site.rawValue == "H1")
             let commit = try await gateway.post(path: "/studies/1.2.826.1/commit", token: gateway.tokenH1)
             #expect(commit.status == 200)
             #expect(commit.json?["outcome"] as? String == "committed")
@@ -82,7 +83,7 @@ struct GatewayHTTPTests {
             #expect(viaRoot.status == 403)
             #expect(try await gateway.get(path: "/studies/1.2.826.2", token: gateway.tokenH2).status == 403)
             #expect(try await gateway.post(path: "/studies/1.2.826.2/commit", token: gateway.tokenH2).status == 403)
-            #expect(try await gateway.store.instanceUIDs("1.2.826.2") == ["1.2.826.2.1.1"])
+            #expect(try await gateway.store.instanceUIDs(try StudyUID("1.2.826.2")).map(\.rawValue) == ["1.2.826.2.1.1"])
         }
     }
 
@@ -107,7 +108,7 @@ struct GatewayHTTPTests {
             let big = try makeInstance(study: "1.2.826.3", sop: "1.2.826.3.1.2", size: 256)
             let oversize = try await gateway.stow(path: "/studies", token: gateway.tokenH1, parts: [big])
             #expect(oversize.status == 413)
-            #expect(try await gateway.store.study("1.2.826.3") == nil)
+            #expect(try await gateway.store.record(try StudyUID("1.2.826.3")) == nil)
             let keys = try await gateway.client.send("KEYS", RedisArgument(gateway.store.prefix.value + "{s:*")).array ?? []
             #expect(keys.isEmpty)
         }
@@ -121,7 +122,7 @@ struct GatewayHTTPTests {
             let second = try await gateway.stow(path: "/studies", token: gateway.tokenH1, parts: [try makeInstance(study: "1.2.826.5", sop: "1.2.826.5.1.1")])
             #expect(second.status == 429)
             #expect(second.headers["Retry-After"] != nil)
-            #expect(try await gateway.store.study("1.2.826.5") == nil)
+            #expect(try await gateway.store.record(try StudyUID("1.2.826.5")) == nil)
         }
     }
 }

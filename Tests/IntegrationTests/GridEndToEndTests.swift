@@ -1,6 +1,7 @@
 import Audit
-import Coordinator
 import Foundation
+import GridContract
+import GridSupervisor
 import RadGridCore
 import RedisClient
 import Routing
@@ -42,7 +43,7 @@ import TestSupport
         let grid = LocalGrid(options: options)
         try await grid.start()
         var stopped = false
-        defer { if !stopped { for c in grid.children { _ = c.signal(SIGKILL) } } }
+        defer { if !stopped { for c in grid.children { _ = c.process.signal(SIGKILL) } } }
 
         // Phantoms: small head/chest CT, half with a lesion, some urgent; half over STOW-RS.
         var plans: [Planned] = []
@@ -66,7 +67,7 @@ import TestSupport
             #expect(submit.wait(timeout: .seconds(30)) == 0, "submit \(i) failed; see \(log)")
             if i == studyCount / 3 {
                 // Crash a worker mid-run: its leased tasks must be reclaimed by the other one.
-                let victim = try #require(grid.children.first { $0.name == "worker-1" })
+                let victim = try #require(grid.child(named: "worker-1"))
                 #expect(victim.signal(SIGKILL))
             }
         }
@@ -74,37 +75,37 @@ import TestSupport
         let client = try RedisClient(url: server.url)
         defer { client.shutdown() }
         let store = StudyStore(client: client, prefix: KeyPrefix("rg:"))
-        let uids = (try await client.send("ZRANGE", RedisArgument(store.allKey), "0", "-1").array ?? []).compactMap(\.string)
+        let uids = try await store.allStudies()
         #expect(uids.count == studyCount)
         // Wait for every study to reach an expert (lease of the killed worker: 30 s).
         let deadline = ContinuousClock.now + .seconds(Self.soak ? 240 : 75)
         var records: [StudyRecord] = []
         while ContinuousClock.now < deadline {
-            records = try await uids.asyncMap { try await store.study($0)! }
-            if records.allSatisfy({ [.assigned, .accepted, .reported, .failed, .quarantined].contains($0.state) }) { break }
+            records = try await uids.asyncMap { try await store.record($0)! }
+            if records.allSatisfy({ [StudyState.assigned, .accepted, .reported, .failed, .quarantined].contains($0.state) }) { break }
             try await Task.sleep(for: .milliseconds(500))
         }
-        let unfinished = records.filter { $0.state != .assigned }.map { "\($0.studyInstanceUID)=\($0.state.rawValue)" }
+        let unfinished = records.filter { $0.state != .assigned }.map { "\($0.uid)=\($0.state.rawValue)" }
         #expect(unfinished.isEmpty, "studies not assigned: \(unfinished); logs in \(work)/grid/logs")
 
         // Every assignment went to an eligible expert: specialty covers the case, credentialed.
         let router = ExpertRouter(redis: client, prefix: KeyPrefix("rg:"), actor: "test")
         for record in records where record.state == .assigned {
-            let caseID = try #require(record.attributes["case"])
-            let info = try #require(try await router.caseInfo(caseID))
+            let caseID = try #require(record.caseID)
+            let info = try #require(try await router.caseInfo(caseID.rawValue))
             let expertID = try #require(info.expert)
-            #expect(record.attributes["expert"] == expertID)
+            #expect(record.expert?.rawValue == expertID)
             let expert = try #require(try await router.expertState(expertID)).expert
             let specialty = try Specialty(info.specialty)
             #expect(expert.specialties.contains { $0.covers(specialty) }, "expert \(expertID) cannot read \(info.specialty)")
             let now = WallClock.nowMilliseconds()
-            #expect(expert.credentials.contains { $0.isValid(at: now) && ($0.scope == record.site || $0.scope == "region:" + (info.region ?? "-")) })
+            #expect(expert.credentials.contains { $0.isValid(at: now) && ($0.scope == record.site.rawValue || $0.scope == "region:" + (info.region ?? "-")) })
             // Critical findings go out as STAT; urgent studies at least urgent.
-            if record.attributes["urgency"] == "critical" { #expect(info.priority == "stat") }
+            if record.screening?.urgency == .critical { #expect(info.priority == "stat") }
             if record.priority == .urgent { #expect(info.priority == "stat" || info.priority == "urgent") }
         }
         let lesions = plans.filter(\.lesion).count
-        let flagged = records.filter { ($0.attributes["urgency"] ?? "routine") != "routine" }.count
+        let flagged = records.filter { ($0.screening?.urgency ?? .routine) != .routine }.count
         #expect(flagged >= 1 && lesions >= 1, "no lesion phantom was flagged by the screeners")
 
         // The audit chains verify; a tampered entry is detected.
@@ -125,7 +126,7 @@ import TestSupport
 
         await grid.stop(grace: .seconds(10))
         stopped = true
-        #expect(grid.children.allSatisfy { !$0.isRunning })
+        #expect(grid.children.allSatisfy { !$0.process.isRunning })
     }
 }
 

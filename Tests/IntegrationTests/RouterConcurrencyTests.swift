@@ -1,4 +1,5 @@
 import Foundation
+import GridContract
 import RadGridCore
 import RedisClient
 import Routing

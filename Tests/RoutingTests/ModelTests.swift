@@ -1,4 +1,5 @@
 import Foundation
+import GridContract
 import Testing
 @testable import Routing
 

@@ -1,5 +1,6 @@
 import Audit
 import Foundation
+import GridContract
 import Logging
 import RadGridCore
 import RedisClient

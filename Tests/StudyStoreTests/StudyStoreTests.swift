@@ -1,112 +1,225 @@
 import Audit
+import GridContract
 import RadGridCore
 import RedisClient
+import StudyLifecycle
 import StudyStore
 import TestSupport
+import Synchronization
 import Testing
 
-@Suite("Study store: intake, commit, state machine")
+@Suite("Study store: intake, decisions stored by version, retention, the due index")
 struct StudyStoreTests {
     func makeStore() async throws -> (RedisClient, StudyStore) {
         let client = try RedisClient(url: try await TestRedis.url())
         return (client, StudyStore(client: client, prefix: KeyPrefix(TestRedis.uniquePrefix())))
     }
 
-    func header(_ study: String, _ sop: String, series: String = "1.2.3.1") -> InstanceHeader {
-        InstanceHeader(studyInstanceUID: study, seriesInstanceUID: series, sopInstanceUID: sop, modality: "CT", bodyPart: "HEAD")
+    func header(_ study: String, _ sop: String, series: String = "1.2.3.1") throws -> InstanceHeader {
+        InstanceHeader(study: try StudyUID(study), series: try SeriesUID(series), sop: try SOPInstanceUID(sop), modality: "CT", bodyPart: "HEAD")
     }
+
+    let h1 = try! SiteID("H1")
+    let machine = StudyStateMachine()
+    let site = AuditActor(.site, "H1")
+    let coordinator = AuditActor(.coordinator, "c1")
 
     @Test func resendingTheSameInstanceIsANoOp() async throws {
         let (client, store) = try await makeStore()
         defer { client.shutdown() }
-        let first = try await store.storeInstance(site: "H1", header: header("1.2.3", "1.2.3.1.1"), priority: .routine, compressed: [1, 2, 3], rawSize: 10, sha256: "ab")
-        let again = try await store.storeInstance(site: "H1", header: header("1.2.3", "1.2.3.1.1"), priority: .routine, compressed: [1, 2, 3], rawSize: 10, sha256: "ab")
-        try await store.storeInstance(site: "H1", header: header("1.2.3", "1.2.3.1.2"), priority: .routine, compressed: [4, 5], rawSize: 20, sha256: "cd")
+        let first = try await store.storeInstance(site: h1, header: try header("1.2.3", "1.2.3.1.1"), priority: .routine, compressed: [1, 2, 3], rawSize: 10, sha256: "ab")
+        let again = try await store.storeInstance(site: h1, header: try header("1.2.3", "1.2.3.1.1"), priority: .routine, compressed: [1, 2, 3], rawSize: 10, sha256: "ab")
+        try await store.storeInstance(site: h1, header: try header("1.2.3", "1.2.3.1.2"), priority: .routine, compressed: [4, 5], rawSize: 20, sha256: "cd")
         #expect(first == .stored)
         #expect(again == .duplicate)
-        let study = try #require(try await store.study("1.2.3"))
+        let study = try #require(try await store.record(try StudyUID("1.2.3")))
         #expect(study.instances == 2)
         #expect(study.rawBytes == 30)
         #expect(study.storedBytes == 5)
-        #expect(study.site == "H1")
+        #expect(study.site == h1)
         #expect(study.state == .received)
+        #expect(study.version == 1)
         #expect(study.modality == "CT")
-        #expect(try await store.instanceUIDs("1.2.3") == ["1.2.3.1.1", "1.2.3.1.2"])
-        #expect(try await store.compressedInstance(study: "1.2.3", sop: "1.2.3.1.2") == [4, 5])
+        #expect(try await store.instanceUIDs(try StudyUID("1.2.3")).map(\.rawValue) == ["1.2.3.1.1", "1.2.3.1.2"])
+        #expect(try await store.compressedInstance(study: try StudyUID("1.2.3"), sop: try SOPInstanceUID("1.2.3.1.2")) == [4, 5])
         let timeline = try await AuditTrail.timeline(client: client, prefix: store.prefix, study: "1.2.3")
         #expect(timeline.map(\.action) == ["study.received", "instance.stored", "instance.stored"])
+        // A new study is due for the sweeper (stable age) from its first instance.
+        #expect(try await client.send("ZSCORE", RedisArgument(store.keys.dueStudies), "1.2.3").string != nil)
+        #expect(try await store.countsByState()[.received] == 1)
     }
 
     @Test func anotherSitesStudyIsForbiddenAndUntouched() async throws {
         let (client, store) = try await makeStore()
         defer { client.shutdown() }
-        try await store.storeInstance(site: "H1", header: header("7.7", "7.7.1"), priority: .routine, compressed: [1], rawSize: 1, sha256: "x")
+        try await store.storeInstance(site: h1, header: try header("7.7", "7.7.1"), priority: .routine, compressed: [1], rawSize: 1, sha256: "x")
         let error = await #expect(throws: StudyStoreError.self) {
-            try await store.storeInstance(site: "H2", header: header("7.7", "7.7.2"), priority: .routine, compressed: [2], rawSize: 1, sha256: "y")
+            try await store.storeInstance(site: try SiteID("H2"), header: try header("7.7", "7.7.2"), priority: .routine, compressed: [2], rawSize: 1, sha256: "y")
         }
-        #expect(error?.code == "study.forbidden")
-        #expect(try await store.instanceUIDs("7.7") == ["7.7.1"])
-        #expect(try await store.compressedInstance(study: "7.7", sop: "7.7.2") == nil)
-        await #expect(throws: StudyStoreError.self) { try await store.commit(study: "7.7", actor: AuditActor(.site, "H2"), reason: "explicit", site: "H2") }
+        #expect(error?.codeValue == .forbidden)
+        #expect(try await store.instanceUIDs(try StudyUID("7.7")).map(\.rawValue) == ["7.7.1"])
+        #expect(try await store.compressedInstance(study: try StudyUID("7.7"), sop: try SOPInstanceUID("7.7.2")) == nil)
     }
 
-    @Test func commitIsOnceAndLateInstancesAreRecorded() async throws {
+    @Test func commitIsOneStepAnnouncedOnceAndLateInstancesAreRecorded() async throws {
         let (client, store) = try await makeStore()
         defer { client.shutdown() }
-        try await store.storeInstance(site: "H1", header: header("5.5", "5.5.1"), priority: .urgent, compressed: [1], rawSize: 1, sha256: "x")
-        #expect(try await store.openStudies(lastInstanceBefore: WallClock.nowMilliseconds() + 1000) == ["5.5"])
-        #expect(try await store.commit(study: "5.5", actor: AuditActor(.site, "H1"), reason: "explicit", site: "H1") == .committed(instances: 1))
-        #expect(try await store.commit(study: "5.5", actor: AuditActor(.coordinator, "c1"), reason: "stable") == .alreadyCommitted(instances: 1))
-        #expect(try await store.openStudies(lastInstanceBefore: WallClock.nowMilliseconds() + 1000).isEmpty)
-        let late = try await store.storeInstance(site: "H1", header: header("5.5", "5.5.2"), priority: .urgent, compressed: [2], rawSize: 1, sha256: "y")
+        let uid = try StudyUID("5.5")
+        try await store.storeInstance(site: h1, header: try header("5.5", "5.5.1"), priority: .urgent, compressed: [1], rawSize: 1, sha256: "x")
+        guard case .handled(let first, let committed) = try await store.handle(.commit(reason: "explicit"), study: uid, actor: site, machine: machine) else {
+            Issue.record("study unknown"); return
+        }
+        #expect(first.next != nil && committed.committed && committed.version == 2)
+        // A second commit (another coordinator's stable age) changes nothing and announces nothing.
+        guard case .handled(let second, _) = try await store.handle(.commit(reason: "stable-age"), study: uid, actor: coordinator, machine: machine) else {
+            Issue.record("study unknown"); return
+        }
+        #expect(second.next == nil && second.ignored != nil)
+        #expect(try await store.record(uid)?.committed == true)
+        let late = try await store.storeInstance(site: h1, header: try header("5.5", "5.5.2"), priority: .urgent, compressed: [2], rawSize: 1, sha256: "y")
         #expect(late == .late)
-        let study = try #require(try await store.study("5.5"))
+        let study = try #require(try await store.record(uid))
         #expect(study.lateInstances == 1)
         #expect(study.instances == 2)
         #expect(study.priority == .urgent)
-        // The coordinator sees the commit and the late instance on its stream.
-        let entries = try await client.send("XRANGE", RedisArgument(store.committedStreamKey), "-", "+").array ?? []
+        // The coordinators see one commit and the late instance on their stream.
+        let entries = try await client.send("XRANGE", RedisArgument(store.keys.committedStream), "-", "+").array ?? []
         #expect(entries.count == 2)
-        await #expect(throws: StudyStoreError.self) { try await store.commit(study: "9.9.9", actor: AuditActor(.site, "H1"), reason: "explicit") }
+        #expect(try await store.handle(.commit(reason: "explicit"), study: try StudyUID("9.9.9"), actor: site, machine: machine) == .unknownStudy)
     }
 
-    @Test func stateMachineAllowsOnlyLegalTransitionsAndAuditsThem() async throws {
+    /// Defect of the first wave: commit set `committed=1` in one call and announced the study
+    /// in a second; when the second was lost, every retry took the "already committed" branch
+    /// and the study stayed `received` forever. Now the commit leaves the study due within
+    /// `repairAfter`, and the sweep fans it out.
+    @Test func aCommitWhoseAnnouncementIsLostIsFannedOutByTheSweep() async throws {
         let (client, store) = try await makeStore()
         defer { client.shutdown() }
-        try await store.storeInstance(site: "H1", header: header("3.3", "3.3.1"), priority: .routine, compressed: [1], rawSize: 1, sha256: "x")
-        let coordinator = AuditActor(.coordinator, "c1")
-        #expect(try await store.transition(study: "3.3", to: .queued, actor: coordinator, action: "study.queued") == .received)
-        let error = await #expect(throws: StudyStoreError.self) {
-            try await store.transition(study: "3.3", to: .reported, actor: coordinator, action: "study.reported")
+        let uid = try StudyUID("6.6")
+        try await store.storeInstance(site: h1, header: try header("6.6", "6.6.1"), priority: .routine, compressed: [1], rawSize: 1, sha256: "x")
+        var settings = LifecycleSettings()
+        settings.repairAfter = 50
+        let quick = StudyStateMachine(settings: settings)
+        // The commit is stored, its announcement lost (a string where the stream should be: XADD fails).
+        try await client.send("SET", RedisArgument(store.keys.committedStream), "not a stream")
+        await #expect(throws: RedisError.self) {
+            try await store.handle(.commit(reason: "explicit"), study: uid, actor: site, machine: quick)
         }
-        #expect(error?.code == "study.invalidTransition")
-        try await store.transition(study: "3.3", to: .processing, actor: AuditActor(.worker, "w1"), action: "study.processing")
-        try await store.transition(study: "3.3", to: .screened, actor: AuditActor(.worker, "w1"), action: "study.screened", details: "urgency=critical", fields: ["urgency": "critical"])
-        let study = try #require(try await store.study("3.3"))
-        #expect(study.state == .screened)
-        #expect(study.attributes["urgency"] == "critical")
-        #expect(try await store.countsByState()[.screened] == 1)
-        #expect(try await store.countsByState()[.received] == 0)
-        await #expect(throws: StudyStoreError.self) {
-            try await store.transition(study: "3.3", to: .routing, actor: coordinator, action: "x", fields: ["state": "reported"])
+        try await client.send("DEL", RedisArgument(store.keys.committedStream))
+        let record = try #require(try await store.record(uid))
+        #expect(record.committed && record.state == .received)
+        // It is due within repairAfter ...
+        try await Task.sleep(for: .milliseconds(80))
+        #expect(try await store.claimDue(limit: 10, lease: .seconds(5)).contains(uid))
+        // ... and the sweep decides the fan-out (the coordinator's performer enqueues).
+        struct Recording: StudyEffectPerformer {
+            let seen = LockedBox<[StudyEffect]>([])
+            func perform(_ effect: StudyEffect, for record: StudyRecord) async throws { seen.withLock { $0.append(effect) } }
         }
+        let recorder = Recording()
+        let outcome = try await store.handle(.sweep(SweepObservation(now: WallClock.nowMilliseconds())), study: uid, actor: coordinator, machine: quick, effects: recorder)
+        guard case .handled(_, let after) = outcome else { Issue.record("study unknown"); return }
+        #expect(after.state == .queued)
+        #expect(recorder.seen.withLock { $0 } == [.enqueueTasks(generation: 0)])
+    }
+
+    /// Two processes decide on the same record: the second decision, made on the older
+    /// version, is refused by the script and decided again on the new record.
+    @Test func aDecisionOnAnOlderVersionIsDecidedAgain() async throws {
+        let (client, store) = try await makeStore()
+        defer { client.shutdown() }
+        let uid = try StudyUID("3.3")
+        try await store.storeInstance(site: h1, header: try header("3.3", "3.3.1"), priority: .routine, compressed: [1], rawSize: 1, sha256: "x")
+        try await store.handle(.commit(reason: "explicit"), study: uid, actor: site, machine: machine)
+        try await store.handle(.fanOut, study: uid, actor: coordinator, machine: machine, effects: NoOp())
+        let stale = try #require(try await store.record(uid))
+        #expect(stale.state == .queued)
+        try await store.handle(.instanceStarted(generation: 0), study: uid, actor: AuditActor(.worker, "w1"), machine: machine)
+        // A second worker decided `instanceStarted` on the stale (queued) record: refused by version.
+        var decision = machine.decide(stale, .instanceStarted(generation: 0), now: WallClock.nowMilliseconds())
+        #expect(decision.next?.state == .processing)
+        decision.next?.version = stale.version
+        let handled = try await store.handle(.instanceStarted(generation: 0), study: uid, actor: AuditActor(.worker, "w2"), machine: machine)
+        guard case .handled(let redecided, let record) = handled else { Issue.record("study unknown"); return }
+        #expect(redecided.next == nil, "decided again on the processing record: nothing to do")
+        #expect(record.state == .processing)
         let actions = try await AuditTrail.timeline(client: client, prefix: store.prefix, study: "3.3").map(\.action)
-        #expect(actions == ["study.received", "instance.stored", "study.queued", "study.processing", "study.screened"])
+        #expect(actions == ["study.received", "instance.stored", "study.committed", "study.queued", "study.processing"])
+        #expect(try await store.countsByState()[.processing] == 1)
+        #expect(try await store.countsByState()[.queued] == 0)
         #expect(try await AuditTrail.verify(client: client, prefix: store.prefix).isIntact)
+    }
+
+    @Test func retentionDeletesBlobsThenTheRecordButKeepsTheAuditChain() async throws {
+        let (client, store) = try await makeStore()
+        defer { client.shutdown() }
+        let uid = try StudyUID("8.8")
+        try await store.storeInstance(site: h1, header: try header("8.8", "8.8.1"), priority: .routine, compressed: [1], rawSize: 1, sha256: "x")
+        try await store.storeInstance(site: h1, header: try header("8.8", "8.8.2"), priority: .routine, compressed: [2], rawSize: 1, sha256: "y")
+        #expect(try await store.deleteBlobs(study: uid, actor: coordinator) == 2)
+        #expect(try await store.deleteBlobs(study: uid, actor: coordinator) == 0)
+        #expect(try await store.record(uid)?.blobsDeleted == true)
+        #expect(try await store.compressedInstance(study: uid, sop: try SOPInstanceUID("8.8.1")) == nil)
+        // Expiry of a failed study past its retention.
+        var settings = LifecycleSettings()
+        settings.endedRetention = 0
+        let machine = StudyStateMachine(settings: settings)
+        try await store.handle(.commit(reason: "explicit"), study: uid, actor: site, machine: machine)
+        try await client.send("HSET", RedisArgument(store.keys.study(uid).record), "instances", "0")
+        try await store.handle(.fanOut, study: uid, actor: coordinator, machine: machine)
+        #expect(try await store.record(uid)?.state == .failed)
+        try await store.handle(.sweep(SweepObservation(now: WallClock.nowMilliseconds() + 10)), study: uid, actor: coordinator, machine: machine)
+        #expect(try await store.record(uid) == nil)
+        #expect(try await store.instanceUIDs(uid).isEmpty)
+        #expect(try await client.send("ZSCORE", RedisArgument(store.keys.dueStudies), "8.8").isNull)
+        #expect(try await client.send("ZSCORE", RedisArgument(store.keys.allStudies), "8.8").isNull)
+        #expect(try await store.countsByState().values.reduce(0, +) == 0)
+        let actions = try await AuditTrail.timeline(client: client, prefix: store.prefix, study: "8.8").map(\.action)
+        #expect(actions.last == "study.expired")
+        #expect(try await AuditTrail.verify(client: client, prefix: store.prefix).isIntact)
+    }
+
+    @Test func theSweepRepairsTheStateIndex() async throws {
+        let (client, store) = try await makeStore()
+        defer { client.shutdown() }
+        let uid = try StudyUID("4.4")
+        try await store.storeInstance(site: h1, header: try header("4.4", "4.4.1"), priority: .routine, compressed: [1], rawSize: 1, sha256: "x")
+        // As if a process died between a change and its index update.
+        try await client.send("SREM", RedisArgument(store.keys.studies(in: .received)), "4.4")
+        try await client.send("SADD", RedisArgument(store.keys.studies(in: .queued)), "4.4")
+        try await store.repairIndex(try #require(try await store.record(uid)))
+        let counts = try await store.countsByState()
+        #expect(counts[.received] == 1 && counts[.queued] == 0)
+    }
+
+    @Test func dueStudiesAreClaimedOnceUntilTheLeasePasses() async throws {
+        let (client, store) = try await makeStore()
+        defer { client.shutdown() }
+        try await client.send("ZADD", RedisArgument(store.keys.dueStudies), "1", "1.1", "2", "2.2", RedisArgument(WallClock.nowMilliseconds() + 60_000), "3.3")
+        let first = try await store.claimDue(limit: 10, lease: .seconds(30))
+        #expect(Set(first.map(\.rawValue)) == ["1.1", "2.2"])
+        #expect(try await store.claimDue(limit: 10, lease: .seconds(30)).isEmpty)
     }
 
     @Test func invalidIdentifiersAreRejectedBeforeAnyWrite() async throws {
         let (client, store) = try await makeStore()
         defer { client.shutdown() }
-        for bad in [header("1.2.abc", "1.1"), header("1.2", ""), header(String(repeating: "1", count: 65), "1.1")] {
-            await #expect(throws: StudyStoreError.self) {
-                try await store.storeInstance(site: "H1", header: bad, priority: .routine, compressed: [1], rawSize: 1, sha256: "x")
-            }
-        }
-        await #expect(throws: StudyStoreError.self) {
-            try await store.storeInstance(site: "bad site!", header: header("1.2", "1.2.1"), priority: .routine, compressed: [1], rawSize: 1, sha256: "x")
-        }
+        #expect(throws: ContractError.self) { try header("1.2.abc", "1.1") }
+        #expect(throws: ContractError.self) { try header("1.2", "") }
+        #expect(throws: ContractError.self) { try header(String(repeating: "1", count: 65), "1.1") }
+        #expect(throws: ContractError.self) { try SiteID("bad site!") }
         let keys = try await client.send("KEYS", RedisArgument(store.prefix.value + "*")).array ?? []
         #expect(keys.isEmpty)
     }
+}
+
+struct NoOp: StudyEffectPerformer {
+    func perform(_ effect: StudyEffect, for record: StudyRecord) async throws {}
+}
+
+/// A value behind a lock, for test performers that record what they were asked to do.
+final class LockedBox<Value: Sendable>: Sendable {
+    private let value: Mutex<Value>
+    init(_ value: Value) { self.value = Mutex(value) }
+    func withLock<T: Sendable>(_ body: (inout Value) -> T) -> T { value.withLock { body(&$0) } }
 }

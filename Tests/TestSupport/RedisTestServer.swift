@@ -1,4 +1,5 @@
 import Foundation
+@_exported import RadGridCore
 import RedisClient
 import Synchronization
 
