@@ -150,6 +150,8 @@ let package = Package(
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "TestSupport"]),
         .testTarget(name: "ZstdTests", dependencies: ["Zstd"]),
         .testTarget(name: "DICOMCodecsTests", dependencies: ["DICOMCodecs"]),
+        .testTarget(name: "GridContractTests", dependencies: ["GridContract"]),
+        .testTarget(name: "StudyLifecycleTests", dependencies: ["StudyLifecycle", "GridContract"]),
         .testTarget(name: "DICOMTests", dependencies: ["DICOM", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "RedisClient", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "StudyStoreTests", dependencies: ["StudyStore", "StudyLifecycle", "GridContract", "Audit", "RedisClient", "TestSupport"]),

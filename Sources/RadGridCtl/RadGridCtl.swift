@@ -22,6 +22,7 @@ public struct RadGridCtlCommand: AsyncParsableCommand {
             StatusCommand.self,
             TopCommand.self,
             DemoCommand.self,
+            LifecycleCommand.self,
         ]
     )
 
