@@ -60,5 +60,11 @@ struct OpsConfigTests {
         defer { admin.shutdown() }
         let persistence = try await admin.send("INFO", "persistence").string ?? ""
         #expect(persistence.contains("aof_enabled:1"))
+        // A hard memory limit without eviction: writes are refused at the limit, never dropped,
+        // and the gateway's backpressure reads the limit (429 at 85 %).
+        let memory = try await admin.send("INFO", "memory").string ?? ""
+        #expect(memory.contains("maxmemory_policy:noeviction"))
+        let limit = memory.split(whereSeparator: \.isNewline).first { $0.hasPrefix("maxmemory:") }.flatMap { Int64($0.dropFirst("maxmemory:".count)) } ?? 0
+        #expect(limit >= 1 << 30)
     }
 }
