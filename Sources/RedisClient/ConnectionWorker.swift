@@ -46,6 +46,9 @@ final class ConnectionWorker: @unchecked Sendable {
     /// (safe from any thread).
     func interrupt(operation: UInt64) { connection.interrupt(operation: operation) }
 
+    /// Interrupts whatever operation is in progress (safe from any thread).
+    func interruptCurrent() { connection.interrupt(operation: operations.load(ordering: .acquiring)) }
+
     private let operations = Atomic<UInt64>(0)
     /// A fresh id for one cancellable operation.
     func nextOperation() -> UInt64 { operations.add(1, ordering: .relaxed).newValue }

@@ -246,6 +246,13 @@ public final class RedisDedicatedConnection: Sendable {
 
     /// Closes the connection and stops its thread.
     public func close() { worker.stop() }
+
+    /// Ends the command in flight at once (it fails with `redis.connectionLost`) and closes
+    /// the connection: how a consumer stops a blocking read from another task.
+    public func abort() {
+        worker.interruptCurrent()
+        worker.stop()
+    }
 }
 
 /// hiredis writes with write(2): a write racing a server restart would raise SIGPIPE and kill

@@ -11,6 +11,11 @@ import Glibc
 /// leases, completes or fails each task, and keeps the queue healthy (reclaims expired leases,
 /// promotes due retries, prunes). A `Service`: on graceful shutdown it stops claiming,
 /// lets in-flight work finish until `shutdownGrace`, then hands the rest back at once.
+///
+/// Structure: every handler, the claim loops, the lease renewer and the maintenance loops are
+/// child tasks of `run()`'s task groups, so nothing outlives the service. A handler whose lease
+/// was lost is told through `TaskContext.isLeaseLost` (its completion will be refused); the
+/// handlers still running when the grace ends are cancelled together after the hand-back.
 public final class TaskConsumer: Service, Sendable {
     public typealias Handler = @Sendable (TaskContext) async throws -> Void
 
@@ -67,22 +72,25 @@ public final class TaskConsumer: Service, Sendable {
     /// One per claim loop (a `Wakeup` has one waiter); a freed slot wakes them all.
     private let slotFreed: [Wakeup]
     private let promoterWake = Wakeup()
-
-    private struct InFlight {
-        let context: TaskContext
-        var handle: Task<Void, Never>?
-    }
+    /// Signalled when the last held task is settled (the drain waits on it).
+    private let drained = Wakeup()
 
     private struct State {
         /// Every task this consumer holds a lease on: running, or finished and being completed.
-        var inFlight: [String: InFlight] = [:]
+        var inFlight: [String: TaskContext] = [:]
         /// Handlers running now; `inFlight.count - running` are being completed.
         var running = 0
         /// Slots set aside by claims under way.
         var reserved = 0
         var stopRequested = false
-        var claimTask: Task<Void, Never>?
+        /// The claim loops' blocking connections, closed to end a blocking read at once on stop.
+        var claimConnections: [RedisDedicatedConnection] = []
         var handingBack = false
+        /// Cancelled outright (not a graceful shutdown): no drain.
+        var hardCancelled = false
+        /// Completions that need more than the batcher's answer (refused, failed): settled by
+        /// the settler child task.
+        var settleSink: AsyncStream<(TaskContext, TaskQueue.Completion, Result<CompletionOutcome, any Error>)>.Continuation?
     }
 
     public init(queue: TaskQueue, configuration: Configuration = Configuration(), handler: @escaping Handler) {
@@ -119,13 +127,23 @@ public final class TaskConsumer: Service, Sendable {
     }
 
     /// Begins a graceful shutdown without a ServiceGroup (tests, tools): same as SIGTERM.
-    public func shutdown() {
-        let task = state.withLock { state -> Task<Void, Never>? in
+    public func shutdown() { stopClaiming() }
+
+    /// No new claims: flags the stop, wakes idle claim loops and ends blocking reads.
+    private func stopClaiming() {
+        let connections = state.withLock { state -> [RedisDedicatedConnection] in
             state.stopRequested = true
-            return state.claimTask
+            return state.claimConnections
         }
-        task?.cancel()
+        for connection in connections { connection.abort() }
+        signalSlotFreed()
     }
+
+    private var stopRequested: Bool { state.withLock { $0.stopRequested } }
+    private var hardCancelled: Bool { state.withLock { $0.hardCancelled } }
+
+    /// A child task threw this after the hand-back: the group cancels the handlers still running.
+    private struct HandedBack: Error {}
 
     // MARK: - Service
 
@@ -135,60 +153,83 @@ public final class TaskConsumer: Service, Sendable {
         // (the write then fails with EPIPE and the client reconnects).
         signal(SIGPIPE, SIG_IGN)
         logger.info("consumer started", metadata: ["concurrency": "\(configuration.concurrency)"])
-        let renewer = Task { await renewLoop() }
-        let maintenance = configuration.maintenance ? [
-            Task { await reaperLoop() }, Task { await promoterLoop() }, Task { await housekeepingLoop() },
-        ] : []
-
-        let claimers = configuration.parallelClaims
-        let claimer = Task {
-            await withTaskGroup(of: Void.self) { group in
-                for index in 0..<claimers { group.addTask { await self.claimLoop(wakeup: self.slotFreed[index]) } }
-            }
-        }
-        let stopAlready = state.withLock { state -> Bool in
-            state.claimTask = claimer
-            return state.stopRequested
-        }
-        if stopAlready { claimer.cancel() }
-        let hardCancelled = Mutex(false)
         await withGracefulShutdownHandler {
             await withTaskCancellationHandler {
-                await claimer.value
+                await withTaskGroup(of: Void.self) { background in
+                    background.addTask { await self.renewLoop() }
+                    if configuration.maintenance {
+                        background.addTask { await self.reaperLoop() }
+                        background.addTask { await self.promoterLoop() }
+                        background.addTask { await self.housekeepingLoop() }
+                    }
+                    await runHandlers()
+                    background.cancelAll()
+                }
             } onCancel: {
-                hardCancelled.withLock { $0 = true }
-                claimer.cancel()
+                self.state.withLock { $0.hardCancelled = true }
+                self.stopClaiming()
             }
         } onGracefulShutdown: {
-            claimer.cancel()
+            self.stopClaiming()
         }
-
-        // Drain: let in-flight tasks finish until the deadline (none when cancelled outright).
-        let clock = ContinuousClock()
-        let deadline = clock.now + (hardCancelled.withLock { $0 } ? .zero : configuration.shutdownGrace)
-        while inFlightCount > 0 && clock.now < deadline && !hardCancelled.withLock({ $0 }) {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        await handBack()
-        renewer.cancel()
-        for task in maintenance { task.cancel() }
-        await renewer.value
-        for task in maintenance { await task.value }
         await queue.removeConsumer(configuration.consumerName)
         logger.info("consumer stopped")
     }
 
-    /// Returns every unfinished task to its lane at once and cancels its handler.
-    private func handBack() async {
-        let remaining = state.withLock { state -> [InFlight] in
+    /// Claims and runs handlers until stopped, then drains: in-flight tasks may finish until
+    /// `shutdownGrace` (none when cancelled outright); the rest are handed back.
+    private func runHandlers() async {
+        let (claimed, claimedSink) = AsyncStream.makeStream(of: TaskContext.self)
+        let (settles, settleSink) = AsyncStream.makeStream(of: (TaskContext, TaskQueue.Completion, Result<CompletionOutcome, any Error>).self)
+        state.withLock { $0.settleSink = settleSink }
+        do {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask {
+                    await withDiscardingTaskGroup { claimers in
+                        for index in 0..<self.configuration.parallelClaims {
+                            claimers.addTask { await self.claimLoop(wakeup: self.slotFreed[index], sink: claimedSink) }
+                        }
+                    }
+                    claimedSink.finish()
+                }
+                group.addTask {
+                    for await (context, completion, first) in settles {
+                        await self.settle(context, completion, first: first)
+                        self.forget(context.task)
+                    }
+                }
+                for await context in claimed {
+                    group.addTask { await self.execute(context) }
+                }
+                // Claiming has stopped: drain, then hand back what is left.
+                group.addTask {
+                    let grace = self.hardCancelled ? Duration.zero : self.configuration.shutdownGrace
+                    let deadline = ContinuousClock.now + grace
+                    while self.inFlightCount > 0 && ContinuousClock.now < deadline && !self.hardCancelled {
+                        await self.drained.wait(timeout: min(.milliseconds(200), deadline - ContinuousClock.now))
+                    }
+                    let leftOver = await self.handBack()
+                    settleSink.finish()
+                    if leftOver { throw HandedBack() }
+                }
+            }
+        } catch {
+            // HandedBack: the handlers still running were cancelled with the group.
+        }
+    }
+
+    /// Returns every unfinished task to its lane at once; true when there were any (their
+    /// handlers are then cancelled).
+    private func handBack() async -> Bool {
+        let remaining = state.withLock { state -> [TaskContext] in
             state.handingBack = true
             return Array(state.inFlight.values)
         }
-        guard !remaining.isEmpty else { return }
+        guard !remaining.isEmpty else { return false }
         var attempts = 0
         while true {
             do {
-                let count = try await queue.release(remaining.map(\.context.task))
+                let count = try await queue.release(remaining.map(\.task))
                 logger.info("handed back unfinished tasks", metadata: ["count": "\(count)"])
                 break
             } catch {
@@ -201,11 +242,8 @@ public final class TaskConsumer: Service, Sendable {
                 try? await Task.sleep(for: .milliseconds(200))
             }
         }
-        for entry in remaining {
-            entry.context.markLeaseLost()
-            entry.handle?.cancel()
-        }
-        for entry in remaining { await entry.handle?.value }
+        for context in remaining { context.markLeaseLost() }
+        return true
     }
 
     // MARK: - Claiming
@@ -214,11 +252,15 @@ public final class TaskConsumer: Service, Sendable {
         for wakeup in slotFreed { wakeup.signal() }
     }
 
-    private func claimLoop(wakeup: Wakeup) async {
+    private func claimLoop(wakeup: Wakeup, sink: AsyncStream<TaskContext>.Continuation) async {
         let blocking = queue.client.dedicatedConnection(name: "radgrid-queue-claim")
+        let stopped = state.withLock { state -> Bool in
+            state.claimConnections.append(blocking)
+            return state.stopRequested
+        }
         defer { blocking.close() }
         var failures = 0
-        while !Task.isCancelled {
+        while !stopped && !Task.isCancelled && !stopRequested {
             let slots = reserveSlots(upTo: configuration.batchSize)
             if slots <= 0 {
                 await wakeup.wait(timeout: .seconds(1))
@@ -230,7 +272,7 @@ public final class TaskConsumer: Service, Sendable {
                 do {
                     defer { state.withLock { $0.reserved -= slots } }
                     batch = try await queue.claim(consumer: configuration.consumerName, count: slots)
-                    for task in batch.tasks { start(task) }
+                    for task in batch.tasks { sink.yield(start(task)) }
                 }
                 configuration.claimObserver?(.nanoseconds(Int64(WallClock.monotonicNanoseconds() - started)), batch.tasks.count)
                 failures = 0
@@ -240,7 +282,7 @@ public final class TaskConsumer: Service, Sendable {
                     continue
                 }
             } catch {
-                if Task.isCancelled { break }
+                if Task.isCancelled || stopRequested { break }
                 failures += 1
                 logger.warning("claim failed; retrying", metadata: ["error": "\(error)", "failures": "\(failures)"])
                 try? await Task.sleep(for: Self.retryDelay(failures))
@@ -263,16 +305,14 @@ public final class TaskConsumer: Service, Sendable {
         return .milliseconds(Int64(Double(base) * Double.random(in: 0.5...1.0)))
     }
 
-    private func start(_ task: ClaimedTask) {
+    /// Records a claimed task as held and running; its handler starts as a child task.
+    private func start(_ task: ClaimedTask) -> TaskContext {
         let context = TaskContext(task: task)
         state.withLock { state in
-            state.inFlight[task.key] = InFlight(context: context, handle: nil)
+            state.inFlight[task.key] = context
             state.running += 1
         }
-        let handle = Task { await execute(context) }
-        state.withLock { state in
-            if state.inFlight[task.key] != nil { state.inFlight[task.key]?.handle = handle }
-        }
+        return context
     }
 
     private func execute(_ context: TaskContext) async {
@@ -291,10 +331,10 @@ public final class TaskConsumer: Service, Sendable {
                 case .success(.accepted), .success(.alreadyCompleted):
                     self.forget(task)
                 default:
-                    Task {
-                        await self.settle(context, completion, first: result)
-                        self.forget(task)
-                    }
+                    // Rare: handed to the settler child task (retries, refusals, effect failures).
+                    let sink = self.state.withLock { $0.settleSink }
+                    if case .enqueued? = sink?.yield((context, completion, result)) { return }
+                    self.forget(task)
                 }
             }
         } catch {
@@ -316,8 +356,12 @@ public final class TaskConsumer: Service, Sendable {
     /// The task is settled (completed, failed, refused or lost): this consumer no longer holds it.
     /// (Not a hand-back: that is `TaskQueue.release`.)
     private func forget(_ task: ClaimedTask) {
-        state.withLock { _ = $0.inFlight.removeValue(forKey: task.key) }
+        let empty = state.withLock { state -> Bool in
+            state.inFlight.removeValue(forKey: task.key)
+            return state.inFlight.isEmpty
+        }
         signalSlotFreed()
+        if empty { drained.signal() }
     }
 
     /// A completion that was not simply accepted: a refusal, or an error to retry or record.
@@ -407,21 +451,15 @@ public final class TaskConsumer: Service, Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: interval)
             if Task.isCancelled { break }
-            let held = state.withLock { $0.inFlight.values.map(\.context.task) }
+            let held = state.withLock { $0.inFlight.values.map(\.task) }
             if held.isEmpty { continue }
             do {
                 let lost = try await queue.renew(held)
                 if !lost.isEmpty {
-                    let handles = state.withLock { state in
-                        lost.compactMap { key -> Task<Void, Never>? in
-                            guard let entry = state.inFlight[key] else { return nil }
-                            entry.context.markLeaseLost()
-                            return entry.handle
-                        }
-                    }
-                    // Only tasks that still run here were lost (finished ones were completed).
-                    if !handles.isEmpty { logger.warning("leases lost; cancelling their handlers", metadata: ["count": "\(handles.count)"]) }
-                    for handle in handles { handle.cancel() }
+                    let contexts = state.withLock { state in lost.compactMap { state.inFlight[$0] } }
+                    // The handlers learn it from `isLeaseLost`; their completions will be refused.
+                    for context in contexts { context.markLeaseLost() }
+                    if !contexts.isEmpty { logger.warning("leases lost", metadata: ["count": "\(contexts.count)"]) }
                 }
             } catch {
                 logger.warning("lease renewal failed", metadata: ["error": "\(error)"])
