@@ -364,12 +364,12 @@ enum JPEGZigZag {
     ]
 }
 
-/// One component's decoded samples of a DCT frame, before upsampling: level-shifted,
-/// unrounded IDCT output (rounding happens once, after upsampling).
+/// One component's decoded samples of a DCT frame, before upsampling: level-shifted IDCT
+/// output with `JPEGIDCT.fractionBits` fractional bits (rounded once, after upsampling).
 struct JPEGPlane {
     let width: Int
     let height: Int
-    let samples: UnsafeMutablePointer<Float>
+    let samples: UnsafeMutablePointer<Int32>
 
     init(width: Int, height: Int) {
         self.width = width

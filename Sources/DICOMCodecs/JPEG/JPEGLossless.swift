@@ -76,6 +76,11 @@ extension JPEGDecoder {
             tables.append(try huffmanTable(tableClass: 0, id: c.dcTable, use: .category(maxCategory: 16)))
         }
         let n = scan.components.count
+        // T.81 H.1.2.1 resets prediction at restarts by lines; an interval ending inside a
+        // line has no agreed meaning (the reference warns "expect corrupt results", IJG refuses).
+        if restartInterval > 0 && restartInterval % f.width != 0 {
+            throw CodecError(.unsupported, "lossless restart interval \(restartInterval) is not a whole number of \(f.width)-sample lines")
+        }
         // A non-interleaved scan of one component covers that component's own size; with
         // equal sampling factors (required for lossless here) every component is full size.
         let width = f.width, height = f.height
