@@ -127,7 +127,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["RedisClient", "RadGridCore"], path: "Tests/TestSupport"),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "TestSupport"]),
         .testTarget(name: "ZstdTests", dependencies: ["Zstd"]),
-        .testTarget(name: "DICOMCodecsTests", dependencies: ["DICOMCodecs"]),
+        .testTarget(name: "DICOMCodecsTests", dependencies: ["DICOMCodecs"], resources: [.copy("Resources")]),
         .testTarget(name: "DICOMTests", dependencies: ["DICOM", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "RedisClient", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "StudyStoreTests", dependencies: ["StudyStore", "Audit", "RedisClient", "TestSupport"]),

@@ -101,8 +101,8 @@ def point_transform(stream):
     return stream[i + 5 + 2 * n + 2] & 15
 
 
-def add(name, stream, ts, rows, cols, spp, bits_allocated, bits_stored, signed, photometric, lossy, source, arr=None):
-    judge = "pydicom 3.0.2 + pylibjpeg-libjpeg 2.5.0"
+def add(name, stream, ts, rows, cols, spp, bits_allocated, bits_stored, signed, photometric, lossy, source, arr=None,
+        judge="pydicom 3.0.2 + pylibjpeg-libjpeg 2.5.0"):
     if not lossy and point_transform(stream) > 0:
         arr = reference_dcmtk(stream, rows, cols, spp, bits_allocated, bits_stored, signed, photometric, ts)
         judge = "dcmtk dcmdjpeg = GDCM (pylibjpeg-libjpeg returns a constant image for Pt > 0)"
@@ -204,6 +204,14 @@ add("edge-lossless-rgb-restart", enc.encode_lossless(rgb_planes, 8, sv=2, restar
     LOSSLESS, 45, 61, 3, 8, 8, False, "RGB", False, "examples_rgb_color.dcm crop, restart per row, RGB ids")
 add("edge-lossless-signed-pt", enc.encode_lossless([(ct.astype(np.int32) & 0xFFFF)[:40, :50]], 16, sv=6, pt=1 * 0, restart=0),
     LOSSLESS, 40, 50, 1, 16, 16, True, "MONOCHROME2", False, "CT_small.dcm crop, signed")
+# Four components: pydicom has no photometric interpretation for them, so the reference
+# library is asked directly (pylibjpeg-libjpeg's decode, no colour transform).
+import libjpeg
+four = rgb_planes + [((rgb_planes[0] + rgb_planes[2]) // 2).astype(np.int32)]
+four_stream = enc.encode_lossless(four, 8, sv=4, restart=2 * 61)
+add("edge-lossless-4comp", four_stream, LOSSLESS, 45, 61, 4, 8, 8, False, "RGBA", False,
+    "examples_rgb_color.dcm crop + a 4th plane, predictor 4, restart every 2 lines",
+    arr=libjpeg.decode(four_stream), judge="pylibjpeg-libjpeg 2.5.0 decode (no colour transform)")
 ct12_crop = ct12[:48, :40].astype(np.int32)
 add("edge-lossless-12in16", enc.encode_lossless([ct12_crop], 12, sv=3, pt=2), LOSSLESS, 48, 40, 1, 16, 12, False,
     "MONOCHROME2", False, "CT_small.dcm as 12-bit, predictor 3, Pt 2")

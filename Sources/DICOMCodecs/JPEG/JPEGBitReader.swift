@@ -162,6 +162,10 @@ final class JPEGHuffmanTable {
         for length in 1...16 {
             let n = counts[length - 1]
             maxCode[length] = -1
+            // Codes of this length must fit in `length` bits (checked before they are tabulated).
+            if code + n > (1 << length) {
+                throw CodecError(.corrupt, "Huffman table \(tableName) has more codes of length \(length) than fit")
+            }
             if n > 0 {
                 valueOffset[length] = Int32(index - code)
                 for k in 0..<n {
@@ -176,10 +180,6 @@ final class JPEGHuffmanTable {
                 code += n
                 index += n
                 maxCode[length] = Int32(code - 1)
-            }
-            // Codes of this length must fit in `length` bits.
-            if code > (1 << length) {
-                throw CodecError(.corrupt, "Huffman table \(tableName) has more codes of length \(length) than fit")
             }
             code <<= 1
         }
