@@ -103,4 +103,47 @@ import Testing
         // Trailing padding after EOI (DICOM fragments are even-length) is ignored.
         #expect(SHA256.hex(try decodeJPEG(f.stream + [0], f.descriptor).pixels) == f.sha256)
     }
+
+    /// A frame height of 0 with the line count in a DNL segment. The reference decoder
+    /// refuses DNL in lossless scans (and IJG has no DNL), so the check is that the DNL form
+    /// of a reference-validated stream decodes to the same frame.
+    @Test func heightFromDNL() throws {
+        let f = JPEGFixtures.named("edge-precision2")
+        var s = f.stream
+        let sof = s.indices.first { s[$0] == 0xFF && s[$0 + 1] == 0xC3 }!
+        s[sof + 5] = 0
+        s[sof + 6] = 0
+        let dnl: [UInt8] = [0xFF, 0xDC, 0x00, 0x04, 0x00, UInt8(f.rows)]
+        s.insert(contentsOf: dnl, at: s.count - 2)
+        #expect(SHA256.hex(try decodeJPEG(s, f.descriptor).pixels) == f.sha256)
+        // A DNL that disagrees with the data set's Rows is refused.
+        var lying = s
+        lying[lying.count - 3] = UInt8(f.rows + 1)
+        #expect(throws: CodecError.self) { _ = try decodeJPEG(lying, f.descriptor) }
+    }
+
+    /// The committed JPGExtended codestream decodes to the digest the shared corpus records
+    /// for JPGExtended.dcm (when ../shared/corpus is present).
+    @Test(.enabled(if: SwiftJPEGCodecTests.corpusJPGExtended != nil))
+    func corpusJPGExtendedMatchesCorpusDigest() throws {
+        let corpus = try #require(Self.corpusJPGExtended)
+        let f = JPEGFixtures.named("real-extended12")
+        #expect(corpus.rows == f.rows && corpus.columns == f.columns)
+        #expect(SHA256.hex(try decodeJPEG(f.stream, f.descriptor).pixels) == corpus.sha256)
+    }
+
+    struct CorpusEntry: Sendable { let rows: Int, columns: Int, sha256: String }
+
+    static let corpusJPGExtended: CorpusEntry? = {
+        // Tests/DICOMCodecsTests/<file> -> package root -> ../shared/corpus
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let dir = ProcessInfo.processInfo.environment["RADGRID_CORPUS_DIR"].map { URL(fileURLWithPath: $0) }
+            ?? root.deletingLastPathComponent().appendingPathComponent("shared/corpus")
+        guard let data = try? Data(contentsOf: dir.appendingPathComponent("dicom/expected.json")),
+              let all = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+              let entry = all["JPGExtended.dcm"] as? [String: Any], let pixel = entry["pixel"] as? [String: Any],
+              let rows = entry["Rows"] as? Int, let columns = entry["Columns"] as? Int, let sha = pixel["sha256"] as? String
+        else { return nil }
+        return CorpusEntry(rows: rows, columns: columns, sha256: sha)
+    }()
 }
