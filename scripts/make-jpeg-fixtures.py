@@ -204,6 +204,17 @@ add("edge-lossless-rgb-restart", enc.encode_lossless(rgb_planes, 8, sv=2, restar
     LOSSLESS, 45, 61, 3, 8, 8, False, "RGB", False, "examples_rgb_color.dcm crop, restart per row, RGB ids")
 add("edge-lossless-signed-pt", enc.encode_lossless([(ct.astype(np.int32) & 0xFFFF)[:40, :50]], 16, sv=6, pt=1 * 0, restart=0),
     LOSSLESS, 40, 50, 1, 16, 16, True, "MONOCHROME2", False, "CT_small.dcm crop, signed")
+# Differences of every category with geometric frequencies, so the rare ones get codes
+# past the decoder's 11-bit lookup; a few cells force categories 12-16 (16: exactly 32768).
+rng = np.random.default_rng(16)
+cats = np.minimum(rng.geometric(0.5, size=(40, 48)) - 1, 11)
+steps = np.where(cats == 0, 0, (1 << np.maximum(cats - 1, 0)) + rng.integers(0, 1 << np.maximum(cats - 1, 0)))
+steps = np.where(rng.random(steps.shape) < 0.5, -steps, steps)
+for k, (yy, xx) in enumerate([(3, 9), (11, 20), (19, 33), (27, 4), (35, 41), (38, 12)]):
+    steps[yy, xx] = [2100, -5000, 9000, -17000, 32768, 32768][k]
+longcodes = (np.cumsum(steps, axis=1) & 0xFFFF).astype(np.int32)
+add("edge-lossless-longcodes", enc.encode_lossless([longcodes], 16, sv=1), LOSSLESS, 40, 48, 1, 16, 16, False,
+    "MONOCHROME2", False, "synthetic: differences of every category, codes up to 16 bits")
 # Four components: pydicom has no photometric interpretation for them, so the reference
 # library is asked directly (pylibjpeg-libjpeg's decode, no colour transform).
 import libjpeg
