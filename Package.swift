@@ -149,7 +149,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["RedisClient", "RadGridCore"], path: "Tests/TestSupport"),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "TestSupport"]),
         .testTarget(name: "ZstdTests", dependencies: ["Zstd"]),
-        .testTarget(name: "DICOMCodecsTests", dependencies: ["DICOMCodecs"]),
+        .testTarget(name: "DICOMCodecsTests", dependencies: ["DICOMCodecs"], resources: [.copy("Resources")]),
         .testTarget(name: "GridContractTests", dependencies: ["GridContract"]),
         .testTarget(name: "StudyLifecycleTests", dependencies: ["StudyLifecycle", "GridContract"]),
         .testTarget(name: "DICOMTests", dependencies: ["DICOM", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
