@@ -22,100 +22,135 @@ enum ISO2022JP {
 
     static func decode(_ b: UnsafeBufferPointer<UInt8>, into sink: inout UTF8Sink, replacing: Bool, jp2: Bool) -> Bool {
         let start = sink.count
-        var g0 = Charset.ascii
-        var escapeThroughout = false  // after an unknown ESC, bytes pass as Latin-1 up to a final byte
-        var i = 0
-        let n = b.count
+        // Strict decoding converts each run of double-byte characters with one iconv call:
+        // their EUC bytes (at most 3 per 2 input bytes) wait in `scratch`.
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: b.count * 3 / 2 + 4) { scratch -> Bool in
+            var g0 = Charset.ascii
+            var escapeThroughout = false  // after an unknown ESC, bytes pass as Latin-1 up to a final byte
+            var i = 0
+            let n = b.count
+            var pending = 0
+            var pendingPool = Iconv.eucJP
+            let flushFailed = Int.min
 
-        /// Decodes at `i`: the bytes consumed (> 0), or minus the length of an error (the rest
-        /// of the input when it ends inside a sequence).
-        func step(_ sink: inout UTF8Sink) -> Int {
-            let c = b[i]
-            if escapeThroughout {
-                sink.scalar(UInt32(c))
-                if isEscapeEnd(c) { escapeThroughout = false }
-                return 1
+            func flush(_ sink: inout UTF8Sink) -> Bool {
+                guard pending > 0 else { return true }
+                let run = UnsafeBufferPointer(rebasing: scratch[0..<pending])
+                pending = 0
+                guard let written = pendingPool.convert(run, into: sink.free) else { return false }
+                sink.count += written
+                return true
             }
-            if c == esc {
-                guard i + 1 < n else { return -(n - i) }
-                let c2 = b[i + 1]
-                if c2 == 0x28 || c2 == 0x29 || c2 == 0x24 || c2 == 0x2E || c2 == 0x26 {  // ( ) $ . &
-                    switch escape(b, at: i, jp2: jp2) {
-                    case .designate(let charset, let g, let length):
-                        if g == 0 { g0 = charset }
-                        return length
-                    case .error(let length): return -length
-                    case .incomplete: return -(n - i)
+
+            /// Decodes at `i`: the bytes consumed (> 0), minus the length of an error (the
+            /// rest of the input when it ends inside a sequence), or `flushFailed`.
+            func step(_ sink: inout UTF8Sink) -> Int {
+                let c = b[i]
+                if c < 0x20 && c != esc && !escapeThroughout {
+                    // C0 controls (SO and SI too: these codecs do not shift); EUC passes them.
+                    if pending > 0 { scratch[pending] = c; pending += 1 } else { sink.byte(c) }
+                    return 1
+                }
+                let isPair = c >= 0x21 && c < 0x7F && c != esc && !escapeThroughout
+                    && (g0 == .jis0208 || g0 == .jis0212 || g0 == .gb2312 || g0 == .ksx1001)
+                if !isPair && !flush(&sink) { return flushFailed }
+                if escapeThroughout {
+                    sink.scalar(UInt32(c))
+                    if isEscapeEnd(c) { escapeThroughout = false }
+                    return 1
+                }
+                if c == esc {
+                    guard i + 1 < n else { return -(n - i) }
+                    let c2 = b[i + 1]
+                    if c2 == 0x28 || c2 == 0x29 || c2 == 0x24 || c2 == 0x2E || c2 == 0x26 {  // ( ) $ . &
+                        switch escape(b, at: i, jp2: jp2) {
+                        case .designate(let charset, let g, let length):
+                            if g == 0 { g0 = charset }
+                            return length
+                        case .error(let length): return -length
+                        case .incomplete: return -(n - i)
+                        }
+                    }
+                    if jp2 && c2 == 0x4E {  // ESC N: one character from G2 (always ASCII here)
+                        guard i + 2 < n else { return -(n - i) }
+                        guard b[i + 2] & 0x80 == 0 else { return -3 }
+                        sink.byte(b[i + 2])
+                        return 3
+                    }
+                    sink.byte(c)
+                    escapeThroughout = true
+                    return 1
+                }
+                if c >= 0x80 { return -1 }
+                switch g0 {
+                case .ascii:
+                    sink.byte(c)
+                    return 1
+                case .jisRoman:
+                    sink.scalar(c == 0x5C ? 0xA5 : c == 0x7E ? 0x203E : UInt32(c))
+                    return 1
+                case .undecodable:
+                    return -1
+                default:
+                    guard i + 1 < n else { return -(n - i) }
+                    switch pair(c, b[i + 1], in: g0) {
+                    case .unmapped:
+                        return -2
+                    case .scalar(let v):
+                        guard flush(&sink) else { return flushFailed }
+                        sink.scalar(v)
+                        return 2
+                    case .euc(let bytes, let count, let pool):
+                        if pool !== pendingPool {
+                            guard flush(&sink) else { return flushFailed }
+                            pendingPool = pool
+                        }
+                        for k in 0..<count { scratch[pending + k] = UInt8(truncatingIfNeeded: bytes >> UInt32(8 * (count - 1 - k))) }
+                        pending += count
+                        // Replacing: convert at once, so an unmapped pair is replaced alone.
+                        if replacing && !flush(&sink) { return -2 }
+                        return 2
                     }
                 }
-                if jp2 && c2 == 0x4E {  // ESC N: one character from G2 (always ASCII here)
-                    guard i + 2 < n else { return -(n - i) }
-                    guard b[i + 2] & 0x80 == 0 else { return -3 }
-                    sink.byte(b[i + 2])
-                    return 3
-                }
-                sink.byte(c)
-                escapeThroughout = true
-                return 1
             }
-            if c < 0x20 {
-                sink.byte(c)  // C0 controls (SO and SI too: these codecs do not shift)
-                return 1
-            }
-            if c >= 0x80 { return -1 }
-            switch g0 {
-            case .ascii:
-                sink.byte(c)
-                return 1
-            case .jisRoman:
-                sink.scalar(c == 0x5C ? 0xA5 : c == 0x7E ? 0x203E : UInt32(c))
-                return 1
-            case .undecodable:
-                return -1
-            default:
-                guard i + 1 < n else { return -(n - i) }
-                return pair(c, b[i + 1], in: g0, into: &sink) ? 2 : -2
-            }
-        }
 
-        while i < n {
-            let r = step(&sink)
-            if r > 0 {
-                i += r
-                continue
+            while i < n {
+                let r = step(&sink)
+                if r > 0 {
+                    i += r
+                    continue
+                }
+                if !replacing || r == flushFailed { sink.count = start; return false }
+                sink.replacement()
+                i += -r
             }
-            if !replacing { sink.count = start; return false }
-            sink.replacement()
-            i += -r
+            if !flush(&sink) { sink.count = start; return false }
+            return true
         }
-        return true
     }
 
-    /// One double-byte character; false when it has no mapping.
-    static func pair(_ c1: UInt8, _ c2: UInt8, in charset: Charset, into sink: inout UTF8Sink) -> Bool {
-        guard c1 >= 0x21, c1 <= 0x7E, c2 >= 0x21, c2 <= 0x7E else { return false }
-        var bytes: (UInt8, UInt8, UInt8) = (c1 | 0x80, c2 | 0x80, 0)
-        var count = 2
-        let pool: IconvPool
+    enum Pair {
+        case euc(UInt32, count: Int, pool: IconvPool)
+        case scalar(UInt32)
+        case unmapped
+    }
+
+    /// One double-byte character: its EUC form for iconv, a character Python maps
+    /// differently from glibc, or no mapping.
+    static func pair(_ c1: UInt8, _ c2: UInt8, in charset: Charset) -> Pair {
+        guard c1 >= 0x21, c1 <= 0x7E, c2 >= 0x21, c2 <= 0x7E else { return .unmapped }
+        let euc = UInt32(c1 | 0x80) << 8 | UInt32(c2 | 0x80)
         switch charset {
-        case .jis0208: pool = Iconv.eucJP
+        case .jis0208: return .euc(euc, count: 2, pool: Iconv.eucJP)
         case .jis0212:
-            if c1 == 0x22 && c2 == 0x37 { sink.byte(0x7E); return true }  // Python: TILDE, glibc: FULLWIDTH TILDE
-            bytes = (0x8F, c1 | 0x80, c2 | 0x80)
-            count = 3
-            pool = Iconv.eucJP
-        case .gb2312: pool = Iconv.eucCN
+            if c1 == 0x22 && c2 == 0x37 { return .scalar(0x7E) }  // Python: TILDE, glibc: FULLWIDTH TILDE
+            return .euc(0x8F_0000 | euc, count: 3, pool: Iconv.eucJP)
+        case .gb2312: return .euc(euc, count: 2, pool: Iconv.eucCN)
         case .ksx1001:
-            if c1 == 0x22 && c2 == 0x68 { return false }  // not in Python's KS X 1001 table
-            pool = Iconv.eucKR
-        default: return false
+            if c1 == 0x22 && c2 == 0x68 { return .unmapped }  // not in Python's KS X 1001 table
+            return .euc(euc, count: 2, pool: Iconv.eucKR)
+        default: return .unmapped
         }
-        let n = withUnsafeBytes(of: &bytes) { raw in
-            pool.convert(UnsafeBufferPointer(start: raw.baseAddress!.assumingMemoryBound(to: UInt8.self), count: count), into: sink.free)
-        }
-        guard let n else { return false }
-        sink.count += n
-        return true
     }
 
     /// An escape sequence at `p`, read the way CPython's iso2022 decoder reads it.

@@ -25,11 +25,14 @@ final class IconvPool: Sendable {
 
     /// False when glibc has no converter for the character set (a missing gconv module).
     var isAvailable: Bool {
-        withDescriptor { _ in true } ?? false
+        withDescriptor { _ in (true, clean: true) } ?? false
     }
 
-    /// Runs `body` with a descriptor nobody else uses; nil when iconv_open fails.
-    func withDescriptor<R>(_ body: (UnsafeMutableRawPointer) -> R) -> R? {
+    /// Runs `body` with a descriptor nobody else uses; nil when iconv_open fails. `body`
+    /// returns its result and whether it left the descriptor in an initial state (a
+    /// conversion that consumed all its input: the converters used here keep no state
+    /// between characters); otherwise the descriptor is reset before it is put back.
+    func withDescriptor<R>(_ body: (UnsafeMutableRawPointer) -> (R, clean: Bool)) -> R? {
         var lent = idle.withLock { $0.popLast() }
         if lent == nil {
             // iconv_open returns (iconv_t)-1 on failure.
@@ -37,8 +40,8 @@ final class IconvPool: Sendable {
             lent = Descriptor(handle: h)
         }
         let d = lent!
-        let result = body(d.handle)
-        _ = iconv(d.handle, nil, nil, nil, nil)  // back to the initial shift state
+        let (result, clean) = body(d.handle)
+        if !clean { _ = iconv(d.handle, nil, nil, nil, nil) }
         let keep = idle.withLock { list -> Bool in
             guard list.count < IconvPool.maxIdle else { return false }
             list.append(d)
@@ -54,16 +57,15 @@ final class IconvPool: Sendable {
     func convert(_ input: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<UInt8>) -> Int? {
         guard input.count > 0 else { return 0 }
         guard let inBase = input.baseAddress, let outBase = output.baseAddress else { return nil }
-        let written: Int?? = withDescriptor { cd -> Int? in
+        let written: Int?? = withDescriptor { cd -> (Int?, clean: Bool) in
             var inPtr: UnsafeMutablePointer<CChar>? = UnsafeMutableRawPointer(mutating: inBase).assumingMemoryBound(to: CChar.self)
             var inLeft = input.count
             var outPtr: UnsafeMutablePointer<CChar>? = UnsafeMutableRawPointer(outBase).assumingMemoryBound(to: CChar.self)
             var outLeft = output.count
             let r = iconv(cd, &inPtr, &inLeft, &outPtr, &outLeft)
-            if r == -1 || inLeft != 0 { return nil }
-            // Flush any pending shift state (none of the converters used here has one).
-            if iconv(cd, nil, nil, &outPtr, &outLeft) == -1 { return nil }
-            return output.count - outLeft
+            // UTF-8 output has no shift state to flush.
+            if r == -1 || inLeft != 0 { return (nil, false) }
+            return (output.count - outLeft, true)
         }
         return written ?? nil
     }

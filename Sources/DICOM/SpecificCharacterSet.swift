@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Specific Character Set (0008,0005) and the decoding of text values with it (PS3.5 6.1,
 /// PS3.3 C.12.1.1.2), following pydicom 3.0.2 (`pydicom.charset`) term for term.
 ///
@@ -16,11 +18,18 @@ public struct SpecificCharacterSet: Sendable, Equatable, CustomStringConvertible
         let terms: [String]
         let codecs: [TextCodec]
         let warnings: [String]
+        /// Per entry of `escapeNames`: the decoder its escape sequence selects, or nil when
+        /// (0008,0005) does not list it (then the fragment is read with value 1).
+        let escapeCodecs: [TextCodec?]
 
         init(terms: [String], codecs: [TextCodec], warnings: [String]) {
             self.terms = terms
             self.codecs = codecs
             self.warnings = warnings
+            escapeCodecs = SpecificCharacterSet.escapeNames.map { name in
+                guard name == SpecificCharacterSet.defaultCodec.name || codecs.contains(where: { $0.name == name }) else { return nil }
+                return SpecificCharacterSet.codec(pythonName: name, name: name)
+            }
         }
     }
 
@@ -63,7 +72,23 @@ public struct SpecificCharacterSet: Sendable, Equatable, CustomStringConvertible
     }
 
     /// The raw value of (0008,0005): CS text, trailing padding removed, split at `\`.
+    /// Parsed values are cached (a few distinct values recur in every file of a site), so a
+    /// read costs a lookup, not a parse (~1.3 µs).
     public init(elementValue bytes: [UInt8]) {
+        if let known = SpecificCharacterSet.parsed.withLock({ $0[bytes] }) {
+            self = known
+            return
+        }
+        self.init(parsing: bytes)
+        let value = self
+        SpecificCharacterSet.parsed.withLock { cache in
+            if cache.count < 64 { cache[bytes] = value }
+        }
+    }
+
+    private static let parsed = Mutex<[[UInt8]: SpecificCharacterSet]>([:])
+
+    private init(parsing bytes: [UInt8]) {
         var end = bytes.count
         while end > 0, bytes[end - 1] == 0x20 || bytes[end - 1] == 0x00 { end -= 1 }
         if end == 0 {
@@ -105,6 +130,12 @@ public struct SpecificCharacterSet: Sendable, Equatable, CustomStringConvertible
         }
         // Every decoder here reads ASCII as ASCII; only escapes and high bytes need work.
         if plain { return (String(decoding: b, as: UTF8.self), false) }
+        if storage.codecs[0].kind == .utf8 && b.firstIndex(of: ISO2022JP.esc) == nil {
+            // The standard library's validator, and its repair (one U+FFFD per maximal invalid
+            // subsequence, as Python replaces).
+            if let valid = String(validating: b, as: UTF8.self) { return (valid, false) }
+            return (String(decoding: b, as: UTF8.self), true)
+        }
         var replaced = false
         let text = String(unsafeUninitializedCapacity: TextCodec.outputBound(b.count)) { out in
             var sink = UTF8Sink(base: out.baseAddress!, capacity: out.count)
@@ -145,10 +176,9 @@ public struct SpecificCharacterSet: Sendable, Equatable, CustomStringConvertible
     /// A fragment that starts with ESC; false when it must be read with value 1 instead.
     private func decodeEscaped(_ f: UnsafeBufferPointer<UInt8>, into sink: inout UTF8Sink) -> Bool {
         let length = f.count >= 3 && f[1] == 0x24 && (f[2] == 0x28 || f[2] == 0x29) ? 4 : 3
-        guard f.count >= length, let name = SpecificCharacterSet.escapeName(f, length: length) else { return false }
+        guard f.count >= length, let k = SpecificCharacterSet.escapeIndex(f, length: length),
+              let codec = storage.escapeCodecs[k] else { return false }
         let codecs = storage.codecs
-        guard name == SpecificCharacterSet.defaultCodec.name || codecs.contains(where: { $0.name == name }),
-              let codec = SpecificCharacterSet.codec(pythonName: name, name: name) else { return false }
         if codec.kind == .iso2022JP || codec.kind == .iso2022JP2 {
             return codec.decodeStrict(f, into: &sink)  // these read their escape sequence themselves
         }
@@ -195,33 +225,40 @@ public struct SpecificCharacterSet: Sendable, Equatable, CustomStringConvertible
         "iso8859_15": .singleByte(.iso8859_15),
     ]
 
-    /// pydicom's CODES_TO_ENCODINGS (PS3.3 Tables C.12-3 and C.12-4), plus ESC - b (ISO_IR 203).
-    static func escapeName(_ f: UnsafeBufferPointer<UInt8>, length: Int) -> String? {
+    /// pydicom's CODES_TO_ENCODINGS (PS3.3 Tables C.12-3 and C.12-4), plus ESC - b (ISO_IR 203):
+    /// the decoder names, indexed by `escapeIndex`.
+    static let escapeNames = [
+        "iso8859", "shift_jis", "iso2022_jp", "latin_1", "iso8859_2", "iso8859_3", "iso8859_4", "iso_ir_126",
+        "iso_ir_127", "iso_ir_138", "iso_ir_144", "iso_ir_148", "iso_ir_166", "iso8859_15",
+        "euc_kr", "iso2022_jp_2", "iso_ir_58",
+    ]
+
+    static func escapeIndex(_ f: UnsafeBufferPointer<UInt8>, length: Int) -> Int? {
         let i = f[1], f2 = f[2]
         if length == 4 {
             switch (i, f2, f[3]) {
-            case (0x24, 0x29, 0x43): return "euc_kr"        // ESC $ ) C  KS X 1001
-            case (0x24, 0x28, 0x44): return "iso2022_jp_2"  // ESC $ ( D  JIS X 0212
-            case (0x24, 0x29, 0x41): return "iso_ir_58"     // ESC $ ) A  GB 2312
+            case (0x24, 0x29, 0x43): return 14  // ESC $ ) C  KS X 1001
+            case (0x24, 0x28, 0x44): return 15  // ESC $ ( D  JIS X 0212
+            case (0x24, 0x29, 0x41): return 16  // ESC $ ) A  GB 2312
             default: return nil
             }
         }
         switch (i, f2) {
-        case (0x28, 0x42): return "iso8859"     // ESC ( B  ASCII
-        case (0x28, 0x4A): return "shift_jis"   // ESC ( J  JIS X 0201 Romaji
-        case (0x29, 0x49): return "shift_jis"   // ESC ) I  JIS X 0201 Katakana
-        case (0x24, 0x42): return "iso2022_jp"  // ESC $ B  JIS X 0208
-        case (0x2D, 0x41): return "latin_1"
-        case (0x2D, 0x42): return "iso8859_2"
-        case (0x2D, 0x43): return "iso8859_3"
-        case (0x2D, 0x44): return "iso8859_4"
-        case (0x2D, 0x46): return "iso_ir_126"
-        case (0x2D, 0x47): return "iso_ir_127"
-        case (0x2D, 0x48): return "iso_ir_138"
-        case (0x2D, 0x4C): return "iso_ir_144"
-        case (0x2D, 0x4D): return "iso_ir_148"
-        case (0x2D, 0x54): return "iso_ir_166"
-        case (0x2D, 0x62): return "iso8859_15"
+        case (0x28, 0x42): return 0   // ESC ( B  ASCII
+        case (0x28, 0x4A): return 1   // ESC ( J  JIS X 0201 Romaji (Python's shift_jis)
+        case (0x29, 0x49): return 1   // ESC ) I  JIS X 0201 Katakana
+        case (0x24, 0x42): return 2   // ESC $ B  JIS X 0208
+        case (0x2D, 0x41): return 3   // ESC - A  ISO 8859-1
+        case (0x2D, 0x42): return 4
+        case (0x2D, 0x43): return 5
+        case (0x2D, 0x44): return 6
+        case (0x2D, 0x46): return 7   // Greek
+        case (0x2D, 0x47): return 8   // Arabic
+        case (0x2D, 0x48): return 9   // Hebrew
+        case (0x2D, 0x4C): return 10  // Cyrillic
+        case (0x2D, 0x4D): return 11  // Latin-5
+        case (0x2D, 0x54): return 12  // Thai
+        case (0x2D, 0x62): return 13  // Latin-9
         default: return nil
         }
     }
