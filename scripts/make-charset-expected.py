@@ -162,6 +162,8 @@ SYNTHETIC = [
      b"Hong^Gildong=\x1b$)C" + "洪".encode("euc_kr") + b"^\x1b$)C" + "吉洞".encode("euc_kr")
      + b"=\x1b$)C" + "홍".encode("euc_kr") + b"^\x1b$)C" + "길동".encode("euc_kr"), None),
     ("korean IR 149 as value 1", "korean", ["ISO 2022 IR 149"], "LO", "흉부 촬영".encode("euc_kr"), None),
+    ("korean KS X 1001 make-up sequence", "korean", ["ISO 2022 IR 149"], "LO", b"\xa4\xd4\xa4\xa1\xa4\xbf\xa4\xa4 x", None),
+    ("japanese IR 13 reads 0x5C and 0x7E as ASCII", "japanese", ["ISO_IR 13"], "LT", "ｶﾙﾃ\\~".encode("shift_jis"), None),
     ("latin-1", "latin", ["ISO_IR 100"], "PN", "Müller^Jérôme".encode("latin-1"), None),
     ("latin-2", "latin", ["ISO_IR 101"], "PN", "Dvořák^Łukasz".encode("iso8859_2"), None),
     ("latin-3", "latin", ["ISO_IR 109"], "LO", "Ħal Għargħur".encode("iso8859_3"), None),
@@ -200,6 +202,8 @@ SYNTHETIC = [
     ("undefined byte in ISO 8859-6", "malformed", ["ISO_IR 127"], "LO", b"a\xa1b", None),
     ("truncated Korean pair", "malformed", ["", "ISO 2022 IR 149"], "LO", b"\x1b$)C\xb1", None),
     ("unmapped GBK pair", "malformed", ["GBK"], "LO", b"\x80A\xa1\x40B", None),
+    ("KS X 1001:2002 addition unknown to Python", "malformed", ["", "ISO 2022 IR 149"], "LO", b"\x1b$)C\xa2\xe8\xb1\xe6", None),
+    ("JIS X 0212 0x2237 is a tilde", "japanese", ["", "ISO 2022 IR 87", "ISO 2022 IR 159"], "LO", b"\x1b$(D\"7\x1b(B", None),
     ("python codec name as term", "malformed", ["latin1"], "LO", "Müller".encode("latin-1"), None),
 ]
 

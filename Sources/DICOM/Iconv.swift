@@ -23,6 +23,13 @@ final class IconvPool: Sendable {
         self.fromCode = fromCode
     }
 
+    deinit {
+        idle.withLock { list in
+            for d in list { iconv_close(d.handle) }
+            list.removeAll()
+        }
+    }
+
     /// False when glibc has no converter for the character set (a missing gconv module).
     var isAvailable: Bool {
         withDescriptor { _ in (true, clean: true) } ?? false

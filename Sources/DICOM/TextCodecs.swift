@@ -12,6 +12,8 @@ struct UTF8Sink {
     var count = 0
 
     @inline(__always) mutating func byte(_ b: UInt8) {
+        // `outputBound` makes this unreachable; stop rather than write past the buffer.
+        precondition(count < capacity, "text decoder output bound exceeded")
         base[count] = b
         count += 1
     }
