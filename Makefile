@@ -21,7 +21,9 @@ build-release: deps
 
 ## test: build everything (integration tests start the real executables), then run the
 ## whole suite against a private redis-server on a free port, always stopped afterwards.
+## The pinned Python references (.pydeps: pydicom's charset files, …) are installed first.
 test: deps
+	scripts/pydeps.sh
 	$(SWIFT) build --build-tests
 	scripts/with-private-redis.sh -- $(SWIFT) test --skip-build
 

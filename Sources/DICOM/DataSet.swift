@@ -57,15 +57,26 @@ public struct DataSet: Sendable, Equatable {
     private var index: [Tag: Int] = [:]
     /// Numbers in `.bytes` values are big endian (Explicit VR Big Endian files).
     public internal(set) var isBigEndian: Bool = false
-    /// Text decoding: true when Specific Character Set names ISO_IR 192 (UTF-8).
-    /// Sequence items inherit it from their parent data set.
-    public internal(set) var isUTF8: Bool = false
+    /// How text values (SH, LO, ST, LT, UT, PN, UC) are decoded: this data set's own
+    /// Specific Character Set (0008,0005), or for a sequence item without one its parent's
+    /// (PS3.5 7.5.3).
+    public private(set) var characterSet: SpecificCharacterSet = .default
+    /// What a sequence item inherits (the default repertoire at the top level).
+    public internal(set) var inheritedCharacterSet: SpecificCharacterSet = .default
+
+    /// Value 1 of the character set in effect is ISO_IR 192 (UTF-8).
+    public var isUTF8: Bool { characterSet.isUTF8 }
 
     public init() {}
 
-    init(bigEndian: Bool, utf8: Bool) {
+    init(bigEndian: Bool, inherited: SpecificCharacterSet) {
         self.isBigEndian = bigEndian
-        self.isUTF8 = utf8
+        self.characterSet = inherited
+        self.inheritedCharacterSet = inherited
+    }
+
+    init(bigEndian: Bool, utf8: Bool) {
+        self.init(bigEndian: bigEndian, inherited: utf8 ? .utf8 : .default)
     }
 
     public var count: Int { elements.count }
@@ -121,13 +132,24 @@ public struct DataSet: Sendable, Equatable {
         let e = elements.remove(at: i)
         index[tag] = nil
         for j in i..<elements.count { index[elements[j].tag] = j }
+        if tag == .specificCharacterSet { characterSet = inheritedCharacterSet }
         return e
     }
 
+    /// A data set with its own (0008,0005) uses it, even when empty (then the default
+    /// repertoire), as pydicom does.
     private mutating func refreshCharset() {
-        guard let e = self[.specificCharacterSet], let b = e.bytes else { return }
-        let s = String(decoding: b, as: UTF8.self)
-        isUTF8 = s.contains("ISO_IR 192")
+        guard let e = self[.specificCharacterSet] else { return }
+        characterSet = SpecificCharacterSet(elementValue: e.bytes ?? [])
+    }
+
+    /// This data set as an item of a data set whose character set is `parent`.
+    func inheriting(_ parent: SpecificCharacterSet) -> DataSet {
+        if inheritedCharacterSet == parent { return self }
+        var item = self
+        item.inheritedCharacterSet = parent
+        if !item.contains(.specificCharacterSet) { item.characterSet = parent }
+        return item
     }
 
     public static func == (a: DataSet, b: DataSet) -> Bool {

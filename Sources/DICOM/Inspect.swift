@@ -86,7 +86,12 @@ public enum InspectReport {
         "BitsAllocated", "BitsStored", "Columns", "Modality", "NumberOfFrames", "PatientID",
         "PhotometricInterpretation", "PixelRepresentation", "RescaleIntercept", "RescaleSlope",
         "Rows", "SOPClassUID", "SOPInstanceUID", "SamplesPerPixel", "SeriesInstanceUID", "StudyInstanceUID",
-    ]
+    ] + textKeywords
+
+    /// Free-text attributes reported as Unicode text decoded with the Specific Character Set
+    /// (PN in pydicom's `str(PersonName)` form). The shared corpus's expected.json predates
+    /// them; their reference values are in Tests/DICOMTests/Resources/charset.
+    public static let textKeywords: [String] = ["PatientName", "StudyDescription"]
 
     /// Reads leniently (truncated files keep what was read, as pydicom does).
     public static let readOptions = ReadOptions(allowTruncated: true)
@@ -175,6 +180,10 @@ public enum InspectReport {
             if vr == .DS, let s = ds.string(e.tag), s.isEmpty { return .string("") }
             return many(ds.doubles(e.tag) ?? [], JSONValue.double)
         default:
+            if vr == .PN {
+                let names = (ds.personNames(e.tag) ?? []).map { JSONValue.string($0.description) }
+                return names.count == 1 ? names[0] : names.isEmpty ? .string("") : .array(names)
+            }
             if vr.isString {
                 let parts = ds.strings(e.tag) ?? []
                 if parts.count > 1 { return .array(parts.map(JSONValue.string)) }
@@ -207,6 +216,7 @@ public enum InspectReport {
             out += "Transfer syntax: none in file (no meta header); read as \(file.transferSyntax.name)\n"
         }
         if let t = file.truncation { out += "Warning: \(t.code): \(t.message)\n" }
+        for w in file.dataSet.characterSet.warnings { out += "Warning: Specific Character Set: \(w)\n" }
         if !file.meta.isEmpty {
             out += "File meta information:\n"
             dump(file.meta, into: &out, depth: 1, max: maxValueLength)
@@ -248,7 +258,7 @@ public enum InspectReport {
             }
             if value.count > max { value = String(value.prefix(max)) + "…" }
             out += "\(pad)\(e.tag) \(e.vr.rawValue) \(name): \(value)\n"
-            if let items = e.items, depth < 8 {
+            if let items = ds.sequence(e.tag), depth < 8 {
                 for (i, item) in items.enumerated() {
                     out += "\(pad)  item \(i + 1):\n"
                     dump(item, into: &out, depth: depth + 2, max: max)

@@ -88,7 +88,7 @@ public struct DICOMFile: Sendable {
             syntax = parser.guessSyntax()
         }
         if parser.truncation != nil || parser.pos >= bytes.count {
-            return DICOMFile(preamble: preamble, meta: meta, dataSet: DataSet(bigEndian: syntax.isBigEndian, utf8: false),
+            return DICOMFile(preamble: preamble, meta: meta, dataSet: DataSet(bigEndian: syntax.isBigEndian, inherited: .default),
                              transferSyntaxUID: tsUID, transferSyntax: syntax, truncation: parser.truncation, stopped: false)
         }
 
@@ -191,7 +191,7 @@ struct Parser {
         var meta = DataSet()
         while remaining >= 2, u16(pos, false) == 0x0002 {
             let explicit = looksExplicit(at: pos)
-            guard let e = try parseElement(explicit: explicit, bigEndian: false, depth: 0, utf8: false) else { break }
+            guard let e = try parseElement(explicit: explicit, bigEndian: false, depth: 0, charset: .default) else { break }
             meta.appendParsed(e)
             if truncation != nil { break }
         }
@@ -201,7 +201,7 @@ struct Parser {
     // MARK: data sets
 
     mutating func parseTopLevel(explicit: Bool, bigEndian: Bool) throws -> DataSet {
-        var ds = DataSet(bigEndian: bigEndian, utf8: false)
+        var ds = DataSet(bigEndian: bigEndian, inherited: .default)
         try parseDataSet(into: &ds, end: nil, explicit: explicit, bigEndian: bigEndian, depth: 0, inItem: false)
         return ds
     }
@@ -235,7 +235,7 @@ struct Parser {
             if let last = ds.elements.last, last.tag == tag {
                 throw DICOMError.malformed("repeated element", offset: start, tag: tag)
             }
-            guard let e = try parseElement(explicit: explicit, bigEndian: bigEndian, depth: depth, utf8: ds.isUTF8, limit: limit) else { return }
+            guard let e = try parseElement(explicit: explicit, bigEndian: bigEndian, depth: depth, charset: ds.characterSet, limit: limit) else { return }
             ds.appendParsed(e)
         }
         if inItem && end == nil && truncation == nil {
@@ -244,7 +244,7 @@ struct Parser {
     }
 
     /// Reads one element at `pos`. `limit` is where the enclosing item ends.
-    mutating func parseElement(explicit: Bool, bigEndian: Bool, depth: Int, utf8: Bool, limit: Int? = nil) throws -> DataElement? {
+    mutating func parseElement(explicit: Bool, bigEndian: Bool, depth: Int, charset: SpecificCharacterSet, limit: Int? = nil) throws -> DataElement? {
         let limit = limit ?? bytes.count
         let start = pos
         guard limit - pos >= 8 else {
@@ -285,7 +285,7 @@ struct Parser {
                 // Undefined-length UN is a sequence encoded as Implicit VR Little Endian (PS3.5 6.2.2).
                 let itemsExplicit = vr == .UN ? false : explicit
                 let itemsBE = vr == .UN ? false : bigEndian
-                let items = try parseItems(end: nil, explicit: itemsExplicit, bigEndian: itemsBE, depth: depth + 1, utf8: utf8, tag: tag)
+                let items = try parseItems(end: nil, explicit: itemsExplicit, bigEndian: itemsBE, depth: depth + 1, charset: charset, tag: tag)
                 return DataElement(tag: tag, vr: .SQ, value: .sequence(items), offset: start, hadUndefinedLength: true)
             }
             throw DICOMError.malformed("undefined length on a \(vr.rawValue) element", offset: start, tag: tag)
@@ -300,7 +300,7 @@ struct Parser {
             let valueStart = pos
             if vr == .SQ && options.allowTruncated && strictNesting == 0 {
                 let err = DICOMError.truncated("sequence claims \(len) bytes but only \(bytes.count - pos) remain", offset: start, tag: tag)
-                let items = try parseItems(end: bytes.count, explicit: explicit, bigEndian: bigEndian, depth: depth + 1, utf8: utf8, tag: tag)
+                let items = try parseItems(end: bytes.count, explicit: explicit, bigEndian: bigEndian, depth: depth + 1, charset: charset, tag: tag)
                 if truncation == nil { truncation = err }
                 pos = bytes.count
                 return DataElement(tag: tag, vr: .SQ, value: .sequence(items), offset: start)
@@ -311,14 +311,14 @@ struct Parser {
         }
 
         if vr == .SQ {
-            let items = try parseItems(end: pos + len, explicit: explicit, bigEndian: bigEndian, depth: depth + 1, utf8: utf8, tag: tag)
+            let items = try parseItems(end: pos + len, explicit: explicit, bigEndian: bigEndian, depth: depth + 1, charset: charset, tag: tag)
             return DataElement(tag: tag, vr: .SQ, value: .sequence(items), offset: start)
         }
         if vr == .UN, len > 0, DataDictionary.entry(for: tag)?.vr == .SQ {
             // A sequence stored as UN: try to read its items as Implicit VR Little Endian.
             let save = pos
             strictNesting += 1
-            let items = try? parseItems(end: pos + len, explicit: false, bigEndian: false, depth: depth + 1, utf8: utf8, tag: tag)
+            let items = try? parseItems(end: pos + len, explicit: false, bigEndian: false, depth: depth + 1, charset: charset, tag: tag)
             strictNesting -= 1
             if let items {
                 return DataElement(tag: tag, vr: .SQ, value: .sequence(items), offset: start)
@@ -330,7 +330,7 @@ struct Parser {
         return DataElement(tag: tag, vr: vr, value: .bytes(value), offset: start)
     }
 
-    mutating func parseItems(end: Int?, explicit: Bool, bigEndian: Bool, depth: Int, utf8: Bool, tag seqTag: Tag) throws -> [DataSet] {
+    mutating func parseItems(end: Int?, explicit: Bool, bigEndian: Bool, depth: Int, charset: SpecificCharacterSet, tag seqTag: Tag) throws -> [DataSet] {
         if depth > options.maxDepth {
             throw DICOMError.limit("sequences nested deeper than \(options.maxDepth)", offset: pos, tag: seqTag)
         }
@@ -357,7 +357,7 @@ struct Parser {
             guard tag == .item else {
                 throw DICOMError.malformed("expected an item tag in sequence, found \(tag)", offset: start, tag: seqTag)
             }
-            var item = DataSet(bigEndian: bigEndian, utf8: utf8)
+            var item = DataSet(bigEndian: bigEndian, inherited: charset)
             if length == Parser.undefined {
                 try parseDataSet(into: &item, end: nil, explicit: explicit, bigEndian: bigEndian, depth: depth + 1, inItem: true)
             } else {

@@ -5,7 +5,9 @@ public struct PersonName: Sendable, Equatable, CustomStringConvertible {
     public var middleName: String
     public var namePrefix: String
     public var nameSuffix: String
-    /// Ideographic and phonetic representations, raw ("" when absent).
+    /// The component groups, "" when absent: alphabetic (single-byte), ideographic and
+    /// phonetic representations, each with its components separated by "^".
+    public var alphabetic: String
     public var ideographic: String
     public var phonetic: String
     public let raw: String
@@ -13,14 +15,23 @@ public struct PersonName: Sendable, Equatable, CustomStringConvertible {
     public init(_ raw: String) {
         self.raw = raw
         let groups = raw.split(separator: "=", omittingEmptySubsequences: false).map(String.init)
-        let c = (groups.first ?? "").split(separator: "^", omittingEmptySubsequences: false).map(String.init)
+        alphabetic = groups.first ?? ""
+        let c = alphabetic.split(separator: "^", omittingEmptySubsequences: false).map(String.init)
         func at(_ i: Int) -> String { i < c.count ? c[i] : "" }
         familyName = at(0); givenName = at(1); middleName = at(2); namePrefix = at(3); nameSuffix = at(4)
         ideographic = groups.count > 1 ? groups[1] : ""
         phonetic = groups.count > 2 ? groups[2] : ""
     }
 
-    public var description: String { raw }
+    /// The component groups present, trailing empty ones dropped (pydicom's `components`).
+    public var groups: [String] {
+        var g = raw.split(separator: "=", omittingEmptySubsequences: false).map(String.init)
+        while let last = g.last, last.isEmpty { g.removeLast() }
+        return g
+    }
+
+    /// The groups joined by "=" without trailing empty groups: pydicom's `str(PersonName)`.
+    public var description: String { groups.joined(separator: "=") }
 }
 
 /// A DA value (PS3.5 6.2): YYYYMMDD, also the ACR-NEMA form YYYY.MM.DD.
@@ -48,9 +59,26 @@ public struct DICOMDate: Sendable, Equatable, Hashable, CustomStringConvertible 
 extension DataSet {
     // MARK: Text
 
-    func decodeText(_ bytes: [UInt8]) -> String {
-        if isUTF8 { return String(decoding: bytes, as: UTF8.self) }
-        // Default repertoire and ISO_IR 100 (Latin-1): every byte is its own code point.
+    /// Decodes a string VR's value: the text VRs with the data set's character set (PN
+    /// without its trailing padding first, as pydicom does), all others (CS, UI, DA, …) with
+    /// the default repertoire, read as Latin-1 like pydicom.
+    func decodeText(_ bytes: [UInt8], vr: VR) -> String {
+        switch vr {
+        case .PN:
+            var end = bytes.count
+            while end > 0, bytes[end - 1] == 0x20 || bytes[end - 1] == 0x00 { end -= 1 }
+            return bytes.withUnsafeBufferPointer { characterSet.decode(UnsafeBufferPointer(rebasing: $0[0..<end])).text }
+        case .SH, .LO, .ST, .LT, .UT, .UC:
+            return characterSet.decode(bytes)
+        default:
+            return DataSet.latin1(bytes)
+        }
+    }
+
+    static func latin1(_ bytes: [UInt8]) -> String {
+        var ascii = true
+        for b in bytes where b >= 0x80 { ascii = false; break }
+        if ascii { return String(decoding: bytes, as: UTF8.self) }
         var s = ""
         s.unicodeScalars.reserveCapacity(bytes.count)
         for b in bytes { s.unicodeScalars.append(Unicode.Scalar(b)) }
@@ -70,7 +98,7 @@ extension DataSet {
         guard let e = self[tag], let b = e.bytes else { return nil }
         let vr = effectiveVR(e)
         if vr.isString {
-            return DataSet.trim(Substring(decodeText(b)), leading: !vr.isText)
+            return DataSet.trim(Substring(decodeText(b, vr: vr)), leading: !vr.isText)
         }
         switch vr {
         case .US, .SS, .UL, .SL, .FL, .FD, .SV, .UV:
@@ -87,8 +115,11 @@ extension DataSet {
         guard let e = self[tag], let b = e.bytes else { return nil }
         let vr = effectiveVR(e)
         if vr.isString {
-            let text = decodeText(b)
-            if vr.isText { return [DataSet.trim(Substring(text), leading: false)] }
+            let text = decodeText(b, vr: vr)
+            if vr.isText {
+                let value = DataSet.trim(Substring(text), leading: false)
+                return value.isEmpty ? [] : [value]  // empty like the other VRs
+            }
             if text.isEmpty { return [] }
             let whole = DataSet.trim(Substring(text), leading: false)
             if whole.isEmpty { return [] }
@@ -162,7 +193,11 @@ extension DataSet {
         return out
     }
 
-    public func sequence(_ tag: Tag) -> [DataSet]? { self[tag]?.items }
+    /// The items of a sequence; an item without its own (0008,0005) decodes text with this
+    /// data set's character set (also for items built in code).
+    public func sequence(_ tag: Tag) -> [DataSet]? {
+        self[tag]?.items.map { items in items.map { $0.inheriting(characterSet) } }
+    }
 
     // MARK: helpers
 
