@@ -119,6 +119,42 @@ enum TextUnits {
     static let maxScalars = 512
 
     static func units(_ text: String) -> [String] {
+        // Most header text is ASCII: split and upper-case its bytes directly (the Unicode
+        // property lookups of the general path cost about half of a whole decision).
+        var text = text
+        if let ascii = text.withUTF8({ asciiUnits($0) }) { return ascii }
+        return unicodeUnits(text)
+    }
+
+    /// The units of ASCII text; nil when a byte is not ASCII.
+    static func asciiUnits(_ bytes: UnsafeBufferPointer<UInt8>) -> [String]? {
+        var result: [String] = []
+        var start = -1
+        let end = min(bytes.count, maxScalars)
+        func flush(_ position: Int) {
+            guard start >= 0 else { return }
+            let word = UnsafeBufferPointer(rebasing: bytes[start..<position])
+            result.append(String(unsafeUninitializedCapacity: word.count) { buffer in
+                for (index, byte) in word.enumerated() { buffer[index] = byte >= 0x61 && byte <= 0x7A ? byte - 0x20 : byte }
+                return word.count
+            })
+            start = -1
+        }
+        for position in 0..<end {
+            let byte = bytes[position]
+            if byte >= 0x80 { return nil }
+            let isWord = (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+            if isWord {
+                if start < 0 { start = position }
+            } else {
+                flush(position)
+            }
+        }
+        flush(end)
+        return result
+    }
+
+    static func unicodeUnits(_ text: String) -> [String] {
         var result: [String] = []
         var word = String.UnicodeScalarView()
         func flush() {
@@ -274,9 +310,9 @@ public struct SpecialtyDeriver: Sendable {
             }
             for (codeIndex, code) in region.codes.enumerated() {
                 let codePath = "\(path).codes[\(codeIndex)]"
-                let scheme = code.scheme.trimmingCharacters(in: .whitespaces).uppercased()
-                let value = code.value.trimmingCharacters(in: .whitespaces)
-                guard !scheme.isEmpty, !value.isEmpty, !code.meaning.trimmingCharacters(in: .whitespaces).isEmpty else {
+                let scheme = Self.trimmed(code.scheme).uppercased()
+                let value = String(Self.trimmed(code.value))
+                guard !scheme.isEmpty, !value.isEmpty, !Self.trimmed(code.meaning).isEmpty else {
                     throw E(.missing, path: codePath, "a code needs scheme, value and meaning")
                 }
                 let key = scheme + "|" + value
@@ -413,7 +449,7 @@ public struct SpecialtyDeriver: Sendable {
     }()
 
     static func modality(ofSOPClass uid: String) -> String? {
-        let uid = uid.trimmingCharacters(in: CharacterSet(charactersIn: " \0"))
+        let uid = String(trimmed(uid))
         if let known = modalityBySOPClass[uid] { return known }
         if uid.hasPrefix("1.2.840.10008.5.1.4.1.1.88.") { return "SR" }
         return nil
@@ -422,14 +458,20 @@ public struct SpecialtyDeriver: Sendable {
     /// A study's modality codes, normalised; garbage (not a CS code) is dropped, so notes
     /// never echo arbitrary header text.
     static func modalityCodes(_ values: [String]) -> [String] {
-        var seen: Set<String> = []
         var codes: [String] = []
         for value in values.prefix(64) {
-            let code = value.trimmingCharacters(in: CharacterSet(charactersIn: " \0")).uppercased()
-            guard RuleNames.isModality(code), seen.insert(code).inserted else { continue }
+            let code = trimmed(value).uppercased()
+            guard RuleNames.isModality(code), !codes.contains(code) else { continue }
             codes.append(code)
         }
         return codes
+    }
+
+    /// Without the space and NUL padding DICOM values carry.
+    static func trimmed(_ value: String) -> Substring {
+        let padding: (Character) -> Bool = { $0 == " " || $0 == "\0" }
+        guard let first = value.firstIndex(where: { !padding($0) }), let last = value.lastIndex(where: { !padding($0) }) else { return "" }
+        return value[first...last]
     }
 
     /// Regions named in `text` (term matches, leftmost-longest), in text order.
@@ -454,7 +496,7 @@ public struct SpecialtyDeriver: Sendable {
     func regions(in codes: [AnatomicCode]) -> [(region: Int, term: String)] {
         var found: [(region: Int, term: String)] = []
         for code in codes.prefix(64) {
-            let key = code.scheme.trimmingCharacters(in: .whitespaces).uppercased() + "|" + code.value.trimmingCharacters(in: .whitespaces)
+            let key = Self.trimmed(code.scheme).uppercased() + "|" + Self.trimmed(code.value)
             if let hit = self.codes[key] {
                 found.append((hit.region, hit.text))
             } else {
@@ -494,6 +536,7 @@ public struct SpecialtyDeriver: Sendable {
             region = fixed
             regionIndex = regionNames.firstIndex(of: fixed)
             source = SpecialtySource(field: .modality, term: primary ?? poolName, region: fixed)
+            notes.append("\(primary ?? poolName) is read by the \(poolName)/\(fixed) pool")
         } else {
             let own = poolRule?.subspecialty ?? [:]
             let fields: [(SpecialtySource.Field, [(region: Int, term: String)])] = [
@@ -532,8 +575,8 @@ public struct SpecialtyDeriver: Sendable {
         }
 
         // 3. Findings may call for a subspecialist of the region.
-        if let index = regionIndex {
-            let studyFindings = Set(study.findings.prefix(64).map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
+        if let index = regionIndex, !study.findings.isEmpty {
+            let studyFindings = Set(study.findings.prefix(64).map { Self.trimmed($0).lowercased() })
             if let finding = findings.first(where: { studyFindings.contains($0.name) && $0.regions.contains(index) }) {
                 subspecialty = finding.subspecialty
                 notes.append("finding \(finding.name): \(finding.subspecialty)")
