@@ -434,7 +434,7 @@ public struct SpecialtyDeriver: Sendable {
 
     // MARK: - Deciding
 
-    /// Pools of modalities inferred from a SOP Class UID when a study has no Modality.
+    /// The modality of a SOP Class UID (PS3.4), used only when a study has no Modality.
     static let modalityBySOPClass: [String: String] = {
         let base = "1.2.840.10008.5.1.4.1.1."
         let table: [String: String] = [
