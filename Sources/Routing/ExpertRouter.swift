@@ -231,22 +231,39 @@ public final class ExpertRouter: Sendable {
         return reply.string ?? ""
     }
 
-    /// Parses one intake entry: either `spec` + `weight`, or `modality` + `body_part` +
-    /// `series` (+ `findings`, comma-separated) from which both are derived.
+    /// Parses one intake entry: either `spec` + `weight`; or `descriptors` (a JSON
+    /// `StudyDescriptors`) + `series`; or `modality` [+ `body_part`] + `series`
+    /// (+ `findings`, comma-separated). The last two derive specialty and weight with
+    /// `config.specialtyRules`.
     public func request(fromIntake fields: [String: String]) throws(RoutingError) -> CaseRequest {
+        try Self.request(fromIntake: fields, config: config)
+    }
+
+    /// `request(fromIntake:)` under `config`, without a router.
+    public static func request(fromIntake fields: [String: String], config: RoutingConfig) throws(RoutingError) -> CaseRequest {
         guard let id = fields["case"], let site = fields["site"] else { throw .invalid("intake entry needs case and site") }
         guard let priority = Priority(name: fields["priority"] ?? "routine") else { throw .invalid("intake priority must be stat, urgent, routine or bulk") }
         let region = fields["region"].flatMap { $0.isEmpty ? nil : $0 }
+        let series = Int(fields["series"] ?? "1") ?? 1
         var request: CaseRequest
         if let spec = fields["spec"] {
             guard let weight = Int(fields["weight"] ?? "") else { throw .invalid("intake weight must be an integer") }
             request = CaseRequest(id: id, specialty: try Specialty(spec), site: site, region: region, priority: priority, weight: weight)
+        } else if let json = fields["descriptors"] {
+            let descriptors: StudyDescriptors
+            do {
+                descriptors = try JSONDecoder().decode(StudyDescriptors.self, from: Data(json.utf8))
+            } catch {
+                throw .invalid("intake descriptors must be a StudyDescriptors JSON object")
+            }
+            request = try CaseRequest.derive(id: id, descriptors: descriptors, seriesCount: series, site: site, region: region,
+                                             priority: priority, config: config).request
         } else {
-            guard let modality = fields["modality"], let bodyPart = fields["body_part"] else {
-                throw .invalid("intake entry needs spec+weight or modality+body_part")
+            guard let modality = fields["modality"] else {
+                throw .invalid("intake entry needs spec+weight, descriptors, or modality[+body_part]")
             }
             let findings = (fields["findings"] ?? "").split(separator: ",").map(String.init)
-            request = try CaseRequest.derive(id: id, modality: modality, bodyPart: bodyPart, seriesCount: Int(fields["series"] ?? "1") ?? 1,
+            request = try CaseRequest.derive(id: id, modality: modality, bodyPart: fields["body_part"] ?? "", seriesCount: series,
                                              findings: findings, site: site, region: region, priority: priority, config: config)
         }
         request.deadline = fields["deadline"].flatMap { Int64($0) }

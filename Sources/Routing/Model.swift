@@ -211,18 +211,20 @@ public struct RoutingConfig: Sendable, Codable, Hashable {
     public var weights: WeightTable
     /// Audit stream is trimmed (approximately) to this many entries.
     public var auditMaxEntries: Int
+    /// How study headers become a reading specialty (`SpecialtyDeriver`).
+    public var specialtyRules: SpecialtyRules
 
     public static let standard = RoutingConfig(
         slaMinutes: ["stat": 30, "urgent": 120, "routine": 1440, "bulk": 4320],
         acceptTimeoutSeconds: 300, statCapacityMargin: 0.25, conflictOfInterest: true,
         widenAtFractions: [0.5, 0.75], ageRoutineAfterMinutes: 240, ageUrgentAfterMinutes: 60,
         heartbeatTTLSeconds: 120, recentHalfLifeMinutes: 60, maxCandidatesScanned: 64,
-        weights: .standard, auditMaxEntries: 1_000_000)
+        weights: .standard, auditMaxEntries: 1_000_000, specialtyRules: .standard)
 
     public init(slaMinutes: [String: Int], acceptTimeoutSeconds: Int, statCapacityMargin: Double, conflictOfInterest: Bool,
                 widenAtFractions: [Double], ageRoutineAfterMinutes: Int, ageUrgentAfterMinutes: Int,
                 heartbeatTTLSeconds: Int, recentHalfLifeMinutes: Int, maxCandidatesScanned: Int,
-                weights: WeightTable, auditMaxEntries: Int) {
+                weights: WeightTable, auditMaxEntries: Int, specialtyRules: SpecialtyRules = .standard) {
         self.slaMinutes = slaMinutes
         self.acceptTimeoutSeconds = acceptTimeoutSeconds
         self.statCapacityMargin = statCapacityMargin
@@ -235,6 +237,7 @@ public struct RoutingConfig: Sendable, Codable, Hashable {
         self.maxCandidatesScanned = maxCandidatesScanned
         self.weights = weights
         self.auditMaxEntries = auditMaxEntries
+        self.specialtyRules = specialtyRules
     }
 
     public func slaMilliseconds(_ priority: Priority) -> Int64 {
@@ -257,20 +260,54 @@ public struct RoutingConfig: Sendable, Codable, Hashable {
         guard ageRoutineAfterMinutes > 0, ageUrgentAfterMinutes > 0 else { throw .invalid("age*AfterMinutes: must be positive") }
         guard heartbeatTTLSeconds > 0, recentHalfLifeMinutes > 0 else { throw .invalid("heartbeatTTLSeconds, recentHalfLifeMinutes: must be positive") }
         guard (4...10_000).contains(maxCandidatesScanned) else { throw .invalid("maxCandidatesScanned: must be 4...10000") }
+        do {
+            _ = try SpecialtyDeriver.shared(for: specialtyRules)
+        } catch {
+            throw RoutingError(error.code, error.message)
+        }
     }
 
-    /// Reads a JSON config; missing keys fall back to `standard`.
+    /// Reads a JSON config; missing keys fall back to `standard`. Problems in
+    /// `specialtyRules` throw `SpecialtyRulesError` (code `routing.rules.*`, with the path);
+    /// the rest throw `RoutingError`.
     public static func load(path: String) throws -> RoutingConfig {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        let config = try JSONDecoder().decode(RoutingConfig.self, from: data)
+        return try decode(data)
+    }
+
+    /// `load` from bytes.
+    public static func decode(_ data: Data) throws -> RoutingConfig {
+        let config: RoutingConfig
+        do {
+            config = try JSONDecoder().decode(RoutingConfig.self, from: data)
+        } catch let error as DecodingError {
+            throw Self.describe(error)
+        }
+        try config.specialtyRules.validate()
         try config.validate()
         return config
+    }
+
+    /// A decoding failure as a typed error naming the JSON path.
+    static func describe(_ error: DecodingError) -> any Error {
+        let (path, detail): ([any CodingKey], String) = switch error {
+        case .typeMismatch(let type, let context): (context.codingPath, "expected \(type)")
+        case .valueNotFound(let type, let context): (context.codingPath, "expected \(type), found null")
+        case .keyNotFound(let key, let context): (context.codingPath + [key], "missing")
+        case .dataCorrupted(let context): (context.codingPath, "not valid JSON (\(context.debugDescription))")
+        @unknown default: ([], "unreadable")
+        }
+        if path.first?.stringValue == CodingKeys.specialtyRules.stringValue {
+            return SpecialtyRulesError(.malformed, path: StrictKeys.path(path), detail)
+        }
+        let text = StrictKeys.path(path).replacingOccurrences(of: "specialtyRules", with: "")
+        return RoutingError.invalid("routing config \(text.isEmpty ? "(top level)" : text): \(detail)")
     }
 
     enum CodingKeys: String, CodingKey {
         case slaMinutes, acceptTimeoutSeconds, statCapacityMargin, conflictOfInterest, widenAtFractions
         case ageRoutineAfterMinutes, ageUrgentAfterMinutes, heartbeatTTLSeconds, recentHalfLifeMinutes
-        case maxCandidatesScanned, weights, auditMaxEntries
+        case maxCandidatesScanned, weights, auditMaxEntries, specialtyRules
     }
 
     public init(from decoder: any Decoder) throws {
@@ -288,6 +325,7 @@ public struct RoutingConfig: Sendable, Codable, Hashable {
         maxCandidatesScanned = try c.decodeIfPresent(Int.self, forKey: .maxCandidatesScanned) ?? d.maxCandidatesScanned
         weights = try c.decodeIfPresent(WeightTable.self, forKey: .weights) ?? d.weights
         auditMaxEntries = try c.decodeIfPresent(Int.self, forKey: .auditMaxEntries) ?? d.auditMaxEntries
+        specialtyRules = try c.decodeIfPresent(SpecialtyRules.self, forKey: .specialtyRules) ?? d.specialtyRules
     }
 }
 
@@ -313,12 +351,25 @@ public struct CaseRequest: Sendable, Hashable, Codable {
     }
 
     /// Builds a request from study attributes: modality, DICOM body part, series count and
-    /// pre-screen finding codes (e.g. `hemorrhage`, `fracture`, `nodule`).
+    /// pre-screen finding codes (e.g. `hemorrhage`, `fracture`, `nodule`). Kept for callers
+    /// that have only these two fields; `derive(id:descriptors:...)` reads every field.
     public static func derive(id: String, modality: String, bodyPart: String, seriesCount: Int, findings: [String] = [],
                               site: String, region: String? = nil, priority: Priority, config: RoutingConfig = .standard) throws(RoutingError) -> CaseRequest {
-        let specialty = try SpecialtyDerivation.specialty(modality: modality, bodyPart: bodyPart, findings: findings)
-        let weight = config.weights.weight(modality: modality, seriesCount: seriesCount)
-        return CaseRequest(id: id, specialty: specialty, site: site, region: region, priority: priority, weight: weight)
+        try derive(id: id, descriptors: StudyDescriptors(modality: modality, bodyPartExamined: bodyPart, findings: findings),
+                   seriesCount: seriesCount, site: site, region: region, priority: priority, config: config).request
+    }
+
+    /// Builds a request from a study's header fields with `config.specialtyRules`; the
+    /// decision says which field chose the specialty, or that the case went to the
+    /// modality's generalist pool because none named a body part.
+    public static func derive(id: String, descriptors: StudyDescriptors, seriesCount: Int, site: String, region: String? = nil,
+                              priority: Priority, config: RoutingConfig = .standard) throws(RoutingError) -> (request: CaseRequest, decision: SpecialtyDecision) {
+        let deriver: SpecialtyDeriver
+        do { deriver = try SpecialtyDeriver.shared(for: config.specialtyRules) } catch { throw RoutingError(error.code, error.message) }
+        let decision = deriver.decide(descriptors)
+        let weight = config.weights.weight(modality: decision.modality, seriesCount: seriesCount)
+        let request = CaseRequest(id: id, specialty: decision.specialty, site: site, region: region, priority: priority, weight: weight)
+        return (request, decision)
     }
 
     public func validate() throws(RoutingError) {
@@ -329,44 +380,21 @@ public struct CaseRequest: Sendable, Hashable, Codable {
     }
 }
 
-/// Maps DICOM modality + body part + findings onto a reading specialty.
+/// Maps DICOM modality + body part + findings onto a reading specialty with the built-in
+/// rules; `SpecialtyDeriver` does the work and reads every routing field.
 public enum SpecialtyDerivation {
-    static let regionByBodyPart: [String: String] = [
-        "HEAD": "head", "BRAIN": "head", "SKULL": "head", "NECK": "head", "FACE": "head", "IAC": "head",
-        "CSPINE": "spine", "TSPINE": "spine", "LSPINE": "spine", "SPINE": "spine", "SSPINE": "spine",
-        "CHEST": "chest", "THORAX": "chest", "LUNG": "chest", "HEART": "cardiac", "CARDIAC": "cardiac",
-        "ABDOMEN": "abdomen", "PELVIS": "abdomen", "ABDOMENPELVIS": "abdomen", "LIVER": "abdomen", "KIDNEY": "abdomen",
-        "BREAST": "breast",
-        "KNEE": "msk", "SHOULDER": "msk", "HIP": "msk", "ANKLE": "msk", "WRIST": "msk", "HAND": "msk", "FOOT": "msk",
-        "ELBOW": "msk", "EXTREMITY": "msk", "LEG": "msk", "ARM": "msk",
-    ]
-
-    /// Subspecialty for advanced modalities by region.
-    static let subspecialtyByRegion: [String: String] = [
-        "head": "neuro", "spine": "neuro", "chest": "thoracic", "cardiac": "cardiac", "abdomen": "body",
-    ]
-
-    /// Findings that call for a subspecialist even on plain films.
-    static let subspecialtyByFinding: [String: String] = [
-        "hemorrhage": "neuro", "stroke": "neuro", "mass-effect": "neuro",
-        "nodule": "thoracic", "pneumothorax": "thoracic", "embolism": "thoracic",
-        "fracture": "trauma", "dislocation": "trauma",
-        "calcification": "breast", "pediatric": "peds",
-    ]
-
+    /// Kept for existing callers; never throws with the built-in rules.
     public static func specialty(modality: String, bodyPart: String, findings: [String]) throws(RoutingError) -> Specialty {
-        let mod = modality.uppercased() == "DX" ? "CR" : modality.uppercased()
-        let part = bodyPart.uppercased().filter { $0.isLetter }
-        let region = mod == "MG" ? "breast" : (regionByBodyPart[part] ?? "general")
-        var sub: String?
-        if ["CT", "MR", "NM", "PT"].contains(mod), region != "msk", region != "breast" {
-            sub = subspecialtyByRegion[region]
-        }
-        for finding in findings {
-            if let special = subspecialtyByFinding[finding.lowercased()] { sub = special; break }
-        }
-        if region == "msk" || region == "breast" { sub = sub == "trauma" && region == "msk" ? "trauma" : nil }
-        let text = [mod, region, sub].compactMap { $0 }.joined(separator: "/")
-        return try Specialty(text)
+        decide(StudyDescriptors(modality: modality, bodyPartExamined: bodyPart, findings: findings)).specialty
+    }
+
+    /// The full decision under `rules`.
+    public static func decide(_ study: StudyDescriptors, rules: SpecialtyRules) throws(SpecialtyRulesError) -> SpecialtyDecision {
+        try SpecialtyDeriver.shared(for: rules).decide(study)
+    }
+
+    /// The full decision under the built-in rules.
+    public static func decide(_ study: StudyDescriptors) -> SpecialtyDecision {
+        SpecialtyDeriver.standard.decide(study)
     }
 }

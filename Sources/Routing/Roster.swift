@@ -264,15 +264,23 @@ public enum RosterGenerator {
         "APAC": ["Asia/Singapore", "Asia/Kolkata", "Australia/Sydney"],
     ]
     /// Reading groups and the specialties their members hold, with the share of experts.
+    /// Together they hold every specialty `SpecialtyRules.standard` derives — each
+    /// modality's generalist pool (`CT/general`, `OT/general`, `RT/oncology`, ...), every
+    /// region pool and the finding subspecialties (`CR/chest/thoracic`, `CT/msk/trauma`) —
+    /// so no study waits for widening to find a reader (`SpecialtyCoverageTests`).
     public static let groups: [(name: String, share: Int, specialties: [String])] = [
-        ("neuro", 16, ["CT/head/neuro", "MR/head/neuro", "CT/spine/neuro", "MR/spine/neuro"]),
-        ("thoracic", 14, ["CT/chest/thoracic", "CR/chest"]),
-        ("body", 16, ["CT/abdomen/body", "MR/abdomen/body", "US/abdomen"]),
-        ("msk", 14, ["MR/msk", "CR/msk", "CT/msk"]),
-        ("breast", 7, ["MG/breast", "US/breast", "MR/breast"]),
+        ("neuro", 13, ["CT/head/neuro", "MR/head/neuro", "CT/spine/neuro", "MR/spine/neuro"]),
+        ("thoracic", 10, ["CT/chest/thoracic", "CR/chest/thoracic"]),
+        ("body", 12, ["CT/abdomen/body", "MR/abdomen/body", "US/abdomen"]),
+        ("msk", 10, ["MR/msk/trauma", "CR/msk/trauma", "CT/msk/trauma", "CR/spine"]),
+        ("breast", 6, ["MG/breast", "US/breast", "MR/breast"]),
         ("cardiac", 5, ["CT/cardiac/cardiac", "MR/cardiac/cardiac"]),
-        ("nuclear", 4, ["NM/general", "PT/general"]),
-        ("general", 24, ["CR/chest", "CR/msk", "CR/general", "CT/head", "CT/chest", "CT/abdomen", "US/abdomen"]),
+        ("nuclear", 5, ["NM/general", "PT/general"]),
+        ("interventional", 4, ["XA/general", "RF/general"]),
+        ("radonc", 3, ["RT/oncology"]),
+        ("cross-sectional", 10, ["CT/general", "MR/general", "US/general", "CT/head", "CT/chest", "CT/abdomen", "MR/msk"]),
+        ("general", 22, ["CR/general", "CR/chest", "CR/msk", "CR/spine", "OT/general", "US/general", "US/abdomen", "CT/general",
+                         "RF/general"]),
     ]
     static let firstNames = ["Anna", "Ben", "Chen", "Dara", "Elif", "Farid", "Greta", "Hiro", "Ines", "Jonas", "Kavya", "Lars",
                              "Maya", "Nils", "Omar", "Priya", "Quinn", "Rosa", "Sven", "Tara", "Umar", "Vera", "Wei", "Yara", "Zoe"]
@@ -292,6 +300,11 @@ public enum RosterGenerator {
         return regions[number % regions.count]
     }
 
+    /// Experts `1...staffingFloor` are one per group per region, credentialed for the whole
+    /// region with no expiry and no home site (so no conflict rule excludes them): every
+    /// pool is staffed at every site however the dice fall for the rest.
+    public static var staffingFloor: Int { groups.count * regions.count }
+
     public static func generate(count: Int, seed: UInt64, sites: Int = 60) -> [Expert] {
         var rng = SeededGenerator(seed: seed)
         func pick<T>(_ items: [(share: Int, T)]) -> T {
@@ -305,9 +318,10 @@ public enum RosterGenerator {
         experts.reserveCapacity(count)
         let width = max(4, String(count).count)
         for index in 1...max(1, count) {
-            let region = regions[Int.random(in: 0..<regions.count, using: &rng)]
+            let isFloor = index <= staffingFloor
+            let region = isFloor ? regions[(index - 1) / groups.count] : regions[Int.random(in: 0..<regions.count, using: &rng)]
             let zone = zones[region]!.randomElement(using: &rng)!
-            var specialties = Set(pick(groupItems))
+            var specialties = Set(isFloor ? groups[(index - 1) % groups.count].specialties : pick(groupItems))
             if Int.random(in: 0..<100, using: &rng) < 30 { specialties.formUnion(pick(groupItems).prefix(2)) }
             let regionSites = (1...sites).map(Self.site).filter { Self.region(ofSite: $0) == region }
             var credentials: [Credential] = []
@@ -317,7 +331,9 @@ public enum RosterGenerator {
                 if roll < 15 { return baseTime + Int64(Int.random(in: 400...1400, using: &rng)) * 86_400_000 }
                 return nil
             }
-            if Int.random(in: 0..<100, using: &rng) < 55 {
+            if isFloor {
+                credentials.append(Credential(scope: "region:" + region))
+            } else if Int.random(in: 0..<100, using: &rng) < 55 {
                 credentials.append(Credential(scope: "region:" + region, expires: expiry()))
             }
             let extra = Int.random(in: credentials.isEmpty ? 3...8 : 0...3, using: &rng)
@@ -330,7 +346,8 @@ public enum RosterGenerator {
             for site in chosen.sorted() { credentials.append(Credential(scope: site, expires: expiry())) }
             if credentials.isEmpty { credentials.append(Credential(scope: regionSites.first ?? "H001")) }
             let shifts = pick(shiftPatterns.map { (share: $0.share, $0.shifts) }).map { try! ShiftWindow($0) }
-            let home: String? = Int.random(in: 0..<100, using: &rng) < 70 ? regionSites.randomElement(using: &rng) : nil
+            let homeRoll = Int.random(in: 0..<100, using: &rng)
+            let home: String? = !isFloor && homeRoll < 70 ? regionSites.randomElement(using: &rng) : nil
             let name = "Dr. \(firstNames.randomElement(using: &rng)!) \(lastNames.randomElement(using: &rng)!)"
             let id = "E" + String(repeating: "0", count: max(0, width - String(index).count)) + String(index)
             experts.append(Expert(id: id, name: name, specialties: specialties.sorted().map { try! Specialty($0) },
