@@ -39,6 +39,7 @@ struct E2EBench: AsyncParsableCommand {
         let client = try RedisClient(url: grid.redisURL)
         let store = StudyStore(client: client, prefix: options.prefix)
         var latencies: [Double] = []
+        var stages: [String: [Double]] = [:]
         var throughput = (studies: 0.0, images: 0.0)
         do {
             try await Task.sleep(for: .seconds(1))
@@ -46,6 +47,7 @@ struct E2EBench: AsyncParsableCommand {
                 let study = try await submit(store: store, kind: run % 2 == 0 ? .chest : .head, slices: images, seed: UInt64(7_000 + run))
                 let seconds = try await waitAssigned(store: store, studies: [study], timeout: 60)
                 latencies.append(seconds)
+                for (stage, ms) in try await Self.stageTimes(client: client, prefix: options.prefix, study: study) { stages[stage, default: []].append(ms) }
                 if !json { print(String(format: "latency run %2d: %.2f s received → assigned", run + 1, seconds)) }
             }
             let started = Date()
@@ -65,12 +67,39 @@ struct E2EBench: AsyncParsableCommand {
         func pct(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int((p * Double(sorted.count - 1)).rounded()))] }
         print(String(format: "e2e: %d workers, latency %d × %d-image studies: p50 %.2f s, p95 %.2f s; burst %d × %d images: %.2f studies/s, %.1f images/s",
                      workers, runs, images, pct(0.5), pct(0.95), burst, burstImages, throughput.studies, throughput.images))
+        var stageMedians: [String: Double] = [:]
+        for stage in Self.stageOrder {
+            let values = (stages[stage] ?? []).sorted()
+            guard !values.isEmpty else { continue }
+            stageMedians[stage] = values[values.count / 2]
+        }
+        print("stages (median ms, from the audit chain): " + Self.stageOrder.compactMap { stage in stageMedians[stage].map { "\(stage) \(Int($0.rounded()))" } }.joined(separator: ", "))
         if json {
             let object: [String: Any] = ["benchmark": "e2e", "workers": workers, "studies_per_s": throughput.studies, "images_per_s": throughput.images,
                                          "p50_s": pct(0.5), "p95_s": pct(0.95), "latency_runs": runs, "latency_images": images,
-                                         "burst_studies": burst, "burst_images": burstImages]
+                                         "burst_studies": burst, "burst_images": burstImages, "stage_median_ms": stageMedians]
             print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
         }
+    }
+
+    static let stageOrder = ["ingest", "commit", "fan_out", "queue_wait", "processing", "hand_off", "routing"]
+
+    /// Where one study's time went, from its audit chain (Redis's clock, ms): intake of every
+    /// instance, then each step of the lifecycle.
+    static func stageTimes(client: RedisClient, prefix: KeyPrefix, study: StudyUID) async throws -> [(String, Double)] {
+        let entries = try await AuditTrail.timeline(client: client, prefix: prefix, study: study.rawValue)
+        func first(_ action: String) -> Int64? { entries.first { $0.action == action }?.timestampMilliseconds }
+        let lastStored = entries.last { $0.action == "instance.stored" }?.timestampMilliseconds
+        let points: [(String, Int64?)] = [
+            ("received", first("study.received")), ("stored", lastStored), ("committed", first("study.committed")), ("queued", first("study.queued")),
+            ("processing", first("study.processing")), ("screened", first("study.screened") ?? first("study.screened.critical")),
+            ("routing", first("study.routing")), ("assigned", first("study.assigned")),
+        ]
+        var out: [(String, Double)] = []
+        for (stage, (from, to)) in zip(stageOrder, zip(points.dropLast(), points.dropFirst())) {
+            if let a = from.1, let b = to.1 { out.append((stage, Double(b - a))) }
+        }
+        return out
     }
 
     /// Stores a phantom series straight into the study store (as `radgridctl submit` does) and commits it.

@@ -370,17 +370,19 @@ struct TaskQueueTests {
     }
 
     @Test func renewedLeaseOutlivesItsDurationAndLapsesWithoutRenewal() async throws {
-        let queue = try await makeQueue { $0.lease = .milliseconds(300) }
+        // A lease of 1 s renewed every 250 ms for 2 s (twice its length), then left to lapse.
+        // (Generous margins: tests run in parallel on a busy 2-core machine.)
+        let queue = try await makeQueue { $0.lease = .seconds(1) }
         defer { queue.client.shutdown() }
         try await queue.enqueue(TaskSpec(key: "long", lane: .routine))
         let task = try #require(try await queue.claim(consumer: "busy", count: 1).tasks.first)
-        for _ in 0..<6 {
-            try await Task.sleep(for: .milliseconds(100))
+        for _ in 0..<8 {
+            try await Task.sleep(for: .milliseconds(250))
             #expect(try await queue.renew([task]).isEmpty)
         }
         #expect(try await queue.reclaimExpired().requeued == 0)
         #expect(try await queue.status(ofKey: "long") == .running)
-        try await Task.sleep(for: .milliseconds(450))
+        try await Task.sleep(for: .milliseconds(1_300))
         let reclaimed = try await queue.reclaimExpired()
         #expect(reclaimed.requeued == 1)
         #expect(try await queue.status(ofKey: "long") == .queued)
