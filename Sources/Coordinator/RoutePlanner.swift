@@ -28,10 +28,12 @@ public struct RoutePlanner: Sendable {
         let findings = (screening?.findingCodes() ?? []).compactMap(routingFinding)
         var priority = record.priority
         if let wanted = screening?.urgency.minimumPriority { priority = priority.raised(to: wanted) }
-        let modality = record.modality.isEmpty ? "OT" : record.modality
-        let request = try CaseRequest.derive(id: "c0", modality: modality, bodyPart: record.bodyPart, seriesCount: max(1, screening?.series ?? 1),
-                                             findings: findings, site: record.site.rawValue, region: region, priority: priority, config: config)
-        return RouteDecision(specialty: request.specialty.description, priority: priority, weight: request.weight, region: region)
+        var headers = screening?.headers ?? StudyDescriptors(modality: record.modality, bodyPartExamined: record.bodyPart)
+        if headers.modality.isEmpty { headers.modality = record.modality }
+        headers.findings = findings
+        let (request, decision) = try CaseRequest.derive(id: "c0", descriptors: headers, seriesCount: max(1, screening?.series ?? 1),
+                                                         site: record.site.rawValue, region: region, priority: priority, config: config)
+        return RouteDecision(specialty: request.specialty.description, priority: priority, weight: request.weight, region: region, note: decision.note)
     }
 
     /// Screener finding codes → the router's finding words.

@@ -75,6 +75,9 @@ public struct ScreeningOutcome: Sendable, Hashable, Codable {
     public var failedInstances: [FailedInstance]
     /// The priority the study had before the screen raised it (nil when not raised).
     public var priorityRaisedFrom: Priority?
+    /// What the study's headers say, gathered over its instances (routing derives the
+    /// reading specialty from it).
+    public var headers: StudyDescriptors?
 
     public init(urgency: Urgency, score: Double, findings: [ScreeningFinding], series: Int, screenedImages: Int,
                 nonImageInstances: Int = 0, failedInstances: [FailedInstance] = [], priorityRaisedFrom: Priority? = nil) {

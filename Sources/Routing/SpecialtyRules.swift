@@ -1,4 +1,5 @@
 import Foundation
+import GridContract
 import RadGridCore
 
 /// A problem in the `specialtyRules` section of the routing config. `path` names the entry
@@ -39,30 +40,6 @@ public struct SpecialtyRulesError: CodedError, Equatable {
         self.codeValue = code
         self.path = path
         self.message = "\(path): \(detail)"
-    }
-}
-
-/// A coded anatomic concept: one item of a DICOM code sequence such as
-/// AnatomicRegionSequence (0008,2218) — Coding Scheme Designator, Code Value, Code Meaning.
-public struct AnatomicCode: Sendable, Hashable, Codable {
-    public var scheme: String
-    public var value: String
-    public var meaning: String
-
-    public init(scheme: String, value: String, meaning: String) {
-        self.scheme = scheme
-        self.value = value
-        self.meaning = meaning
-    }
-
-    enum CodingKeys: String, CodingKey, CaseIterable { case scheme, value, meaning }
-
-    public init(from decoder: any Decoder) throws {
-        try StrictKeys.check(decoder, CodingKeys.self)
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        scheme = try c.decode(String.self, forKey: .scheme)
-        value = try c.decode(String.self, forKey: .value)
-        meaning = try c.decodeIfPresent(String.self, forKey: .meaning) ?? ""
     }
 }
 

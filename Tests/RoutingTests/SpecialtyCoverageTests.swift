@@ -1,3 +1,4 @@
+import GridContract
 import Foundation
 import Testing
 @testable import Routing

@@ -3,15 +3,53 @@ import Foundation
 import GridContract
 import Imaging
 
+/// What routing needs from one instance's header (gathered over the study by its study task).
+public struct InstanceDescriptors: Sendable, Hashable, Codable {
+    public var modality: String
+    public var sopClass: String
+    public var bodyPart: String
+    public var studyDescription: String
+    public var protocolName: String
+    public var seriesDescription: String
+    public var regionCodes: [AnatomicCode]
+
+    public init(dataSet ds: DataSet) {
+        modality = ds.string(.modality) ?? ""
+        sopClass = ds.string(.sopClassUID) ?? ""
+        bodyPart = ds.string(.bodyPartExamined) ?? ""
+        studyDescription = ds.string(.studyDescription) ?? ""
+        protocolName = ds.string(Tag(0x0018, 0x1030)) ?? ""
+        seriesDescription = ds.string(.seriesDescription) ?? ""
+        regionCodes = (ds.sequence(Tag(0x0008, 0x2218)) ?? []).prefix(8).compactMap { item in
+            guard let value = item.string(Tag(0x0008, 0x0100)), let scheme = item.string(Tag(0x0008, 0x0102)) else { return nil }
+            return AnatomicCode(scheme: scheme, value: value, meaning: item.string(Tag(0x0008, 0x0104)) ?? "")
+        }
+    }
+
+    /// Combines the instances' headers into the study's (first non-empty value wins; lists unique, in order).
+    public static func study(_ instances: [InstanceDescriptors]) -> StudyDescriptors {
+        func first(_ field: KeyPath<InstanceDescriptors, String>) -> String { instances.lazy.map { $0[keyPath: field] }.first { !$0.isEmpty } ?? "" }
+        func unique(_ field: KeyPath<InstanceDescriptors, String>) -> [String] {
+            var seen = Set<String>()
+            return instances.map { $0[keyPath: field] }.filter { !$0.isEmpty && seen.insert($0).inserted }
+        }
+        var codes: [AnatomicCode] = []
+        for code in instances.flatMap(\.regionCodes) where !codes.contains(code) { codes.append(code) }
+        return StudyDescriptors(modality: first(\.modality), modalitiesInStudy: unique(\.modality), sopClassUIDs: unique(\.sopClass),
+                                bodyPartExamined: first(\.bodyPart), studyDescription: first(\.studyDescription), protocolName: first(\.protocolName),
+                                seriesDescriptions: unique(\.seriesDescription), anatomicRegionCodes: Array(codes.prefix(16)))
+    }
+}
+
 /// What an instance task leaves for its study task: a screening slice, or why there is none.
 /// Stored as the task's result: one JSON line (`{"outcome":…}`), then, for a slice, its pixels.
 public enum InstanceTaskResult: Sendable, Equatable {
     /// A greyscale slice in HU for the screeners.
     case slice(InstanceResult)
     /// An image an expert reads but the screeners do not (colour, multi-frame): `reason` says which.
-    case unscreened(reason: String, series: String)
+    case unscreened(reason: String, series: String, descriptors: InstanceDescriptors?)
     /// Not an image (SR, KO, RT plan, ...): listed with the study.
-    case nonImage(kind: String)
+    case nonImage(kind: String, descriptors: InstanceDescriptors?)
     /// Could not be read (an error code; never patient data).
     case failed(code: String)
 
@@ -19,29 +57,49 @@ public enum InstanceTaskResult: Sendable, Equatable {
     public var outcome: InstanceOutcome {
         switch self {
         case .slice, .unscreened: .image
-        case .nonImage(let kind): .nonImage(kind: kind)
+        case .nonImage(let kind, _): .nonImage(kind: kind)
         case .failed(let code): .failed(code: code)
         }
     }
 
+    /// The instance's header facts for routing (nil for an unreadable one).
+    public var descriptors: InstanceDescriptors? {
+        switch self {
+        case .slice(let result): result.header.descriptors
+        case .unscreened(_, _, let d), .nonImage(_, let d): d
+        case .failed: nil
+        }
+    }
+
+    /// Header line of a result without pixels.
+    struct Line: Codable {
+        var outcome: String?
+        var reason: String?
+        var series: String?
+        var kind: String?
+        var code: String?
+        var descriptors: InstanceDescriptors?
+    }
+
     public func encoded() throws -> [UInt8] {
+        let line: Line
         switch self {
         case .slice(let result): return try result.encoded()
-        case .unscreened(let reason, let series): return Array(#"{"outcome":"unscreened","reason":"\#(Self.safe(reason))","series":"\#(Self.safe(series))"}"#.utf8) + [0x0A]
-        case .nonImage(let kind): return Array(#"{"outcome":"nonimage","kind":"\#(Self.safe(kind))"}"#.utf8) + [0x0A]
-        case .failed(let code): return Array(#"{"outcome":"failed","code":"\#(Self.safe(code))"}"#.utf8) + [0x0A]
+        case .unscreened(let reason, let series, let d): line = Line(outcome: "unscreened", reason: Self.safe(reason), series: series, descriptors: d)
+        case .nonImage(let kind, let d): line = Line(outcome: "nonimage", kind: Self.safe(kind), descriptors: d)
+        case .failed(let code): line = Line(outcome: "failed", code: Self.safe(code))
         }
+        return Array(try JSONEncoder().encode(line)) + [0x0A]
     }
 
     public static func decode(_ bytes: [UInt8]) throws -> InstanceTaskResult {
         guard let newline = bytes.firstIndex(of: 0x0A) else { throw WorkerError(code: "worker.badResult", message: "instance result has no header") }
-        struct Probe: Decodable { var outcome: String?; var reason: String?; var series: String?; var kind: String?; var code: String? }
-        let probe = try JSONDecoder().decode(Probe.self, from: Data(bytes[..<newline]))
-        switch probe.outcome {
+        let line = try JSONDecoder().decode(Line.self, from: Data(bytes[..<newline]))
+        switch line.outcome {
         case nil: return .slice(try InstanceResult.decode(bytes))
-        case "unscreened": return .unscreened(reason: probe.reason ?? "", series: probe.series ?? "")
-        case "nonimage": return .nonImage(kind: probe.kind ?? "")
-        case "failed": return .failed(code: probe.code ?? "worker.failed")
+        case "unscreened": return .unscreened(reason: line.reason ?? "", series: line.series ?? "", descriptors: line.descriptors)
+        case "nonimage": return .nonImage(kind: line.kind ?? "", descriptors: line.descriptors)
+        case "failed": return .failed(code: line.code ?? "worker.failed")
         default: throw WorkerError(code: "worker.badResult", message: "instance result has an unknown outcome")
         }
     }
@@ -71,6 +129,7 @@ public struct InstanceResult: Sendable, Equatable {
         public var truncated: Bool
         public var sourceColumns: Int
         public var sourceRows: Int
+        public var descriptors: InstanceDescriptors?
     }
 
     public var header: Header
@@ -146,7 +205,7 @@ public struct InstanceResult: Sendable, Equatable {
                             modality: info.modality ?? "", bodyPart: info.bodyPart ?? "", position: slice.header.imagePosition,
                             orientation: slice.header.imageOrientation, instanceNumber: slice.header.instanceNumber,
                             pixelSpacing: spacing, sliceThickness: slice.header.sliceThickness, truncated: slice.truncated,
-                            sourceColumns: slice.columns, sourceRows: slice.rows)
+                            sourceColumns: slice.columns, sourceRows: slice.rows, descriptors: InstanceDescriptors(dataSet: file.dataSet))
         return InstanceResult(header: header, hu: hu)
     }
 }

@@ -199,15 +199,16 @@ struct Pipeline: Sendable {
         do {
             let raw = try Zstd.decompress(compressed, maxOutputSize: settings.maxInstanceBytes)
             let file = try DICOMFile.read(raw, options: ReadOptions(allowTruncated: true))
+            let descriptors = InstanceDescriptors(dataSet: file.dataSet)
             guard file.dataSet.contains(.pixelData) else {
-                return .nonImage(kind: StudyStore.clean(file.dataSet.string(.modality) ?? "OT").ifEmpty("OT"))
+                return .nonImage(kind: StudyStore.clean(file.dataSet.string(.modality) ?? "OT").ifEmpty("OT"), descriptors: descriptors)
             }
             do {
                 return .slice(try InstanceResult.make(from: file, maxSize: settings.screeningSize))
             } catch let error as ImagingError where error.code == "imaging.unsupported" {
                 // Colour, multi-frame: an image for the expert, not for the CT screeners.
                 _ = try file.decodePixels()
-                return .unscreened(reason: error.message, series: file.dataSet.string(.seriesInstanceUID) ?? "")
+                return .unscreened(reason: error.message, series: file.dataSet.string(.seriesInstanceUID) ?? "", descriptors: descriptors)
             }
         } catch let error as CodedError where !(error is RedisError) {
             logger.notice("instance unreadable", metadata: ["study": "\(task.study)", "sop": "\(task.sop)", "code": "\(error.code)"])
@@ -235,6 +236,7 @@ struct Pipeline: Sendable {
         var outcomes: [(SOPInstanceUID, InstanceOutcome)] = []
         var failures: [FailedInstance] = []
         var unscreened = 0, nonImage = 0
+        var headers: [InstanceDescriptors] = []
         for (sop, reply) in zip(task.sops, replies) {
             let result: InstanceTaskResult
             if let bytes = reply.bytes, !reply.isNull {
@@ -244,6 +246,7 @@ struct Pipeline: Sendable {
                 result = .failed(code: "worker.noResult")
             }
             outcomes.append((sop, result.outcome))
+            if let descriptors = result.descriptors { headers.append(descriptors) }
             switch result {
             case .slice(let slice):
                 if bySeries[slice.header.series] == nil { order.append(slice.header.series) }
@@ -259,8 +262,9 @@ struct Pipeline: Sendable {
             event = failures.isEmpty ? .nonDiagnostic(nonImageInstances: nonImage, generation: task.generation)
                 : .unreadable(failures, generation: task.generation)
         } else {
-            event = .screened(try screen(order.map { ($0, bySeries[$0]!) }, unscreened: unscreened, nonImage: nonImage, failures: failures),
-                              generation: task.generation)
+            var outcome = try screen(order.map { ($0, bySeries[$0]!) }, unscreened: unscreened, nonImage: nonImage, failures: failures)
+            outcome.headers = InstanceDescriptors.study(headers)
+            event = .screened(outcome, generation: task.generation)
         }
         try await store.handle(event, study: task.study, actor: actor, machine: machine)
         // The instance results have served their purpose.
