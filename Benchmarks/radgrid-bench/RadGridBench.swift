@@ -15,6 +15,7 @@ struct RadGridBench: AsyncParsableCommand {
             ScreenBench.self,
             PipelineBench.self,
             E2EBench.self,
+            ChaosBench.self,
         ]
     )
 }

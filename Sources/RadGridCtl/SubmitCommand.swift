@@ -153,10 +153,16 @@ struct DirectSubmitter {
 }
 
 /// Edge path: DICOMweb STOW-RS to a gateway, one request per study batch, then commit.
-struct StowClient {
+public struct StowClient: Sendable {
     let baseURL: String
     let token: String
     let batch: Int
+
+    public init(baseURL: String, token: String, batch: Int = 50) {
+        self.baseURL = baseURL
+        self.token = token
+        self.batch = batch
+    }
 
     func submit(_ files: [String], priority: Priority, commit: Bool, progress: Progress) async throws -> SubmitSummary {
         var summary = SubmitSummary()
@@ -211,7 +217,9 @@ struct StowClient {
         return items.count
     }
 
-    func post(path: String, parts: [[UInt8]]?) async throws -> (Int, [UInt8]) {
+    /// One POST to the gateway: a STOW-RS body of `parts`, or an empty body (commit).
+    /// Returns the HTTP status and body.
+    public func post(path: String, parts: [[UInt8]]?) async throws -> (Int, [UInt8]) {
         guard let url = URL(string: baseURL + path) else { throw ValidationError("invalid gateway URL") }
         var request = URLRequest(url: url)
         request.httpMethod = "POST"

@@ -227,7 +227,8 @@ public final class ExpertRouter: Sendable {
                                        "weight", RedisArgument(request.weight)]
         if let region = request.region { fields += ["region", RedisArgument(region)] }
         if let deadline = request.deadline { fields += ["deadline", RedisArgument(deadline)] }
-        let reply = try await redis.send(["XADD", RedisArgument(keys.intake), "*"] + fields)
+        // Capped: entries are acknowledged by the routers' group and not needed after.
+        let reply = try await redis.send(["XADD", RedisArgument(keys.intake), "MAXLEN", "~", "100000", "*"] + fields)
         return reply.string ?? ""
     }
 

@@ -355,6 +355,8 @@ public struct WorkerHeartbeat: Service {
                 RedisCommand(["HSET", RedisArgument(key)] + fields.flatMap { [RedisArgument($0.0), RedisArgument($0.1)] }),
                 RedisCommand("EXPIRE", RedisArgument(key), RedisArgument(ttl)),
                 RedisCommand("ZADD", RedisArgument(Self.indexKey(prefix: prefix)), RedisArgument(WallClock.nowMilliseconds()), RedisArgument(name)),
+                // Workers gone for an hour leave the index (each worker prunes on its beat).
+                RedisCommand("ZREMRANGEBYSCORE", RedisArgument(Self.indexKey(prefix: prefix)), "-inf", RedisArgument(WallClock.nowMilliseconds() - 3_600_000)),
             ])
         } catch {
             logger.warning("heartbeat failed", metadata: ["error": "\(error)"])
