@@ -35,7 +35,7 @@ public final class Coordinator: Service, Sendable {
     let keys: GridKeys
     let logger: Logger
     let actor: AuditActor
-    let effects: CoordinatorEffects
+    let effects: StudyWork
     let metricEvents = Counter(label: "radgrid_coordinator_events_total")
     let metricSweeps = Counter(label: "radgrid_coordinator_sweeps_total")
 
@@ -50,7 +50,7 @@ public final class Coordinator: Service, Sendable {
         machine = StudyStateMachine(settings: settings.lifecycle)
         planner = RoutePlanner(client: client, keys: keys, config: settings.routing)
         actor = AuditActor(.coordinator, settings.consumerName)
-        effects = CoordinatorEffects(store: store, queue: queue, router: router, logger: logger)
+        effects = StudyWork(store: store, queue: queue, router: router, logger: logger)
     }
 
     public func run() async throws {
@@ -225,15 +225,30 @@ public final class Coordinator: Service, Sendable {
     }
 }
 
-/// The effects the coordinator performs beyond the store: enqueueing a study's tasks and
-/// submitting its case. Both are idempotent (task keys, case ids).
-struct CoordinatorEffects: StudyEffectPerformer {
+/// The effects beyond the store: enqueueing a study's tasks and submitting its case. Both are
+/// idempotent (task keys, case ids). The coordinator performs them, and so does `radgridctl
+/// study requeue`.
+public struct StudyWork: StudyEffectPerformer {
     let store: StudyStore
     let queue: TaskQueue
     let router: ExpertRouter
     let logger: Logger
 
-    func perform(_ effect: StudyEffect, for record: StudyRecord) async throws {
+    public init(store: StudyStore, queue: TaskQueue, router: ExpertRouter, logger: Logger = Logger(label: "radgrid.coordinator")) {
+        self.store = store
+        self.queue = queue
+        self.router = router
+        self.logger = logger
+    }
+
+    /// The grid's task queue and router on `client`, under `prefix`.
+    public init(client: RedisClient, prefix: KeyPrefix, routing: RoutingConfig = .standard, actor: String = "radgridctl") {
+        self.init(store: StudyStore(client: client, prefix: prefix),
+                  queue: TaskQueue(client: client, name: GridKeys.taskQueue, configuration: TaskQueueConfiguration(prefix: prefix)),
+                  router: ExpertRouter(redis: client, prefix: prefix, config: routing, actor: actor))
+    }
+
+    public func perform(_ effect: StudyEffect, for record: StudyRecord) async throws {
         switch effect {
         case .enqueueTasks(let generation):
             try await enqueue(record, generation: generation)

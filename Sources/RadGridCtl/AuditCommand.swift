@@ -1,6 +1,10 @@
 import ArgumentParser
 import Audit
 import Foundation
+import StudyStore
+import StudyLifecycle
+import GridContract
+import Coordinator
 import RadGridCLI
 import RadGridCore
 import RedisClient
@@ -35,29 +39,168 @@ struct AuditCommand: AsyncParsableCommand {
     }
 }
 
-/// `radgridctl study UID`: a study's timeline from every audit chain.
+/// `radgridctl study UID`: a study's record, its instances with their status and its audit
+/// timeline; `radgridctl study requeue UID`: send a failed, quarantined or not-routable study
+/// through the pipeline again.
 struct StudyCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "study", abstract: "Show a study's audit timeline.")
-    @OptionGroup var redis: RedisOptions
-    @Argument(help: "Study Instance UID.") var studyInstanceUID: String
-    @Flag(help: "Print one JSON object.") var json = false
+    static let configuration = CommandConfiguration(commandName: "study", abstract: "Show a study (record, instances, timeline) or requeue it.",
+                                                    subcommands: [Show.self, Requeue.self], defaultSubcommand: Show.self)
 
-    func run() async throws {
-        let client = try RedisClient(url: redis.resolvedURL)
-        defer { client.shutdown() }
-        let timeline = try await AuditTrail.timeline(client: client, prefix: redis.keyPrefix, study: studyInstanceUID)
-        if json {
-            print(try JSONOutput.string(StudyTimelineOutput(study: studyInstanceUID, timeline: timeline)))
-            return
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a study's state, instances and audit timeline.")
+        @OptionGroup var redis: RedisOptions
+        @Argument(help: "Study Instance UID.") var studyInstanceUID: String
+        @Flag(help: "Print one JSON object.") var json = false
+
+        func run() async throws {
+            let client = try RedisClient(url: redis.resolvedURL)
+            defer { client.shutdown() }
+            let uid = try StudyUID(studyInstanceUID)
+            let store = StudyStore(client: client, prefix: redis.keyPrefix)
+            let record = try await store.record(uid)
+            let outcomes = try await store.outcomes(uid)
+            let instances = try await store.instances(uid).map { entry in
+                StudyOutput.Instance(sop: entry.sop.rawValue, series: entry.series?.rawValue ?? "", bytes: entry.bytes, outcome: outcomes[entry.sop])
+            }
+            let timeline = try await AuditTrail.timeline(client: client, prefix: redis.keyPrefix, study: studyInstanceUID)
+            let output = StudyOutput(study: studyInstanceUID, record: record, instances: instances, timeline: timeline)
+            if json {
+                print(try JSONOutput.string(output))
+                return
+            }
+            guard record != nil || !timeline.isEmpty else {
+                print("no study \(studyInstanceUID)")
+                throw ExitCode(1)
+            }
+            print(output.render())
         }
-        guard !timeline.isEmpty else {
-            print("no audit entries for study \(studyInstanceUID)")
-            throw ExitCode(1)
+    }
+
+    struct Requeue: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Send a failed, quarantined or not-routable study through the pipeline again (audited).")
+        @OptionGroup var redis: RedisOptions
+        @Argument(help: "Study Instance UID.") var studyInstanceUID: String
+        @Option(help: "Why (recorded in the audit trail).") var reason: String = "operator"
+        @Option(help: "Who (recorded in the audit trail).") var actor: String = "radgridctl"
+
+        func run() async throws {
+            let client = try RedisClient(url: redis.resolvedURL)
+            defer { client.shutdown() }
+            let outcome = try await Self.requeue(try StudyUID(studyInstanceUID), reason: reason, actor: actor, client: client, prefix: redis.keyPrefix)
+            print(outcome)
+            guard case .requeued = outcome else { throw ExitCode(1) }
         }
+
+        enum Outcome: CustomStringConvertible {
+            case requeued(StudyUID, generation: Int)
+            case notApplicable(StudyUID, why: String)
+            case unknown(StudyUID)
+
+            var description: String {
+                switch self {
+                case .requeued(let uid, let generation): "requeued \(uid) (generation \(generation))"
+                case .notApplicable(let uid, let why): "\(uid) not requeued: \(why)"
+                case .unknown(let uid): "no study \(uid)"
+                }
+            }
+        }
+
+        /// Requeues through the state machine (audited as `admin:<actor>`).
+        static func requeue(_ uid: StudyUID, reason: String, actor: String, client: RedisClient, prefix: KeyPrefix) async throws -> Outcome {
+            let store = StudyStore(client: client, prefix: prefix)
+            let cleanReason = String(reason.filter { $0.isLetter || $0.isNumber || "-_. ".contains($0) }.prefix(64))
+            let handled = try await store.handle(.requeue(reason: cleanReason), study: uid, actor: AuditActor(.admin, actor), machine: StudyStateMachine(),
+                                                 effects: StudyWork(client: client, prefix: prefix))
+            switch handled {
+            case .unknownStudy: return .unknown(uid)
+            case .handled(let decision, let record):
+                if let why = decision.ignored { return .notApplicable(uid, why: why) }
+                return .requeued(uid, generation: record.generation)
+            }
+        }
+    }
+}
+
+/// What `radgridctl study UID --json` prints.
+struct StudyOutput: Encodable {
+    struct Instance: Encodable {
+        let sop: String
+        let series: String
+        let bytes: Int64
+        let status: String
+        let code: String?
+
+        init(sop: String, series: String, bytes: Int64, outcome: InstanceOutcome?) {
+            self.sop = sop
+            self.series = series
+            self.bytes = bytes
+            switch outcome {
+            case .image?: status = "image"; code = nil
+            case .nonImage(let kind)?: status = "non-image"; code = kind
+            case .failed(let failure)?: status = "failed"; code = failure
+            case nil: status = "pending"; code = nil
+            }
+        }
+    }
+
+    let study: String
+    let state: String?
+    let reason: String?
+    let reasonDetail: String?
+    let priority: String?
+    let caseID: String?
+    let expert: String?
+    let specialty: String?
+    let routeNote: String?
+    let urgency: String?
+    let partial: Bool
+    let lateInstances: Int
+    let generation: Int
+    let instances: [Instance]
+    let timeline: [AuditRecord]
+
+    init(study: String, record: StudyRecord?, instances: [Instance], timeline: [AuditRecord]) {
+        self.study = study
+        state = record?.state.rawValue
+        reason = record?.failure?.code
+        reasonDetail = record?.failure?.detail
+        priority = record?.priority.rawValue
+        caseID = record?.caseID?.rawValue
+        expert = record?.expert?.rawValue
+        specialty = record?.route?.specialty
+        routeNote = record?.route?.note
+        urgency = record?.screening?.urgency.rawValue
+        partial = record?.screening?.isPartial ?? false
+        lateInstances = record?.lateInstances ?? 0
+        generation = record?.generation ?? 0
+        self.instances = instances
+        self.timeline = timeline
+    }
+
+    func render() -> String {
+        var lines = ["study \(study)"]
+        if let state {
+            var head = "  state \(state)"
+            if let reason { head += "  reason \(reason)" + (reasonDetail.map { $0.isEmpty ? "" : " (\($0))" } ?? "") }
+            lines.append(head)
+            lines.append("  priority \(priority ?? "-")  urgency \(urgency ?? "-")  case \(caseID ?? "-")  expert \(expert ?? "-")  specialty \(specialty ?? "-")")
+            if let routeNote, !routeNote.isEmpty { lines.append("  routing: \(routeNote)") }
+            if partial || lateInstances > 0 { lines.append("  flags:" + (partial ? " partial" : "") + (lateInstances > 0 ? " late-instances=\(lateInstances)" : "")) }
+        } else {
+            lines.append("  (record expired; audit trail below)")
+        }
+        if !instances.isEmpty {
+            lines.append("INSTANCES (\(instances.count))")
+            for instance in instances {
+                lines.append("  \(instance.sop)  \(instance.status)" + (instance.code.map { " \($0)" } ?? ""))
+            }
+        }
+        lines.append("TIMELINE")
         for record in timeline {
             let time = Date(timeIntervalSince1970: Double(record.timestampMilliseconds) / 1000)
-            print("\(time.formatted(.iso8601))  \(record.actor.padding(toLength: 22, withPad: " ", startingAt: 0)) \(record.action.padding(toLength: 24, withPad: " ", startingAt: 0)) \(record.details)")
+            lines.append("  \(time.formatted(.iso8601))  \(record.actor.padding(toLength: 22, withPad: " ", startingAt: 0)) \(record.action.padding(toLength: 24, withPad: " ", startingAt: 0)) \(record.details)")
         }
+        return lines.joined(separator: "\n")
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import GridContract
 import Foundation
 import RadGridCore
 import TaskQueue
@@ -57,7 +58,7 @@ struct DLQCommand: AsyncParsableCommand {
     }
 
     struct Retry: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Re-enqueue dead letters with fresh attempts (and remove them from the stream).")
+        static let configuration = CommandConfiguration(abstract: "Re-enqueue dead letters with fresh attempts (and remove them from the stream). A study's task sends its study through the pipeline again (a requeue, audited).")
         @OptionGroup var options: QueueOptions
         @Argument(help: "Entry ids.") var ids: [String] = []
         @Flag(help: "Retry every dead letter.") var all = false
@@ -80,15 +81,26 @@ struct DLQCommand: AsyncParsableCommand {
                 }
             }
             var retried = 0, duplicates = 0, missing = 0
+            var studies: [String] = []
             for id in targets {
+                // A task of the grid's studies: the study goes through the pipeline again (the
+                // task alone would run into a study that has moved on).
+                if let letter = try await queue.deadLetter(id: id), let task = try? GridTask.decode(letter.payload) {
+                    let outcome = try await StudyCommand.Requeue.requeue(task.study, reason: "dlq-retry", actor: "radgridctl", client: queue.client, prefix: options.redis.keyPrefix)
+                    studies.append(outcome.description)
+                    // Requeued, or the study went on without this task: the dead letter is settled.
+                    if case .unknown = outcome {} else { _ = try await queue.purgeDeadLetters(ids: [id]) }
+                    continue
+                }
                 switch try await queue.retryDeadLetter(id: id) {
                 case .enqueued?: retried += 1
                 case .duplicate?: duplicates += 1
                 case nil: missing += 1
                 }
             }
-            print("retried \(retried)" + (duplicates > 0 ? ", \(duplicates) already queued again" : "") + (missing > 0 ? ", \(missing) not found" : ""))
-            if missing > 0 && retried == 0 && duplicates == 0 { throw ExitCode(1) }
+            for line in Set(studies).sorted() { print(line) }
+            print("retried \(retried)" + (duplicates > 0 ? ", \(duplicates) already queued again" : "") + (missing > 0 ? ", \(missing) not found" : "") + (studies.isEmpty ? "" : ", \(studies.count) study task(s) handled by study requeue"))
+            if missing > 0 && retried == 0 && duplicates == 0 && studies.isEmpty { throw ExitCode(1) }
         }
     }
 

@@ -2,6 +2,7 @@ import Audit
 import Coordinator
 import Foundation
 import Gateway
+@testable import RadGridCtl
 import GridContract
 import RadGridCore
 import RedisClient
@@ -259,6 +260,35 @@ struct CoordinatorTests {
         try await grid.client.send("ZADD", RedisArgument(grid.keys.dueStudies), "0", RedisArgument(uid.rawValue))
         try await grid.wait(uid, for: .reported, timeout: .seconds(10)) { $0.blobsDeleted }
         #expect(try await grid.store.compressedInstance(study: uid, sop: sop) == nil)
+        await grid.close()
+    }
+
+    /// A study no instance of which could be read is quarantined with its reason; after the
+    /// cause is fixed an operator requeues it (a new generation of tasks, audited) and it is
+    /// routed. A requeue of a study that did not stop is refused.
+    @Test func aQuarantinedStudyIsRequeuedAfterAFix() async throws {
+        let grid = try await InProcessGrid()
+        grid.startCoordinator()
+        grid.startWorker()
+        let uid = try await grid.submit(seed: 9, slices: 2, commit: false)
+        let sops = try await grid.store.instanceUIDs(uid)
+        var originals: [[UInt8]] = []
+        for sop in sops {
+            originals.append(try #require(try await grid.store.compressedInstance(study: uid, sop: sop)))
+            try await grid.client.send("SET", RedisArgument(grid.keys.study(uid).blob(sop)), "garbage")
+        }
+        try await grid.store.handle(.commit(reason: "test"), study: uid, actor: AuditActor(.admin, "t"), machine: StudyStateMachine(settings: grid.settings.lifecycle))
+        let quarantined = try await grid.wait(uid, for: .quarantined)
+        #expect(quarantined.failure?.code == StudyFailure.noReadableImages)
+        for (sop, bytes) in zip(sops, originals) { try await grid.client.send("SET", RedisArgument(grid.keys.study(uid).blob(sop)), RedisArgument(bytes)) }
+        let outcome = try await StudyCommand.Requeue.requeue(uid, reason: "blobs restored", actor: "ops", client: grid.client, prefix: grid.prefix)
+        guard case .requeued(_, let generation) = outcome else { Issue.record("not requeued: \(outcome)"); return }
+        #expect(generation == 1)
+        let routed = try await grid.wait(uid, for: .assigned)
+        #expect(routed.failure == nil && routed.screening?.isPartial == false)
+        let again = try await StudyCommand.Requeue.requeue(uid, reason: "again", actor: "ops", client: grid.client, prefix: grid.prefix)
+        guard case .notApplicable = again else { Issue.record("a routed study was requeued"); return }
+        #expect(try await grid.actions(uid).contains("study.requeued"))
         await grid.close()
     }
 
