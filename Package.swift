@@ -26,6 +26,11 @@ let package = Package(
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CJPEGTurbo", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
+        .systemLibrary(name: "CCharLS", pkgConfig: "charls", providers: [.apt(["libcharls-dev"])]),
+        .systemLibrary(name: "COpenJPEG", pkgConfig: "libopenjp2", providers: [.apt(["libopenjp2-7-dev"])]),
+        // setjmp/longjmp recovery around libjpeg calls (its default error handler exits).
+        .target(name: "CJPEGTurboRecovery", dependencies: ["CJPEGTurbo"], linkerSettings: [.linkedLibrary("jpeg")]),
 
         // MARK: Shared libraries (control plane)
         .target(name: "RadGridCore", dependencies: [
@@ -39,7 +44,7 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
         .target(name: "Zstd", dependencies: ["CZstd", "RadGridCore"]),
-        .target(name: "DICOMCodecs", dependencies: ["RadGridCore"]),
+        .target(name: "DICOMCodecs", dependencies: ["CJPEGTurbo", "CJPEGTurboRecovery", "CCharLS", "COpenJPEG", "RadGridCore"]),
         .target(name: "DICOM", dependencies: ["CZlib", "DICOMCodecs", "RadGridCore"]),
         .target(name: "Audit", dependencies: [
             "RedisClient", "RadGridCore",
@@ -128,7 +133,8 @@ let package = Package(
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "TestSupport"]),
         .testTarget(name: "ZstdTests", dependencies: ["Zstd"]),
         .testTarget(name: "DICOMCodecsTests", dependencies: ["DICOMCodecs"]),
-        .testTarget(name: "DICOMTests", dependencies: ["DICOM", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "DICOMTests", dependencies: ["DICOM", "DICOMCodecs", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
+                    resources: [.copy("Resources/codecs")]),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "RedisClient", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "StudyStoreTests", dependencies: ["StudyStore", "Audit", "RedisClient", "TestSupport"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "StudyStore", "DICOM", "Zstd", "RedisClient", "TestSupport"]),

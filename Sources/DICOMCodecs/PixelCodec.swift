@@ -53,6 +53,14 @@ public protocol PixelCodec: Sendable {
     var transferSyntaxes: [String] { get }
     func decode(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer,
                 descriptor: FrameDescriptor) throws(CodecError) -> DecodedColour
+    /// Reads only the stream's header and refuses it as `decode` would (`codec.mismatch`,
+    /// `codec.corrupt`, `codec.unsupported`), so a caller can check every frame of a data
+    /// set before it allocates the decoded array. The default accepts every stream.
+    func validate(_ input: UnsafeRawBufferPointer, descriptor: FrameDescriptor) throws(CodecError)
+}
+
+extension PixelCodec {
+    public func validate(_ input: UnsafeRawBufferPointer, descriptor: FrameDescriptor) throws(CodecError) {}
 }
 
 /// Errors of the codecs. Messages name the problem (marker, offset, sizes), never pixel
