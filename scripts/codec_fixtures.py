@@ -192,6 +192,16 @@ def record(path, source, lossless_of=None):
         with open(os.path.join(out, ref), "wb") as f:
             f.write(c.compress(le) + c.flush())
         entry["reference"] = ref
+        if ds.PhotometricInterpretation in ("YBR_FULL", "YBR_FULL_422") or props["photometric_interpretation"] != ds.PhotometricInterpretation:
+            # The decoder's own output before pydicom's YCbCr -> RGB conversion, which
+            # amplifies a 1-level decoder difference in Cb/Cr up to 1.772.
+            coded, coded_props = get_decoder(uid).as_array(ds, as_rgb=False)
+            if not np.array_equal(coded, arr):
+                coded_ref = name.replace(".dcm", ".coded.ref")
+                c = zlib.compressobj(9, zlib.DEFLATED, -15)
+                with open(os.path.join(out, coded_ref), "wb") as f:
+                    f.write(c.compress(coded.astype(coded.dtype.newbyteorder("<")).tobytes()) + c.flush())
+                entry["coded_reference"] = coded_ref
     expected[name] = entry
 
 

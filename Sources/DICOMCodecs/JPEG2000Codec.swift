@@ -67,12 +67,16 @@ public struct JPEG2000Codec: PixelCodec {
             throw CodecError(.limit, "output buffer has \(output.count) bytes, frame needs \(d.frameBytes)")
         }
 
+        // OpenJPEG may report an error from any call up to opj_destroy_codec: the collector is
+        // retained for the codec's whole life, not just to its last use in Swift.
+        let messages = OpenJPEGMessages()
+        let retained = Unmanaged.passRetained(messages)
+        defer { retained.release() }
+        let box = retained.toOpaque()
         guard let codec = opj_create_decompress(header.isJP2 ? OPJ_CODEC_JP2 : OPJ_CODEC_J2K) else {
             throw CodecError(.limit, "cannot allocate a JPEG 2000 decoder")
         }
         defer { opj_destroy_codec(codec) }
-        let messages = OpenJPEGMessages()
-        let box = Unmanaged.passUnretained(messages).toOpaque()
         _ = opj_set_error_handler(codec, { text, user in
             guard let text, let user else { return }
             Unmanaged<OpenJPEGMessages>.fromOpaque(user).takeUnretainedValue().record(text)
@@ -80,9 +84,10 @@ public struct JPEG2000Codec: PixelCodec {
         var parameters = opj_dparameters_t()
         opj_set_default_decoder_parameters(&parameters)
         guard opj_setup_decoder(codec, &parameters) != 0 else { throw CodecError(.corrupt, "OpenJPEG setup: \(messages.text)") }
-        // Truncated codestreams are errors, not partial images; one thread (callers parallelise).
+        // Truncated codestreams are errors, not partial images. Decoding stays on the calling
+        // thread (callers parallelise): no opj_codec_set_threads, whose 1 still starts a
+        // worker thread.
         _ = opj_decoder_set_strict_mode(codec, 1)
-        _ = opj_codec_set_threads(codec, 1)
 
         let cursor = UnsafeMutablePointer<MemoryCursor>.allocate(capacity: 1)
         cursor.initialize(to: MemoryCursor(base: input.baseAddress!, count: input.count, offset: 0))
@@ -94,7 +99,8 @@ public struct JPEG2000Codec: PixelCodec {
         opj_stream_set_read_function(stream, { buffer, size, user in
             let c = user!.assumingMemoryBound(to: MemoryCursor.self)
             let left = c.pointee.count - c.pointee.offset
-            if left <= 0 { return OPJ_SIZE_T.max }  // (OPJ_SIZE_T)-1: end of stream
+            // (OPJ_SIZE_T)-1 marks the end; size_t imports as Int, so that is -1, not .max.
+            if left <= 0 { return -1 }
             let n = min(Int(size), left)
             buffer!.copyMemory(from: c.pointee.base + c.pointee.offset, byteCount: n)
             c.pointee.offset += n

@@ -15,7 +15,9 @@ public struct JPEGTurboCodec: PixelCodec {
 
     public var transferSyntaxes: [String] { [Self.baseline, Self.extended] }
 
-    /// Interpolate subsampled chroma (libjpeg's "fancy" upsampling) instead of replicating it.
+    /// Interpolate subsampled chroma instead of replicating it. Horizontal 2:1 chroma (the
+    /// YBR_FULL_422 layout) is interpolated here with the weights of the libjpeg that
+    /// pydicom's pylibjpeg uses; other subsampling with libjpeg-turbo's "fancy" upsampling.
     public var fancyUpsampling: Bool
 
     public init(fancyUpsampling: Bool = true) {
@@ -81,8 +83,15 @@ public struct JPEGTurboCodec: PixelCodec {
         } else {
             info.pointee.out_color_space = JCS_GRAYSCALE
         }
+        // 4:2:2 chroma (h2v1): libjpeg-turbo replicates, then each row is interpolated below.
+        var chromaH2V1 = false
+        if d.samplesPerPixel == 3, let comps = info.pointee.comp_info {
+            chromaH2V1 = comps[0].h_samp_factor == 2 && comps[0].v_samp_factor == 1
+                && (1...2).allSatisfy { comps[$0].h_samp_factor == 1 && comps[$0].v_samp_factor == 1 }
+        }
+        let ownUpsampling = fancyUpsampling && chromaH2V1
         info.pointee.dct_method = JDCT_ISLOW
-        info.pointee.do_fancy_upsampling = fancyUpsampling ? 1 : 0
+        info.pointee.do_fancy_upsampling = fancyUpsampling && !ownUpsampling ? 1 : 0
         info.pointee.do_block_smoothing = 0
 
         guard rg_jpeg_start(decoder) == 0 else { throw failure("start") }
@@ -93,6 +102,7 @@ public struct JPEGTurboCodec: PixelCodec {
 
         let rowSamples = d.columns * d.samplesPerPixel
         let base = output.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        var chroma = [Int32](repeating: 0, count: ownUpsampling ? 2 * ((d.columns + 1) / 2) : 0)
         let batch = max(1, Int(info.pointee.rec_outbuf_height))
         if d.bytesPerSample == 1 {
             // Scanlines go straight into the caller's frame.
@@ -105,6 +115,9 @@ public struct JPEGTurboCodec: PixelCodec {
                     var got: JDIMENSION = 0
                     guard rg_jpeg_read_rows(decoder, rows.baseAddress, JDIMENSION(want), &got) == 0 else { throw failure("scanline \(row)") }
                     guard got > 0 else { throw CodecError(.corrupt, "libjpeg-turbo returned no scanline at row \(row)") }
+                    if ownUpsampling {
+                        for k in 0..<Int(got) { Self.interpolateChromaH2V1(rows[k]!, columns: d.columns, scratch: &chroma) }
+                    }
                     row += Int(got)
                 }
             }
@@ -122,6 +135,9 @@ public struct JPEGTurboCodec: PixelCodec {
                         var got: JDIMENSION = 0
                         guard rg_jpeg_read_rows(decoder, rows.baseAddress, JDIMENSION(want), &got) == 0 else { throw failure("scanline \(row)") }
                         guard got > 0 else { throw CodecError(.corrupt, "libjpeg-turbo returned no scanline at row \(row)") }
+                        if ownUpsampling {
+                            for k in 0..<Int(got) { Self.interpolateChromaH2V1(rows[k]!, columns: d.columns, scratch: &chroma) }
+                        }
                         let count = Int(got) * rowSamples
                         let dst = wide + row * rowSamples
                         for i in 0..<count { dst[i] = UInt16(lines[i]).littleEndian }
@@ -131,5 +147,33 @@ public struct JPEGTurboCodec: PixelCodec {
             }
         }
         return .asDeclared
+    }
+
+    /// Replaces replicated Cb/Cr samples (positions 1 and 2 of each interleaved pixel) of one
+    /// row with interpolated ones: output x takes 3/4 of its chroma sample c[x/2] and 1/4 of
+    /// the neighbour on its side (libjpeg's triangle filter, edges replicated), except that
+    /// odd x with x mod 8 == 1 takes 13/16 and 3/16 — the weights pylibjpeg's libjpeg
+    /// produces there (fitted to its output; within ±1 of it, the IDCT's own difference).
+    static func interpolateChromaH2V1(_ row: UnsafeMutablePointer<UInt8>, columns: Int, scratch: inout [Int32]) {
+        let n = (columns + 1) / 2
+        scratch.withUnsafeMutableBufferPointer { c in
+            for channel in 1...2 {
+                let offset = (channel - 1) * n
+                for k in 0..<n { c[offset + k] = Int32(row[6 * k + channel]) }
+                for x in 0..<columns {
+                    let k = x >> 1
+                    let here = c[offset + k]
+                    let value: Int32
+                    if x & 1 == 0 {
+                        value = (3 * here + c[offset + max(k - 1, 0)] + 2) >> 2
+                    } else if x & 7 == 1 {
+                        value = (13 * here + 3 * c[offset + min(k + 1, n - 1)] + 8) >> 4
+                    } else {
+                        value = (3 * here + c[offset + min(k + 1, n - 1)] + 2) >> 2
+                    }
+                    row[3 * x + channel] = UInt8(truncatingIfNeeded: value)
+                }
+            }
+        }
     }
 }

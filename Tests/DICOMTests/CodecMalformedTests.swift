@@ -37,7 +37,10 @@ struct CodecMalformedTests {
             let f = enc.fragments[0]
             enc.fragments[0] = Array(f[0..<(f.count / 2 & ~1)])
         }
+        let start = ContinuousClock.now
         let error = Self.decodeError(file)
+        // A damaged stream fails fast (CharLS alone took seconds before the EOI guard).
+        #expect(ContinuousClock.now - start < .seconds(1), "\(name)")
         #expect(error?.code == CodecError.Code.corrupt.rawValue, "\(name): \(String(describing: error))")
         #expect(error?.message.contains("frame 0") == true)
     }
@@ -208,13 +211,14 @@ struct CodecMalformedTests {
         #expect(throws: DICOMError.self) { try lenient.decodePixels() }
     }
 
-    @Test("random damage inside the coded data never crashes",
+    @Test("random damage inside the coded data never crashes and fails fast",
           arguments: ["jpeg50_rgb_ybr422.dcm", "jls80_ct16.dcm", "jls81_rgb_odd.dcm", "j2k90_ct16.dcm", "j2k91_rgb_ict.dcm", "htj2k202_rgb_rct.dcm"])
     func randomDamage(name: String) throws {
         let original = try CodecFixtures.file(name)
         let enc = try #require(original.dataSet[.pixelData]?.encapsulated)
         let declared = try original.decodePixels().storage.count
         var rng = SeededGenerator(seed: UInt64(name.utf8.count))
+        var slowest: Duration = .zero
         for _ in 0..<60 {
             var damaged = enc
             var f = damaged.fragments[0]
@@ -225,6 +229,8 @@ struct CodecMalformedTests {
             var ds = original.dataSet
             ds.insert(DataElement(tag: .pixelData, vr: .OB, value: .encapsulated(damaged)))
             let file = try DICOMFile.read(try DICOMWriter.write(ds, encapsulatedTransferSyntaxUID: original.transferSyntax.uid))
+            let start = ContinuousClock.now
+            defer { slowest = max(slowest, ContinuousClock.now - start) }
             do {
                 let image = try file.decodePixels()
                 #expect(image.storage.count == declared)
@@ -232,6 +238,7 @@ struct CodecMalformedTests {
                 #expect(error.code.hasPrefix("codec.") || error.code.hasPrefix("dicom."), "\(error)")
             }
         }
+        #expect(slowest < .seconds(1), "\(name): slowest damaged decode took \(slowest)")
     }
 }
 
