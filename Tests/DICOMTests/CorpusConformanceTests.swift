@@ -90,6 +90,18 @@ struct CorpusConformanceTests {
         }
     }
 
+    @Test("inspect's JSON pixel object for compressed corpus files equals expected.json's",
+          arguments: ["MR_small_jp2klossless.dcm", "MR_small_jpeg_ls_lossless.dcm", "JPEGLSNearLossless_16.dcm"])
+    func inspectCompressed(name: String) throws {
+        let (report, readable) = InspectReport.json(for: try Corpus.bytes(name), digest: sha256Hex)
+        #expect(readable)
+        let pixelValue = try #require(report["pixel"], "\(name): \(report.serialized())")
+        let ours = try #require(foundationValue(pixelValue) as? [String: Any])
+        let theirs = try #require(Corpus.expected[name]?["pixel"] as? [String: Any])
+        #expect(Set(ours.keys) == Set(theirs.keys))
+        for (key, value) in theirs { #expect(jsonEqual(ours[key], value), "\(name) \(key)") }
+    }
+
     @Test("deflated image_dfl.dcm: we decode what pydicom 3.0.2 could not (hash cross-checked against pydicom's raw PixelData)")
     func deflatedPixels() throws {
         let file = try DICOMFile.read(try Corpus.bytes("image_dfl.dcm"))
