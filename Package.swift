@@ -26,6 +26,11 @@ let package = Package(
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CJPEGTurbo", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
+        .systemLibrary(name: "CCharLS", pkgConfig: "charls", providers: [.apt(["libcharls-dev"])]),
+        .systemLibrary(name: "COpenJPEG", pkgConfig: "libopenjp2", providers: [.apt(["libopenjp2-7-dev"])]),
+        // setjmp/longjmp recovery around libjpeg calls (its default error handler exits).
+        .target(name: "CJPEGTurboRecovery", dependencies: ["CJPEGTurbo"], linkerSettings: [.linkedLibrary("jpeg")]),
 
         // MARK: Build tools: Lua scripts live in `<Module>/Lua/*.lua`, embedded at build time.
         .executableTarget(name: "lua-embed", path: "Sources/lua-embed"),
@@ -50,7 +55,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "Zstd", dependencies: ["CZstd", "RadGridCore"]),
-        .target(name: "DICOMCodecs", dependencies: ["RadGridCore"]),
+        .target(name: "DICOMCodecs", dependencies: ["CJPEGTurbo", "CJPEGTurboRecovery", "CCharLS", "COpenJPEG", "RadGridCore"]),
         .target(name: "DICOM", dependencies: ["CZlib", "DICOMCodecs", "RadGridCore"]),
         .target(name: "Audit", dependencies: [
             "RedisClient", "RadGridCore",
@@ -152,8 +157,8 @@ let package = Package(
         .testTarget(name: "DICOMCodecsTests", dependencies: ["DICOMCodecs"], resources: [.copy("Resources")]),
         .testTarget(name: "GridContractTests", dependencies: ["GridContract"]),
         .testTarget(name: "StudyLifecycleTests", dependencies: ["StudyLifecycle", "GridContract"]),
-        .testTarget(name: "DICOMTests", dependencies: ["DICOM", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
-                    exclude: ["Resources"]),
+        .testTarget(name: "DICOMTests", dependencies: ["DICOM", "DICOMCodecs", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
+                    exclude: ["Resources/charset"], resources: [.copy("Resources/codecs")]),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "RedisClient", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "StudyStoreTests", dependencies: ["StudyStore", "StudyLifecycle", "GridContract", "Audit", "RedisClient", "TestSupport"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "GridContract", "StudyStore", "DICOM", "Zstd", "RedisClient", "TestSupport"]),

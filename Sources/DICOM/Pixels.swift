@@ -1,3 +1,5 @@
+import DICOMCodecs
+
 /// Decoded pixel values, one typed array for all frames, samples interleaved
 /// (frame-major, then row, column, sample).
 public enum PixelStorage: Sendable, Equatable {
@@ -120,19 +122,41 @@ public struct DecodeOptions: Sendable {
     public var maxOutputBytes: Int
     /// Convert YBR_FULL / YBR_FULL_422 (8-bit) to RGB, as pydicom does by default.
     public var convertYBRToRGB: Bool
+    /// Codecs for compressed (encapsulated) transfer syntaxes other than RLE Lossless.
+    public var codecs: CodecRegistry
 
-    public init(maxOutputBytes: Int = 1 << 30, convertYBRToRGB: Bool = true) {
+    public init(maxOutputBytes: Int = 1 << 30, convertYBRToRGB: Bool = true, codecs: CodecRegistry = .standard) {
         self.maxOutputBytes = maxOutputBytes
         self.convertYBRToRGB = convertYBRToRGB
+        self.codecs = codecs
     }
 }
 
 extension DICOMFile {
-    /// Decodes native (uncompressed, incl. deflated) and RLE Lossless pixel data.
-    /// JPEG, JPEG-LS, JPEG 2000 and other compressed syntaxes throw `dicom.unsupportedTransferSyntax`.
+    /// Decodes native (uncompressed, incl. deflated), RLE Lossless and, through
+    /// `options.codecs`, compressed pixel data (JPEG, JPEG-LS, JPEG 2000, HTJ2K). Syntaxes
+    /// with no codec (MPEG/HEVC video, ...) throw `dicom.unsupportedTransferSyntax`; a codec's
+    /// failure is a `DICOMError` carrying the codec's code (`codec.corrupt`, `codec.mismatch`, ...).
     public func decodePixels(options: DecodeOptions = DecodeOptions()) throws -> DecodedImage {
         try PixelDecoder(file: self, options: options).decode()
     }
+}
+
+/// The Image Pixel module attributes that shape the decoded array, validated.
+struct PixelLayout {
+    let rows: Int
+    let columns: Int
+    let samples: Int
+    let bitsAllocated: Int
+    let bitsStored: Int
+    let signed: Bool
+    let photometric: String
+    let frames: Int
+    let planar: Int
+    /// rows × columns × samples × frames.
+    let totalValues: Int
+    /// Decoded array size in bytes.
+    let outputBytes: Int
 }
 
 struct PixelDecoder {
@@ -145,19 +169,7 @@ struct PixelDecoder {
         return v
     }
 
-    func decode() throws -> DecodedImage {
-        guard let element = ds[.pixelData] else {
-            if file.stoppedBeforePixelData {
-                throw DICOMError(code: DICOMError.noPixelDataCode, message: "pixel data was not read (header-only read)", tag: .pixelData)
-            }
-            throw DICOMError(code: DICOMError.noPixelDataCode, message: "data set has no (7FE0,0010) Pixel Data", tag: .pixelData)
-        }
-        let syntax = file.transferSyntax
-        if syntax.isEncapsulated && syntax.uid != TransferSyntax.rleLossless.uid {
-            throw DICOMError(code: DICOMError.unsupportedTransferSyntaxCode,
-                             message: "cannot decode pixel data in \(syntax.name) (\(syntax.uid)); only native and RLE Lossless are supported",
-                             tag: .pixelData)
-        }
+    func layout() throws -> PixelLayout {
         let bitsAllocated = try required(.bitsAllocated)
         let rows = try required(.rows)
         let columns = try required(.columns)
@@ -184,25 +196,48 @@ struct PixelDecoder {
             throw DICOMError.malformed("Pixel Representation \(pixelRepresentation) is not 0 or 1", tag: .pixelRepresentation)
         }
         guard frames <= 1_000_000 else { throw DICOMError.limit("Number of Frames \(frames) is implausible", tag: .numberOfFrames) }
-        let signed = pixelRepresentation == 1
         let bps = max(1, bitsAllocated / 8)
-        let pixelsPerFrame = rows * columns
-        let (valuesPerFrame, o1) = pixelsPerFrame.multipliedReportingOverflow(by: samples)
+        let (valuesPerFrame, o1) = (rows * columns).multipliedReportingOverflow(by: samples)
         let (totalValues, o2) = valuesPerFrame.multipliedReportingOverflow(by: frames)
         let (outBytes, o3) = totalValues.multipliedReportingOverflow(by: bps)
         if o1 || o2 || o3 || outBytes > options.maxOutputBytes {
             throw DICOMError.limit("decoded pixel data would exceed \(options.maxOutputBytes) bytes", tag: .pixelData)
         }
+        return PixelLayout(rows: rows, columns: columns, samples: samples, bitsAllocated: bitsAllocated, bitsStored: bitsStored,
+                           signed: pixelRepresentation == 1, photometric: photometric, frames: frames, planar: planar,
+                           totalValues: totalValues, outputBytes: outBytes)
+    }
+
+    func decode() throws -> DecodedImage {
+        guard let element = ds[.pixelData] else {
+            if file.stoppedBeforePixelData {
+                throw DICOMError(code: DICOMError.noPixelDataCode, message: "pixel data was not read (header-only read)", tag: .pixelData)
+            }
+            throw DICOMError(code: DICOMError.noPixelDataCode, message: "data set has no (7FE0,0010) Pixel Data", tag: .pixelData)
+        }
+        let syntax = file.transferSyntax
+        let isRLE = syntax.uid == TransferSyntax.rleLossless.uid
+        if syntax.isEncapsulated && !isRLE && !options.codecs.canDecode(syntax.uid) {
+            throw DICOMError(code: DICOMError.unsupportedTransferSyntaxCode,
+                             message: "cannot decode pixel data in \(syntax.name) (\(syntax.uid)): no codec is registered for it",
+                             tag: .pixelData)
+        }
+        let l = try layout()
+        let (rows, columns, samples, bitsAllocated, frames) = (l.rows, l.columns, l.samples, l.bitsAllocated, l.frames)
+        let (photometric, planar, totalValues, outBytes) = (l.photometric, l.planar, l.totalValues, l.outputBytes)
+        let bps = max(1, bitsAllocated / 8)
+        let pixelsPerFrame = rows * columns
         var photometricOut = photometric
         var le: [UInt8]
-        if syntax.uid == TransferSyntax.rleLossless.uid {
+        if syntax.isEncapsulated {
+            guard let enc = element.encapsulated else {
+                throw DICOMError.malformed("\(syntax.name) pixel data is not encapsulated", tag: .pixelData)
+            }
+            if !isRLE { return try decodeCompressed(enc, layout: l) }
             guard bitsAllocated != 1 else {
                 throw DICOMError(code: DICOMError.unsupportedPixelFormatCode, message: "RLE with Bits Allocated 1 is not supported", tag: .bitsAllocated)
             }
-            guard let enc = element.encapsulated else {
-                throw DICOMError.malformed("RLE Lossless pixel data is not encapsulated", tag: .pixelData)
-            }
-            let frameData = try Frames.split(enc, frames: frames, dataSet: ds)
+            let frameData = try EncapsulatedFrames.split(enc, frames: frames, dataSet: ds)
             le = try RLE.decode(frames: frameData, rows: rows, columns: columns, samples: samples, bytesPerSample: bps)
             if photometric == "YBR_FULL_422" { photometricOut = "YBR_FULL" }  // RLE stores full-resolution chroma
         } else {
@@ -249,14 +284,22 @@ struct PixelDecoder {
                 le = Native.interleave(le, frames: frames, pixelsPerFrame: pixelsPerFrame, bytesPerSample: bps)
             }
         }
-        var storage = Native.typed(le, bytesPerSample: bps, bitsStored: bitsStored, signed: signed)
-        if options.convertYBRToRGB, samples == 3, photometricOut == "YBR_FULL", case .uint8(var a) = storage {
+        let storage = Native.typed(le, bytesPerSample: bps, bitsStored: l.bitsStored, signed: l.signed)
+        return finish(storage: storage, photometric: photometricOut, layout: l)
+    }
+
+    /// Colour conversion pydicom applies by default, then the image.
+    func finish(storage: PixelStorage, photometric: String, layout l: PixelLayout) -> DecodedImage {
+        var storage = storage
+        var photometricOut = photometric
+        if options.convertYBRToRGB, l.samples == 3, photometricOut == "YBR_FULL", case .uint8(var a) = storage {
+            storage = .uint8([])
             Color.ybrFullToRGB(&a)
             storage = .uint8(a)
             photometricOut = "RGB"
         }
-        return DecodedImage(rows: rows, columns: columns, frames: frames, samplesPerPixel: samples, bitsAllocated: bitsAllocated,
-                            bitsStored: bitsStored, isSigned: signed, photometricInterpretation: photometricOut, storage: storage)
+        return DecodedImage(rows: l.rows, columns: l.columns, frames: l.frames, samplesPerPixel: l.samples, bitsAllocated: l.bitsAllocated,
+                            bitsStored: l.bitsStored, isSigned: l.signed, photometricInterpretation: photometricOut, storage: storage)
     }
 }
 

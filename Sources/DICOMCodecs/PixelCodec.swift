@@ -53,6 +53,16 @@ public protocol PixelCodec: Sendable {
     var transferSyntaxes: [String] { get }
     func decode(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer,
                 descriptor: FrameDescriptor) throws(CodecError) -> DecodedColour
+    /// Reads only the stream's header and refuses it as `decode` would (`codec.mismatch`,
+    /// `codec.corrupt`, `codec.unsupported`), so a caller can check every frame of a data
+    /// set before it allocates the decoded array (a data set declaring 20000 × 20000 pixels
+    /// over a 9 KB stream is refused without touching 800 MB). The default accepts every
+    /// stream, so a codec without a cheap header check need not implement it.
+    func validate(_ input: UnsafeRawBufferPointer, descriptor: FrameDescriptor) throws(CodecError)
+}
+
+extension PixelCodec {
+    public func validate(_ input: UnsafeRawBufferPointer, descriptor: FrameDescriptor) throws(CodecError) {}
 }
 
 /// Errors of the codecs. Messages name the problem (marker, offset, sizes), never pixel

@@ -47,25 +47,43 @@ struct CorpusConformanceTests {
         }
     }
 
-    @Test("pixel data matches pydicom (sha256 for native/deflate/RLE)", arguments: Corpus.fileNames)
+    /// Syntaxes decoded bit-exactly by any conforming decoder (JPEG-LS near-lossless too:
+    /// its decoding process is fully specified), compared by sha256.
+    static let exact: Set<String> = lossless.union(["1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.80",
+                                                    "1.2.840.10008.1.2.4.81", "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.201",
+                                                    "1.2.840.10008.1.2.4.202"])
+
+    @Test("pixel data matches pydicom (sha256 where decoding is exact, stats within tolerance for lossy JPEG/JPEG 2000)",
+          arguments: Corpus.fileNames)
     func pixelsMatch(name: String) throws {
         let expected = try #require(Corpus.expected[name])
         guard expected["read_error"] == nil else { return }
         let file = try DICOMFile.read(try Corpus.bytes(name), options: InspectReport.readOptions)
         let ts = expected["transfer_syntax"] as? String ?? ""
         if let pixel = expected["pixel"] as? [String: Any] {
-            if Self.lossless.contains(ts) {
-                let image = try file.decodePixels()
-                let summary = try #require(foundationValue(InspectReport.pixelSummary(image, file: file, digest: sha256Hex)) as? [String: Any])
+            let image: DecodedImage
+            do {
+                image = try file.decodePixels()
+            } catch let error as DICOMError where CodecFixtures.awaitingSwiftJPEG.contains(ts) {
+                // 12-bit JPEG Extended and JPEG Lossless wait for the Swift JPEG codec.
+                #expect(error.code == DICOMError.unsupportedTransferSyntaxCode, "\(name): \(error)")
+                #expect(error.message.contains(ts))
+                return
+            }
+            let summary = try #require(foundationValue(InspectReport.pixelSummary(image, file: file, digest: sha256Hex)) as? [String: Any])
+            #expect(summary["shape"] as? [Int] == pixel["shape"] as? [Int], "\(name) shape")
+            #expect(summary["dtype"] as? String == pixel["dtype"] as? String, "\(name) dtype")
+            if Self.exact.contains(ts) {
                 #expect(summary["sha256"] as? String == pixel["sha256"] as? String, "\(name) sha256")
-                #expect(summary["shape"] as? [Int] == pixel["shape"] as? [Int], "\(name) shape")
-                #expect(summary["dtype"] as? String == pixel["dtype"] as? String, "\(name) dtype")
                 for k in ["min", "max", "mean"] { #expect(jsonEqual(summary[k], pixel[k]), "\(name) \(k)") }
             } else {
-                // JPEG family: a clear unsupported-syntax error naming the syntax.
-                let error = #expect(throws: DICOMError.self) { try file.decodePixels() }
-                #expect(error?.code == DICOMError.unsupportedTransferSyntaxCode)
-                #expect(error?.message.contains(ts) == true)
+                // Lossy: decoders may differ by a grey level or two per sample (IDCT, wavelet rounding).
+                for k in ["min", "max"] {
+                    let ours = try #require(summary[k] as? Double), theirs = try #require((pixel[k] as? NSNumber)?.doubleValue)
+                    #expect(abs(ours - theirs) <= 2, "\(name) \(k): \(ours) vs \(theirs)")
+                }
+                let ours = try #require(summary["mean"] as? Double), theirs = try #require((pixel["mean"] as? NSNumber)?.doubleValue)
+                #expect(abs(ours - theirs) <= 1, "\(name) mean: \(ours) vs \(theirs)")
             }
         } else if expected["pixel_error"] != nil {
             // pydicom could not decode these; we give a typed error or decode more.
@@ -73,11 +91,23 @@ struct CorpusConformanceTests {
                 let image = try file.decodePixels()
                 #expect(image.storage.count == image.rows * image.columns * image.frames * image.samplesPerPixel)
             } catch let e as DICOMError {
-                #expect(!e.code.isEmpty && e.code.hasPrefix("dicom."))
+                #expect(e.code.hasPrefix("dicom.") || e.code.hasPrefix("codec."))
             }
         } else {
             #expect(!file.dataSet.contains(.pixelData))
         }
+    }
+
+    @Test("inspect's JSON pixel object for compressed corpus files equals expected.json's",
+          arguments: ["MR_small_jp2klossless.dcm", "MR_small_jpeg_ls_lossless.dcm", "JPEGLSNearLossless_16.dcm"])
+    func inspectCompressed(name: String) throws {
+        let (report, readable) = InspectReport.json(for: try Corpus.bytes(name), digest: sha256Hex)
+        #expect(readable)
+        let pixelValue = try #require(report["pixel"], "\(name): \(report.serialized())")
+        let ours = try #require(foundationValue(pixelValue) as? [String: Any])
+        let theirs = try #require(Corpus.expected[name]?["pixel"] as? [String: Any])
+        #expect(Set(ours.keys) == Set(theirs.keys))
+        for (key, value) in theirs { #expect(jsonEqual(ours[key], value), "\(name) \(key)") }
     }
 
     @Test("deflated image_dfl.dcm: we decode what pydicom 3.0.2 could not (hash cross-checked against pydicom's raw PixelData)")

@@ -82,7 +82,7 @@ struct ReaderTests {
         #expect(ds[Tag(0x0040, 0xA730)]?.hadUndefinedLength == true)
     }
 
-    @Test("encapsulated pixel data: basic offset table and fragments; JPEG gives unsupported-syntax error")
+    @Test("encapsulated pixel data: basic offset table and fragments; an empty JPEG is codec.corrupt, MPEG-2 unsupported")
     func encapsulatedJPEG() throws {
         let pixel = S.le16(0x7FE0) + S.le16(0x0010) + Array("OB".utf8) + [0, 0] + S.le32(0xFFFF_FFFF)
             + S.le16(0xFFFE) + S.le16(0xE000) + S.le32(4) + S.le32(0)
@@ -96,9 +96,15 @@ struct ReaderTests {
         #expect(enc.basicOffsetTable == [0])
         #expect(enc.fragments == [[0xFF, 0xD8, 0xFF, 0xD9]])
         let error = #expect(throws: DICOMError.self) { try file.decodePixels() }
-        #expect(error?.code == DICOMError.unsupportedTransferSyntaxCode)
+        #expect(error?.code == "codec.corrupt")
         #expect(error?.message.contains("JPEG Baseline") == true)
         #expect(error?.message.contains("1.2.840.10008.1.2.4.50") == true)
+        // Video syntaxes have no codec: a typed refusal naming the syntax.
+        let video = try DICOMFile.read(S.part10(syntax: "1.2.840.10008.1.2.4.100", body: header + pixel))
+        let refusal = #expect(throws: DICOMError.self) { try video.decodePixels() }
+        #expect(refusal?.code == DICOMError.unsupportedTransferSyntaxCode)
+        #expect(refusal?.message.contains("MPEG2") == true)
+        #expect(refusal?.message.contains("1.2.840.10008.1.2.4.100") == true)
     }
 
     @Test("RLE Lossless: 16-bit, two frames, extended offset table")
@@ -134,7 +140,8 @@ struct ReaderTests {
         try ds.set(.pixelRepresentation, int: 0)
         let eot = [UInt64(0), UInt64(8 + f1.count)].flatMap { v in (0..<8).map { UInt8(truncatingIfNeeded: v >> UInt64(8 * $0)) } }
         ds.set(.extendedOffsetTable, vr: .OV, bytes: eot)
-        ds.set(.extendedOffsetTableLengths, vr: .OV, bytes: [UInt8](repeating: 0, count: 16))
+        let lengths = [UInt64(f1.count), UInt64(f2.count)].flatMap { v in (0..<8).map { UInt8(truncatingIfNeeded: v >> UInt64(8 * $0)) } }
+        ds.set(.extendedOffsetTableLengths, vr: .OV, bytes: lengths)
         ds.insert(DataElement(tag: .pixelData, vr: .OB, value: .encapsulated(enc)))
         let bytes = try DICOMWriter.write(ds, encapsulatedTransferSyntaxUID: TransferSyntax.rleLossless.uid)
         let file = try DICOMFile.read(bytes)
