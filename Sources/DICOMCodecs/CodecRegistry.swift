@@ -8,8 +8,9 @@ public struct CodecRegistry: Sendable {
         for codec in codecs { register(codec) }
     }
 
-    /// The C-library codecs: libjpeg-turbo, CharLS, OpenJPEG.
-    public static let standard = CodecRegistry([JPEGTurboCodec(), JPEGLSCodec(), JPEG2000Codec()])
+    /// Every codec of the grid: libjpeg-turbo, CharLS and OpenJPEG, then the Swift JPEG
+    /// decoder for what libjpeg-turbo 2.1 lacks (12-bit extended, lossless process 14).
+    public static let standard = CodecRegistry([JPEGTurboCodec(), JPEGLSCodec(), JPEG2000Codec(), SwiftJPEGCodec()])
 
     /// Adds `codec` after any codec already registered for its syntaxes.
     public mutating func register(_ codec: any PixelCodec) {

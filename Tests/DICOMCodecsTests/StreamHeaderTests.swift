@@ -100,12 +100,14 @@ struct ConstantCodec: PixelCodec {
 @Suite struct CodecRegistryTests {
     let twelveBit = FrameDescriptor(rows: 4, columns: 4, samplesPerPixel: 1, bitsAllocated: 16, bitsStored: 12, isSigned: false,
                                     photometricInterpretation: "MONOCHROME2")
+    /// The C-library codecs alone (the grid's registry adds the Swift JPEG decoder after them).
+    static let libraries = CodecRegistry([JPEGTurboCodec(), JPEGLSCodec(), JPEG2000Codec()])
 
     @Test func unsupportedStreamsPassToTheNextCodec() throws {
         let stream = Streams.jpeg(marker: 0xC1, precision: 12, rows: 4, columns: 4, ids: [1])
         var output = [UInt8](repeating: 0, count: twelveBit.frameBytes)
         // libjpeg-turbo alone refuses a 12-bit stream as unsupported, naming itself.
-        let alone = CodecRegistry.standard
+        let alone = Self.libraries
         let error = #expect(throws: CodecError.self) {
             try withBytes(stream) { (input) throws(CodecError) in
                 try withMutableBytes(&output) { (out) throws(CodecError) in
@@ -116,7 +118,7 @@ struct ConstantCodec: PixelCodec {
         #expect(error?.codeValue == .unsupported)
         #expect(error?.message.contains("JPEGTurboCodec") == true && error?.message.contains("precision 12") == true)
         // With a second codec registered after it, that codec decodes the stream.
-        var registry = CodecRegistry.standard
+        var registry = Self.libraries
         registry.register(ConstantCodec())
         #expect(registry.codecs(for: JPEGTurboCodec.extended).count == 2)
         try withBytes(stream) { (input) throws(CodecError) in
@@ -126,10 +128,14 @@ struct ConstantCodec: PixelCodec {
             }
         }
         #expect(output.allSatisfy { $0 == 0xAB })
+        // The grid's registry hands 12-bit and lossless JPEG to the Swift decoder.
+        for syntax in ["1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70"] {
+            #expect(CodecRegistry.standard.codecs(for: syntax).contains { $0 is SwiftJPEGCodec })
+        }
     }
 
     @Test func corruptStreamsDoNotPassOn() {
-        var registry = CodecRegistry.standard
+        var registry = Self.libraries
         registry.register(ConstantCodec())
         let garbage: [UInt8] = [0xFF, 0xD8, 0xFF, 0xC1, 0x00]  // frame header cut off
         var output = [UInt8](repeating: 0, count: twelveBit.frameBytes)
