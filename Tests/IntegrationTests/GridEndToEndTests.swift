@@ -69,6 +69,15 @@ import TestSupport
                 // Crash a worker mid-run: its leased tasks must be reclaimed by the other one.
                 let victim = try #require(grid.child(named: "worker-1"))
                 #expect(victim.signal(SIGKILL))
+                // The supervisor notices and restarts it after its backoff (1 s).
+                var events: [LocalGrid.ChildEvent] = []
+                let deadline = ContinuousClock.now + .seconds(10)
+                while ContinuousClock.now < deadline && !events.contains(where: { if case .restarted("worker-1", _) = $0 { true } else { false } }) {
+                    events += grid.supervise()
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                #expect(events.contains { if case .exited("worker-1", 137, _) = $0 { true } else { false } }, "\(events)")
+                #expect(grid.child(named: "worker-1")?.isRunning == true)
             }
         }
 
