@@ -140,6 +140,14 @@ extension DICOMFile {
     public func decodePixels(options: DecodeOptions = DecodeOptions()) throws -> DecodedImage {
         try PixelDecoder(file: self, options: options).decode()
     }
+
+    /// Checks, without decoding, that the pixel data can be decoded: the transfer syntax has a
+    /// codec, the Image Pixel module is consistent, the frames are found and each frame's own
+    /// header agrees with the data set (the gateway refuses at the door what could never be
+    /// decoded). A data set without pixel data passes (it is not an image).
+    public func checkPixelsDecodable(options: DecodeOptions = DecodeOptions()) throws {
+        try PixelDecoder(file: self, options: options).check()
+    }
 }
 
 /// The Image Pixel module attributes that shape the decoded array, validated.
@@ -206,6 +214,42 @@ struct PixelDecoder {
         return PixelLayout(rows: rows, columns: columns, samples: samples, bitsAllocated: bitsAllocated, bitsStored: bitsStored,
                            signed: pixelRepresentation == 1, photometric: photometric, frames: frames, planar: planar,
                            totalValues: totalValues, outputBytes: outBytes)
+    }
+
+    func check() throws {
+        guard let element = ds[.pixelData] else { return }
+        let syntax = file.transferSyntax
+        let isRLE = syntax.uid == TransferSyntax.rleLossless.uid
+        if syntax.isEncapsulated && !isRLE && !options.codecs.canDecode(syntax.uid) {
+            throw DICOMError(code: DICOMError.unsupportedTransferSyntaxCode,
+                             message: "cannot decode pixel data in \(syntax.name) (\(syntax.uid)): no codec is registered for it", tag: .pixelData)
+        }
+        let l = try layout()
+        guard syntax.isEncapsulated else {
+            guard let raw = element.bytes else { throw DICOMError.malformed("native pixel data is encapsulated", tag: .pixelData) }
+            let needed = l.bitsAllocated == 1 ? (l.totalValues + 7) / 8
+                : (l.photometric == "YBR_FULL_422" && l.samples == 3 ? l.outputBytes / 3 * 2 : l.outputBytes)
+            guard raw.count >= needed || file.truncation != nil else {
+                throw DICOMError.truncated("pixel data has \(raw.count) bytes, \(needed) needed", offset: element.offset, tag: .pixelData)
+            }
+            return
+        }
+        guard let enc = element.encapsulated else { throw DICOMError.malformed("\(syntax.name) pixel data is not encapsulated", tag: .pixelData) }
+        let frames = try EncapsulatedFrames.split(enc, frames: l.frames, dataSet: ds)
+        guard !isRLE else { return }
+        let descriptor = FrameDescriptor(rows: l.rows, columns: l.columns, samplesPerPixel: l.samples, bitsAllocated: l.bitsAllocated,
+                                         bitsStored: l.bitsStored, isSigned: l.signed, photometricInterpretation: l.photometric,
+                                         planarConfiguration: l.planar)
+        for (i, data) in frames.enumerated() {
+            do {
+                try data.withUnsafeBytes { (input) throws -> Void in
+                    guard input.count > 0 else { throw CodecError(.corrupt, "frame is empty") }
+                    try options.codecs.validate(transferSyntax: syntax.uid, input, descriptor: descriptor)
+                }
+            } catch let error as CodecError {
+                throw Self.failure(error, frame: i, layout: l, syntax: syntax)
+            }
+        }
     }
 
     func decode() throws -> DecodedImage {

@@ -13,6 +13,8 @@ public struct InstanceIntake: Sendable {
     public struct Limits: Sendable {
         /// Largest single instance accepted.
         public var maxInstanceBytes: Int = 512 << 20
+        /// Largest decoded pixel array an accepted instance may declare.
+        public var maxDecodedBytes: Int = 1 << 30
         public var compressionLevel: Int = 3
         public init() {}
     }
@@ -24,6 +26,8 @@ public struct InstanceIntake: Sendable {
         case outOfResources = 0xA700
         case dataSetDoesNotMatchSOPClass = 0xA900
         case cannotUnderstand = 0xC000
+        /// The grid has no decoder for the instance's transfer syntax (MPEG/HEVC video, ...).
+        case transferSyntaxNotSupported = 0xC122
     }
 
     public enum Outcome: Sendable {
@@ -55,6 +59,17 @@ public struct InstanceIntake: Sendable {
             return .failed(sopClassUID: nil, sopInstanceUID: nil, reason: .cannotUnderstand, error: error)
         } catch {
             return .failed(sopClassUID: nil, sopInstanceUID: nil, reason: .cannotUnderstand, error: GatewayError.badRequest("unreadable DICOM"))
+        }
+        // Accepted means processable: pixel data the grid could never decode is refused here,
+        // with its reason, instead of failing in a worker later.
+        do {
+            try file.checkPixelsDecodable(options: DecodeOptions(maxOutputBytes: limits.maxDecodedBytes))
+        } catch let error as DICOMError {
+            let reason: FailureReason = error.code == DICOMError.unsupportedTransferSyntaxCode ? .transferSyntaxNotSupported : .cannotUnderstand
+            return .failed(sopClassUID: file.dataSet.string(.sopClassUID), sopInstanceUID: file.dataSet.string(.sopInstanceUID), reason: reason, error: error)
+        } catch {
+            return .failed(sopClassUID: file.dataSet.string(.sopClassUID), sopInstanceUID: file.dataSet.string(.sopInstanceUID), reason: .cannotUnderstand,
+                           error: GatewayError.badRequest("pixel data cannot be decoded"))
         }
         let dataSet = file.dataSet
         let sopClass = dataSet.string(.sopClassUID) ?? file.meta.string(Tag(0x0002, 0x0002))

@@ -114,6 +114,37 @@ struct GatewayHTTPTests {
         }
     }
 
+    /// Accepted means processable: an instance whose pixel data the grid could never decode
+    /// (here MPEG-2 video) is refused at the door with PS3.18's reason C122 and a comment,
+    /// nothing of it is stored, and the rest of the request is stored.
+    @Test func undecodableInstancesAreRefusedAtTheDoor() async throws {
+        try await withGateway { gateway in
+            var video = DataSet()
+            video.set(.sopClassUID, "1.2.840.10008.5.1.4.1.1.77.1.1.1")
+            video.set(.sopInstanceUID, "1.2.826.6.1.2")
+            video.set(.studyInstanceUID, "1.2.826.6")
+            video.set(.seriesInstanceUID, "1.2.826.6.1")
+            video.set(.modality, "ES")
+            try video.set(.rows, int: 16, vr: .US)
+            try video.set(.columns, int: 16, vr: .US)
+            try video.set(.samplesPerPixel, int: 3, vr: .US)
+            video.set(.photometricInterpretation, "YBR_PARTIAL_420")
+            try video.set(.bitsAllocated, int: 8, vr: .US)
+            try video.set(.bitsStored, int: 8, vr: .US)
+            try video.set(.pixelRepresentation, int: 0, vr: .US)
+            video.insert(DataElement(tag: .pixelData, vr: .OB, value: .encapsulated(EncapsulatedPixelData(fragments: [[0, 0, 1, 0xB3, 1, 2, 3, 4]]))))
+            let mpeg = try DICOMWriter.write(video, encapsulatedTransferSyntaxUID: "1.2.840.10008.1.2.4.100")
+            let good = try makeInstance(study: "1.2.826.6", sop: "1.2.826.6.1.1")
+            let reply = try await gateway.stow(path: "/studies", token: gateway.tokenH1, parts: [good, mpeg])
+            #expect(reply.status == 202, "some stored, some refused")
+            let failed = ((reply.json?["00081198"] as? [String: Any])?["Value"] as? [[String: Any]])?.first
+            #expect(((failed?["00081197"] as? [String: Any])?["Value"] as? [Int])?.first == 0xC122)
+            let comment = ((failed?["00000902"] as? [String: Any])?["Value"] as? [String])?.first ?? ""
+            #expect(comment.contains("dicom.unsupportedTransferSyntax") && comment.contains("1.2.840.10008.1.2.4.100"), "comment: \(comment)")
+            #expect(try await gateway.store.instanceUIDs(try StudyUID("1.2.826.6")).map(\.rawValue) == ["1.2.826.6.1.1"])
+        }
+    }
+
     @Test func backpressureAnswers429WithRetryAfter() async throws {
         try await withGateway(configure: { $0.backpressure.maxWaitingStudies = 0 }) { gateway in
             let first = try await gateway.stow(path: "/studies", token: gateway.tokenH1, parts: [try makeInstance(study: "1.2.826.4", sop: "1.2.826.4.1.1")])

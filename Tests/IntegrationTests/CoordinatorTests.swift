@@ -1,5 +1,6 @@
 import Audit
 import Coordinator
+import DICOM
 import Foundation
 import Gateway
 @testable import RadGridCtl
@@ -290,6 +291,55 @@ struct CoordinatorTests {
         guard case .notApplicable = again else { Issue.record("a routed study was requeued"); return }
         #expect(try await grid.actions(uid).contains("study.requeued"))
         await grid.close()
+    }
+
+    /// A hospital's study is more than CT slices: this one mixes CT slices, a structured
+    /// report, an RGB secondary capture, a JPEG-LS and a JPEG 2000 image. It is routed, and the
+    /// study lists every instance with its status.
+    @Test func aMixedStudyIsRoutedWithEveryInstanceListed() async throws {
+        let grid = try await InProcessGrid()
+        grid.startCoordinator()
+        grid.startWorker()
+        let study = "1.2.826.0.1.7777"
+        var files: [[UInt8]] = []
+        var spec = PhantomSpec.small(.head, seed: 77)
+        spec.slices = 4
+        for bytes in try Phantom.generate(spec).dicomFiles() { files.append(try Self.rewrite(bytes, study: study, series: "\(study).1", sop: "\(study).1.\(files.count + 1)")) }
+        let fixtures = Corpus.packageRoot.appendingPathComponent("Tests/DICOMTests/Resources/codecs")
+        for (n, name) in ["jls80_ct16.dcm", "j2k90_ct16.dcm", "j2k90_rgb_odd.dcm"].enumerated() {
+            let bytes = Array(try Data(contentsOf: fixtures.appendingPathComponent(name)))
+            files.append(try Self.rewrite(bytes, study: study, series: "\(study).\(n + 2)", sop: "\(study).\(n + 2).1"))
+        }
+        var report = DataSet()
+        report.set(.sopClassUID, "1.2.840.10008.5.1.4.1.1.88.11") // Basic Text SR
+        report.set(.modality, "SR")
+        files.append(try Self.rewrite(try DICOMWriter.write(report), study: study, series: "\(study).9", sop: "\(study).9.1"))
+        let intake = InstanceIntake(store: grid.store)
+        for bytes in files {
+            guard case .stored = await intake.ingest(bytes, site: try SiteID("H001"), priority: .routine, expectedStudy: nil) else {
+                Issue.record("an instance was refused at the door"); return
+            }
+        }
+        let uid = try StudyUID(study)
+        try await grid.store.handle(.commit(reason: "test"), study: uid, actor: AuditActor(.site, "H001"), machine: StudyStateMachine(settings: grid.settings.lifecycle))
+        let record = try await grid.wait(uid, for: .assigned)
+        #expect(record.screening?.isPartial == false)
+        #expect(record.screening?.nonImageInstances == 1)
+        let outcomes = try await grid.store.outcomes(uid)
+        #expect(outcomes.count == files.count)
+        #expect(outcomes[try SOPInstanceUID("\(study).9.1")] == .nonImage(kind: "SR"))
+        #expect(outcomes.values.filter { $0 == .image }.count == files.count - 1)
+        await grid.close()
+    }
+
+    /// A copy of an instance with new UIDs (keeping its transfer syntax and pixel data).
+    static func rewrite(_ bytes: [UInt8], study: String, series: String, sop: String) throws -> [UInt8] {
+        let file = try DICOMFile.read(bytes)
+        var dataSet = file.dataSet
+        dataSet.set(.studyInstanceUID, study)
+        dataSet.set(.seriesInstanceUID, series)
+        dataSet.set(.sopInstanceUID, sop)
+        return try DICOMWriter.write(dataSet, encapsulatedTransferSyntaxUID: file.transferSyntax.isEncapsulated ? file.transferSyntax.uid : nil)
     }
 
     /// Instances arriving after the case is routed are counted, audited and shown on the study.
