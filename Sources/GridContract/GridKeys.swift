@@ -12,6 +12,7 @@ import RadGridCore
 /// | `{s:<uid>}:instances` | hash sop → series\|bytes\|sha256\|modality | as the record |
 /// | `{s:<uid>}:blob:<sop>` | string (zstd DICOM) | deleted when reported; expires with the record otherwise |
 /// | `{s:<uid>}:outcomes` | hash sop → instance outcome | written by the study task; as the record |
+/// | `{s:<uid>}:thumbs` | hash series → PNG thumbnail | written by the study task; as the record |
 /// | `studies:all` | zset uid → created ms | the sweeper removes studies whose record expired |
 /// | `studies:due` | zset uid → next look (ms) | the sweeper: every study not yet ended is in it |
 /// | `studies:state:<state>` | set | counts for status; the sweeper removes expired studies |
@@ -39,6 +40,8 @@ public struct GridKeys: Sendable, Hashable {
         public var record: String { base + "study" }
         public var instances: String { base + "instances" }
         public var outcomes: String { base + "outcomes" }
+        /// Worklist thumbnails (PNG) by series UID.
+        public var thumbnails: String { base + "thumbs" }
         public func blob(_ sop: SOPInstanceUID) -> String { base + "blob:" + sop.rawValue }
         /// The study's audit chain name (also its hash tag).
         public var auditChain: String { "s:" + uid.rawValue }

@@ -157,6 +157,17 @@ public struct StudyStore: Sendable {
         try await client.send(["HSET", RedisArgument(keys.study(uid).outcomes)] + outcomes.flatMap { [RedisArgument($0.0.rawValue), RedisArgument(InstanceOutcomeText.encode($0.1))] })
     }
 
+    /// Stores worklist thumbnails (PNG) by series UID (idempotent).
+    public func recordThumbnails(_ uid: StudyUID, _ thumbnails: [String: [UInt8]]) async throws {
+        guard !thumbnails.isEmpty else { return }
+        try await client.send(["HSET", RedisArgument(keys.study(uid).thumbnails)] + thumbnails.sorted { $0.key < $1.key }.flatMap { [RedisArgument($0.key), RedisArgument($0.value)] })
+    }
+
+    /// Worklist thumbnails (PNG) by series UID.
+    public func thumbnails(_ uid: StudyUID) async throws -> [String: [UInt8]] {
+        (try await client.send("HGETALL", RedisArgument(keys.study(uid).thumbnails)).fieldMap ?? [:]).compactMapValues(\.bytes)
+    }
+
     /// Number of studies in each state.
     public func countsByState() async throws -> [StudyState: Int] {
         let replies = try await client.pipeline(StudyState.allCases.map { RedisCommand("SCARD", RedisArgument(keys.studies(in: $0))) })

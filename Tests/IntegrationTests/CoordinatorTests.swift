@@ -5,6 +5,7 @@ import Foundation
 import Gateway
 @testable import RadGridCtl
 import GridContract
+import Imaging
 import RadGridCore
 import RedisClient
 import Routing
@@ -329,6 +330,11 @@ struct CoordinatorTests {
         #expect(outcomes.count == files.count)
         #expect(outcomes[try SOPInstanceUID("\(study).9.1")] == .nonImage(kind: "SR"))
         #expect(outcomes.values.filter { $0 == .image }.count == files.count - 1)
+        // Worklist thumbnails: the screened series and the colour image (its colour path).
+        let thumbnails = try await grid.store.thumbnails(uid)
+        #expect(thumbnails["\(study).1"]?.starts(with: PNGEncoder.signature) == true)
+        let colour = try #require(thumbnails["\(study).4"])
+        #expect(colour.starts(with: PNGEncoder.signature) && colour[25] == 2, "an RGB PNG (IHDR colour type 2)")
         await grid.close()
     }
 

@@ -24,6 +24,7 @@ struct KeyOwnershipTests {
         ("{s:*}:study", .owned("study store: expired at retention by the sweeper")),
         ("{s:*}:instances", .owned("study store: expired with the record")),
         ("{s:*}:outcomes", .owned("study store: expired with the record")),
+        ("{s:*}:thumbs", .owned("study store: expired with the record")),
         ("{s:*}:blob:*", .owned("deleted when the study is reported, else expired with the record")),
         ("{s:*}:audit:*", .owned("audit chain: kept for the record (archived, never expired)")),
         ("{rt}:audit:*", .owned("audit chain: kept for the record")),

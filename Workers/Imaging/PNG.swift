@@ -1,32 +1,43 @@
 import CZlib
 
-/// Minimal PNG writer for 8-bit grayscale images (colour type 0, bit depth 8, no interlace).
-/// Each row gets the filter (None, Sub, Up, Average, Paeth) with the smallest sum of absolute
-/// residuals; the filtered rows are deflated by zlib into a single IDAT chunk.
+/// Minimal PNG writer for 8-bit greyscale and RGB images (colour types 0 and 2, bit depth 8,
+/// no interlace). Each row gets the filter (None, Sub, Up, Average, Paeth) with the smallest
+/// sum of absolute residuals; the filtered rows are deflated by zlib into a single IDAT chunk.
 public enum PNGEncoder {
     public static let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
 
     public static func encodeGray8(width: Int, height: Int, pixels: [UInt8], level: Int32 = 6) throws -> [UInt8] {
+        try encode(width: width, height: height, pixels: pixels, channels: 1, level: level)
+    }
+
+    /// `pixels`: R G B interleaved, row by row.
+    public static func encodeRGB8(width: Int, height: Int, pixels: [UInt8], level: Int32 = 6) throws -> [UInt8] {
+        try encode(width: width, height: height, pixels: pixels, channels: 3, level: level)
+    }
+
+    static func encode(width: Int, height: Int, pixels: [UInt8], channels: Int, level: Int32) throws -> [UInt8] {
         guard width > 0, height > 0, width <= 1 << 24, height <= 1 << 24 else {
             throw ImagingError.invalidParameter("PNG size must be positive")
         }
-        guard pixels.count == width * height else {
-            throw ImagingError.sizeMismatch("PNG pixels", expected: width * height, got: pixels.count)
+        let rowBytes = width * channels
+        guard pixels.count == rowBytes * height else {
+            throw ImagingError.sizeMismatch("PNG pixels", expected: rowBytes * height, got: pixels.count)
         }
-        var filtered = [UInt8](repeating: 0, count: (width + 1) * height)
-        var candidate = [UInt8](repeating: 0, count: width)
-        var best = [UInt8](repeating: 0, count: width)
+        var filtered = [UInt8](repeating: 0, count: (rowBytes + 1) * height)
+        var candidate = [UInt8](repeating: 0, count: rowBytes)
+        var best = [UInt8](repeating: 0, count: rowBytes)
         pixels.withUnsafeBufferPointer { px in
             for y in 0..<height {
-                let cur = px.baseAddress! + y * width
-                let prev: UnsafePointer<UInt8>? = y > 0 ? px.baseAddress! + (y - 1) * width : nil
+                let cur = px.baseAddress! + y * rowBytes
+                let prev: UnsafePointer<UInt8>? = y > 0 ? px.baseAddress! + (y - 1) * rowBytes : nil
                 var bestScore = Int.max, bestType: UInt8 = 0
                 for type in UInt8(0)...4 {
                     var score = 0
-                    for x in 0..<width {
-                        let a = x > 0 ? Int(cur[x - 1]) : 0
+                    // Filters predict from the same channel of the pixel to the left (`channels` bytes back).
+                    for x in 0..<rowBytes {
+                        let a = x >= channels ? Int(cur[x - channels]) : 0
                         let b = prev.map { Int($0[x]) } ?? 0
-                        let c = (x > 0 ? prev.map { Int($0[x - 1]) } : nil) ?? 0
+                        let c = (x >= channels ? prev.map { Int($0[x - channels]) } : nil) ?? 0
                         let predictor: Int
                         switch type {
                         case 0: predictor = 0
@@ -41,8 +52,8 @@ public enum PNGEncoder {
                     }
                     if score < bestScore { bestScore = score; bestType = type; swap(&best, &candidate) }
                 }
-                filtered[y * (width + 1)] = bestType
-                for x in 0..<width { filtered[y * (width + 1) + 1 + x] = best[x] }
+                filtered[y * (rowBytes + 1)] = bestType
+                for x in 0..<rowBytes { filtered[y * (rowBytes + 1) + 1 + x] = best[x] }
             }
         }
 
@@ -60,7 +71,7 @@ public enum PNGEncoder {
         var ihdr = [UInt8]()
         appendBE32(&ihdr, UInt32(width))
         appendBE32(&ihdr, UInt32(height))
-        ihdr += [8, 0, 0, 0, 0] // bit depth 8, greyscale, deflate, adaptive filtering, no interlace
+        ihdr += [8, channels == 3 ? 2 : 0, 0, 0, 0] // bit depth 8, greyscale or RGB, deflate, adaptive filtering, no interlace
         appendChunk(&out, "IHDR", ihdr)
         appendChunk(&out, "IDAT", compressed)
         appendChunk(&out, "IEND", [])

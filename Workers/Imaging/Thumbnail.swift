@@ -1,6 +1,38 @@
+import DICOM
 /// Worklist thumbnails: the middle slice of a series in its reading window, scaled to fit a
 /// square of `maxDimension` pixels, as an 8-bit grayscale PNG.
 public enum Thumbnail {
+    /// An RGB PNG of a decoded colour image (the first frame), at most `maxDimension` on its
+    /// longer side (nearest-neighbour: a thumbnail for a worklist, not for reading).
+    public static func colourPNG(_ image: DecodedImage, maxDimension: Int = 256) throws -> [UInt8] {
+        guard image.samplesPerPixel == 3, image.rows > 0, image.columns > 0 else {
+            throw ImagingError.unsupported("a colour thumbnail needs 3 samples per pixel")
+        }
+        let scale = min(1, Double(maxDimension) / Double(max(image.rows, image.columns)))
+        let width = max(1, Int((Double(image.columns) * scale).rounded())), height = max(1, Int((Double(image.rows) * scale).rounded()))
+        var out = [UInt8](repeating: 0, count: width * height * 3)
+        // Samples as 8 bits: 16-bit colour keeps its high byte.
+        func sample(_ index: Int) -> UInt8 {
+            switch image.storage {
+            case .uint8(let a): a[index]
+            case .int8(let a): UInt8(bitPattern: a[index])
+            case .uint16(let a): UInt8(truncatingIfNeeded: a[index] >> UInt16(max(0, image.bitsStored - 8)))
+            case .int16(let a): UInt8(truncatingIfNeeded: max(0, Int(a[index])) >> max(0, image.bitsStored - 8))
+            case .uint32(let a): UInt8(truncatingIfNeeded: a[index] >> UInt32(max(0, image.bitsStored - 8)))
+            case .int32(let a): UInt8(truncatingIfNeeded: max(0, Int(a[index])) >> max(0, image.bitsStored - 8))
+            }
+        }
+        for y in 0..<height {
+            let sy = min(image.rows - 1, y * image.rows / height)
+            for x in 0..<width {
+                let sx = min(image.columns - 1, x * image.columns / width)
+                let source = (sy * image.columns + sx) * 3, target = (y * width + x) * 3
+                for channel in 0..<3 { out[target + channel] = sample(source + channel) }
+            }
+        }
+        return try PNGEncoder.encodeRGB8(width: width, height: height, pixels: out)
+    }
+
     public static func pixels(_ series: PreprocessedSeries, maxDimension: Int = 256, slice: Int? = nil) throws -> (width: Int, height: Int, gray: [UInt8]) {
         let v = series.volume
         guard v.depth > 0 else { throw ImagingError.emptySeries }

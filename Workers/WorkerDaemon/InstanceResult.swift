@@ -46,8 +46,9 @@ public struct InstanceDescriptors: Sendable, Hashable, Codable {
 public enum InstanceTaskResult: Sendable, Equatable {
     /// A greyscale slice in HU for the screeners.
     case slice(InstanceResult)
-    /// An image an expert reads but the screeners do not (colour, multi-frame): `reason` says which.
-    case unscreened(reason: String, series: String, descriptors: InstanceDescriptors?)
+    /// An image an expert reads but the screeners do not (colour, multi-frame): `reason` says
+    /// which; colour images carry a PNG thumbnail for the worklist.
+    case unscreened(reason: String, series: String, descriptors: InstanceDescriptors?, thumbnail: [UInt8]?)
     /// Not an image (SR, KO, RT plan, ...): listed with the study.
     case nonImage(kind: String, descriptors: InstanceDescriptors?)
     /// Could not be read (an error code; never patient data).
@@ -66,7 +67,7 @@ public enum InstanceTaskResult: Sendable, Equatable {
     public var descriptors: InstanceDescriptors? {
         switch self {
         case .slice(let result): result.header.descriptors
-        case .unscreened(_, _, let d), .nonImage(_, let d): d
+        case .unscreened(_, _, let d, _), .nonImage(_, let d): d
         case .failed: nil
         }
     }
@@ -85,7 +86,9 @@ public enum InstanceTaskResult: Sendable, Equatable {
         let line: Line
         switch self {
         case .slice(let result): return try result.encoded()
-        case .unscreened(let reason, let series, let d): line = Line(outcome: "unscreened", reason: Self.safe(reason), series: series, descriptors: d)
+        case .unscreened(let reason, let series, let d, let thumbnail):
+            // The thumbnail's bytes follow the header line.
+            return Array(try JSONEncoder().encode(Line(outcome: "unscreened", reason: Self.safe(reason), series: series, descriptors: d))) + [0x0A] + (thumbnail ?? [])
         case .nonImage(let kind, let d): line = Line(outcome: "nonimage", kind: Self.safe(kind), descriptors: d)
         case .failed(let code): line = Line(outcome: "failed", code: Self.safe(code))
         }
@@ -97,7 +100,9 @@ public enum InstanceTaskResult: Sendable, Equatable {
         let line = try JSONDecoder().decode(Line.self, from: Data(bytes[..<newline]))
         switch line.outcome {
         case nil: return .slice(try InstanceResult.decode(bytes))
-        case "unscreened": return .unscreened(reason: line.reason ?? "", series: line.series ?? "", descriptors: line.descriptors)
+        case "unscreened":
+            let rest = bytes[(newline + 1)...]
+            return .unscreened(reason: line.reason ?? "", series: line.series ?? "", descriptors: line.descriptors, thumbnail: rest.isEmpty ? nil : Array(rest))
         case "nonimage": return .nonImage(kind: line.kind ?? "", descriptors: line.descriptors)
         case "failed": return .failed(code: line.code ?? "worker.failed")
         default: throw WorkerError(code: "worker.badResult", message: "instance result has an unknown outcome")

@@ -206,9 +206,11 @@ struct Pipeline: Sendable {
             do {
                 return .slice(try InstanceResult.make(from: file, maxSize: settings.screeningSize))
             } catch let error as ImagingError where error.code == "imaging.unsupported" {
-                // Colour, multi-frame: an image for the expert, not for the CT screeners.
-                _ = try file.decodePixels()
-                return .unscreened(reason: error.message, series: file.dataSet.string(.seriesInstanceUID) ?? "", descriptors: descriptors)
+                // Colour, multi-frame: an image for the expert, not for the CT screeners. Colour
+                // takes the colour path: a thumbnail for the worklist.
+                let image = try file.decodePixels()
+                let thumbnail = image.samplesPerPixel == 3 ? try? Thumbnail.colourPNG(image) : nil
+                return .unscreened(reason: error.message, series: file.dataSet.string(.seriesInstanceUID) ?? "", descriptors: descriptors, thumbnail: thumbnail)
             }
         } catch let error as CodedError where !(error is RedisError) {
             logger.notice("instance unreadable", metadata: ["study": "\(task.study)", "sop": "\(task.sop)", "code": "\(error.code)"])
@@ -237,6 +239,7 @@ struct Pipeline: Sendable {
         var failures: [FailedInstance] = []
         var unscreened = 0, nonImage = 0
         var headers: [InstanceDescriptors] = []
+        var thumbnails: [String: [UInt8]] = [:]
         for (sop, reply) in zip(task.sops, replies) {
             let result: InstanceTaskResult
             if let bytes = reply.bytes, !reply.isNull {
@@ -251,7 +254,9 @@ struct Pipeline: Sendable {
             case .slice(let slice):
                 if bySeries[slice.header.series] == nil { order.append(slice.header.series) }
                 bySeries[slice.header.series, default: []].append(slice)
-            case .unscreened: unscreened += 1
+            case .unscreened(_, let series, _, let thumbnail):
+                unscreened += 1
+                if let thumbnail, thumbnails[series] == nil { thumbnails[series] = thumbnail }
             case .nonImage: nonImage += 1
             case .failed(let code): failures.append(FailedInstance(sop: sop, code: code))
             }
@@ -262,10 +267,11 @@ struct Pipeline: Sendable {
             event = failures.isEmpty ? .nonDiagnostic(nonImageInstances: nonImage, generation: task.generation)
                 : .unreadable(failures, generation: task.generation)
         } else {
-            var outcome = try screen(order.map { ($0, bySeries[$0]!) }, unscreened: unscreened, nonImage: nonImage, failures: failures)
+            var outcome = try screen(order.map { ($0, bySeries[$0]!) }, unscreened: unscreened, nonImage: nonImage, failures: failures, thumbnails: &thumbnails)
             outcome.headers = InstanceDescriptors.study(headers)
             event = .screened(outcome, generation: task.generation)
         }
+        try await store.recordThumbnails(task.study, thumbnails)
         try await store.handle(event, study: task.study, actor: actor, machine: machine)
         // The instance results have served their purpose.
         for key in resultKeys { context.addEffect(Effect(command: "DEL", key: key, arguments: [])) }
@@ -277,14 +283,16 @@ struct Pipeline: Sendable {
         }
     }
 
-    /// Runs the screeners on each greyscale series.
-    func screen(_ series: [(String, [InstanceResult])], unscreened: Int, nonImage: Int, failures: [FailedInstance]) throws -> ScreeningOutcome {
+    /// Runs the screeners on each greyscale series, and makes its worklist thumbnail.
+    func screen(_ series: [(String, [InstanceResult])], unscreened: Int, nonImage: Int, failures: [FailedInstance],
+                thumbnails: inout [String: [UInt8]]) throws -> ScreeningOutcome {
         var results: [ScreeningResult] = []
         for (uid, items) in series {
             let first = items[0].header
             let info = SeriesInfo(seriesInstanceUID: uid, modality: first.modality, bodyPart: first.bodyPart)
             let pre = try SeriesPreprocessor.process(items.map(\.sliceInput), info: info, options: .screening)
             results.append(try engine.run(pre))
+            thumbnails[uid] = try? Thumbnail.png(pre, maxDimension: 128)
         }
         var findings: [ScreeningFinding] = []
         for result in results {
