@@ -74,13 +74,13 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ]),
+        ], exclude: ["Lua"], plugins: ["LuaEmbed"]),
         .target(name: "Routing", dependencies: [
             "RedisClient", "RadGridCore", "Audit",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ]),
+        ], exclude: ["Lua"], plugins: ["LuaEmbed"]),
         .target(name: "Coordinator", dependencies: [
             "StudyStore", "TaskQueue", "Routing", "Audit", "WorkerDaemon", "Gateway", "RedisClient", "RadGridCore",
             .product(name: "Crypto", package: "swift-crypto"),
