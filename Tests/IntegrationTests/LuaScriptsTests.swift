@@ -24,7 +24,7 @@ import TestSupport
         ModuleScripts(module: "Routing", scripts: RoutingLua.all),
     ]
 
-    @Test(arguments: modules)
+    @Test(arguments: LuaScriptsTests.modules)
     func everyScriptLoadsUnderItsSHA(_ module: ModuleScripts) async throws {
         #expect(!module.scripts.isEmpty, "\(module.module) embeds no scripts")
         let client = try RedisClient(url: try await TestRedis.url())

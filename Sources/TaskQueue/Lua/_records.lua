@@ -9,8 +9,8 @@
 -- A lane's name (the table is built only when a script asks: dead letters are rare).
 local function lane_name(i) return ({'stat', 'urgent', 'routine', 'bulk'})[i] end
 
--- A record as a table (formats in `_queue.lua`); a queued task's counters, group and payload are read from
--- its lane entry.
+-- A record as a table with named fields (formats in `_queue.lua`); a queued task's counters,
+-- group and payload are read from its lane entry.
 local function decode(v)
   local status = string.sub(v, 1, 1)
   if status == 'c' then
@@ -64,6 +64,7 @@ local function id_lt(a, b)
   return tonumber(a_seq) < tonumber(b_seq)
 end
 
+-- Appends a delivery entry to lane `lane`; returns its id.
 local function append(lane, key, payload, meta, group)
   if group ~= '' then return redis.call('XADD', K.lanes[lane], '*', 'k', key, 'p', payload, 'm', meta, 'g', group) end
   return redis.call('XADD', K.lanes[lane], '*', 'k', key, 'p', payload, 'm', meta)
@@ -107,6 +108,7 @@ local function status_of(r)
   return r.status
 end
 
+-- Moves a task to the dead letters (capped at about `cap` entries) and forgets its record.
 local function dead_letter(key, r, reason, err, cap, now)
   redis.call('XADD', K.dead, 'MAXLEN', '~', cap, '*', 'key', key, 'lane', lane_name(r.lane), 'reason', reason,
     'error', err, 'deliveries', r.deliveries, 'failures', r.failures, 'max_attempts', r.max_attempts,
