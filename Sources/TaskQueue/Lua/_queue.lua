@@ -53,9 +53,10 @@
 -- Cost: everything a prelude declares is built again on every call (Redis runs a script's
 -- whole body each time: a `local function` is a new closure, ~0.1 µs; a table constructor a
 -- new table, ~0.3 µs for 4 entries and ~0.7 µs for 8; CPU time on the benchmark VM). So this
--- file holds only what every script needs (~1.6 µs a call, the old single prelude ~2.6-3.1);
--- the record and delivery helpers are in `_records.lua` (with this file ~3.4 µs), included by
--- the scripts that use them, so a claim plan or a lease renewal pays for none of them.
+-- file holds only what every script needs (~1.1-1.6 µs a call; the single positional prelude
+-- it replaced, ~2.2-3.1); the record and delivery helpers are in `_records.lua` (~3.4-4.4 µs
+-- with this file), included by the scripts that use them, so a claim plan or a lease renewal
+-- pays for none of them.
 
 -- The fixed KEYS, in the order of `QueueKeys.scriptKeys`. (The table and its two lists cost
 -- ~1.3 µs a call more than plain locals: with batches of 64-100 tasks a call, ~0.02 µs a task.)
