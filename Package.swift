@@ -92,13 +92,13 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ]),
+        ], exclude: ["Lua"], plugins: ["LuaEmbed"]),
         .target(name: "Routing", dependencies: [
             "RedisClient", "RadGridCore", "Audit", "GridContract",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ]),
+        ], exclude: ["Lua"], plugins: ["LuaEmbed"]),
         .target(name: "Coordinator", dependencies: [
             "StudyStore", "StudyLifecycle", "TaskQueue", "Routing", "Audit", "GridContract", "RedisClient", "RadGridCore",
             .product(name: "Logging", package: "swift-log"),

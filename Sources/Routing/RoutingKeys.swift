@@ -60,7 +60,7 @@ public struct RoutingKeys: Sendable, Hashable {
     /// `CT/head/neuro@H001`, `CR/chest@region:EU-N`.
     public static func poolName(_ specialty: Specialty, _ scope: String) -> String { "\(specialty)@\(scope)" }
 
-    /// KEYS[1...17] of every script, in the order `RoutingScripts.prelude` names them.
+    /// KEYS[1...17] of every script, in the order the table `K` of `Lua/_routing.lua` names them.
     var statics: [RedisArgument] {
         [cap, load, recent, until, cred, home, pools, wait, timers, audit, wake, escalated, open, next, profile, presence, stats]
             .map { RedisArgument($0) }

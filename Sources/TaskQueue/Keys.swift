@@ -6,7 +6,7 @@ import RedisClient
 ///
 /// `rg:{q:tasks}:lane:stat` … `:lane:bulk`   streams, consumer group `workers`; one entry per delivery
 ///                                            (fields k, p, m, g); its PEL entry is the lease
-/// `rg:{q:tasks}:state`                       hash: task key → MessagePack record with the payload (see `Scripts`)
+/// `rg:{q:tasks}:state`                       hash: task key → record, `q …`, `c …` or `d`+MessagePack (see `Lua/_queue.lua`)
 /// `rg:{q:tasks}:delayed:<lane>`              zset: task key → retry due time (server ms)
 /// `rg:{q:tasks}:dead`                        stream: dead letters (capped, trimmed by age)
 /// `rg:{q:tasks}:completed`                   list: completed task keys in completion order (idempotency window)
@@ -25,7 +25,7 @@ public struct QueueKeys: Sendable {
     public let groups: String
     public let groupsAge: String
     public let groupsLeft: String
-    /// The 14 keys every script receives, in the order `Scripts` expects.
+    /// The 14 keys every script receives, in the order the table `K` of `Lua/_queue.lua` names them.
     let scriptKeys: [RedisArgument]
 
     public init(prefix: KeyPrefix, name: String) {
