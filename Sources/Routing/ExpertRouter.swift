@@ -121,6 +121,7 @@ public final class ExpertRouter: Sendable {
             RedisArgument(config.maxCandidatesScanned), RedisArgument(config.widenAtFractions[0]), RedisArgument(config.widenAtFractions[1]),
             RedisArgument(Int64(config.ageRoutineAfterMinutes) * 60_000), RedisArgument(Int64(config.ageUrgentAfterMinutes) * 60_000),
             RedisArgument(Int.random(in: 0..<1_000_000_000)),
+            RedisArgument(Int64(config.closedCaseRetentionDays) * 86_400_000),
         ]
     }
 

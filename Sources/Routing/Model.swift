@@ -211,6 +211,8 @@ public struct RoutingConfig: Sendable, Codable, Hashable {
     public var weights: WeightTable
     /// Audit stream is trimmed (approximately) to this many entries.
     public var auditMaxEntries: Int
+    /// A completed or cancelled case is kept this long, then expires (the study keeps its own record).
+    public var closedCaseRetentionDays: Int = 30
     /// How study headers become a reading specialty (`SpecialtyDeriver`).
     public var specialtyRules: SpecialtyRules
 
@@ -260,6 +262,7 @@ public struct RoutingConfig: Sendable, Codable, Hashable {
         guard ageRoutineAfterMinutes > 0, ageUrgentAfterMinutes > 0 else { throw .invalid("age*AfterMinutes: must be positive") }
         guard heartbeatTTLSeconds > 0, recentHalfLifeMinutes > 0 else { throw .invalid("heartbeatTTLSeconds, recentHalfLifeMinutes: must be positive") }
         guard (4...10_000).contains(maxCandidatesScanned) else { throw .invalid("maxCandidatesScanned: must be 4...10000") }
+        guard closedCaseRetentionDays > 0 else { throw .invalid("closedCaseRetentionDays: must be positive") }
         do {
             _ = try SpecialtyDeriver.shared(for: specialtyRules)
         } catch {
@@ -307,7 +310,7 @@ public struct RoutingConfig: Sendable, Codable, Hashable {
     enum CodingKeys: String, CodingKey {
         case slaMinutes, acceptTimeoutSeconds, statCapacityMargin, conflictOfInterest, widenAtFractions
         case ageRoutineAfterMinutes, ageUrgentAfterMinutes, heartbeatTTLSeconds, recentHalfLifeMinutes
-        case maxCandidatesScanned, weights, auditMaxEntries, specialtyRules
+        case maxCandidatesScanned, weights, auditMaxEntries, closedCaseRetentionDays, specialtyRules
     }
 
     public init(from decoder: any Decoder) throws {
@@ -325,6 +328,7 @@ public struct RoutingConfig: Sendable, Codable, Hashable {
         maxCandidatesScanned = try c.decodeIfPresent(Int.self, forKey: .maxCandidatesScanned) ?? d.maxCandidatesScanned
         weights = try c.decodeIfPresent(WeightTable.self, forKey: .weights) ?? d.weights
         auditMaxEntries = try c.decodeIfPresent(Int.self, forKey: .auditMaxEntries) ?? d.auditMaxEntries
+        closedCaseRetentionDays = try c.decodeIfPresent(Int.self, forKey: .closedCaseRetentionDays) ?? d.closedCaseRetentionDays
         specialtyRules = try c.decodeIfPresent(SpecialtyRules.self, forKey: .specialtyRules) ?? d.specialtyRules
     }
 }

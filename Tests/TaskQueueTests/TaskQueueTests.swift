@@ -175,6 +175,29 @@ struct TaskQueueTests {
         #expect(try await queue.complete(third) == .accepted(nextTask: nil))
     }
 
+    /// A member that can never complete (dead-lettered as poison, or out of attempts) must not
+    /// hold its group's next task back forever: its death counts the group down like a
+    /// completion. Retrying it from the dead letters runs it outside the group (no second count).
+    @Test func aDeadMemberCountsItsFanInGroupDown() async throws {
+        let queue = try await makeQueue()
+        defer { queue.client.shutdown() }
+        _ = try await queue.enqueueGroup(id: "g1", members: [TaskSpec(key: "m1"), TaskSpec(key: "m2"), TaskSpec(key: "m3")],
+                                         then: TaskSpec(key: "after", payload: bytes("next")))
+        let claimed = try await queue.claim(consumer: "c", count: 3).tasks
+        #expect(claimed.count == 3)
+        for task in claimed where task.key != "m2" { _ = try await queue.complete(task) }
+        #expect(try await queue.status(ofKey: "after") == .unknown, "one member still runs")
+        let m2 = try #require(claimed.first { $0.key == "m2" })
+        #expect(try await queue.fail(m2, error: "cannot run", permanent: true) == .deadLettered)
+        #expect(try await queue.status(ofKey: "after") == .queued, "the dead member counted the group down")
+        let dead = try #require(try await queue.deadLetters().first)
+        #expect(dead.group == "g1")
+        _ = try await queue.retryDeadLetter(id: dead.id)
+        let next = try await queue.claim(consumer: "c", count: 5).tasks
+        #expect(Set(next.map(\.key)) == ["after", "m2"])
+        #expect(next.first { $0.key == "m2" }?.group == nil, "the retried member runs outside its group")
+    }
+
     @Test func poisonTaskIsDeadLetteredAfterRepeatedLeaseExpiry() async throws {
         let queue = try await makeQueue { $0.lease = .milliseconds(100); $0.maxDeliveries = 2 }
         defer { queue.client.shutdown() }

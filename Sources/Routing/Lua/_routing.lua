@@ -61,15 +61,22 @@ local A = {
   age_routine_ms = ARGV[11],      -- routine (eprio 2) ages to urgent after this
   age_urgent_ms = ARGV[12],       -- urgent (eprio 1) ages to STAT after this
   seed = ARGV[13],                -- jitter seed
+  closed_case_ttl_ms = ARGV[14],  -- a completed or cancelled case expires after this
 }
-local NA = 13  -- a script's own arguments are ARGV[NA + 1 …]
+local NA = 14  -- a script's own arguments are ARGV[NA + 1 …]
 local NOW = tonumber(A.now)
 local TIE = 5e-7
 
--- The one place the audit trail is written (hash chaining hooks in here).
-local function audit(action, case, details)
-  redis.call('XADD', K.audit, 'MAXLEN', '~', A.audit_max, '*',
-    't', A.now, 'actor', A.actor, 'action', action, 'case', case, 'details', details)
+-- The one place the audit trail is written (hash chaining hooks in here). `expert`, when the
+-- step is about one, is its own field: the coordinators read case events by it.
+local function audit(action, case, details, expert)
+  if expert and expert ~= '' then
+    redis.call('XADD', K.audit, 'MAXLEN', '~', A.audit_max, '*',
+      't', A.now, 'actor', A.actor, 'action', action, 'case', case, 'expert', expert, 'details', details)
+  else
+    redis.call('XADD', K.audit, 'MAXLEN', '~', A.audit_max, '*',
+      't', A.now, 'actor', A.actor, 'action', action, 'case', case, 'details', details)
+  end
 end
 
 -- A small per-expert tie breaker (< 1e-7), different in each call.
@@ -164,5 +171,5 @@ local function escalate(case_id, f, case_key, why)
   redis.call('HSET', case_key, 'escalated', 1)
   redis.call('ZADD', K.escalated, f.deadline, case_id)
   redis.call('HINCRBY', K.stats, 'escalations', 1)
-  audit(why, case_id, 'state=' .. f.state .. ';level=' .. f.level .. ';expert=' .. f.expert)
+  audit(why, case_id, 'state=' .. f.state .. ';level=' .. f.level .. ';expert=' .. f.expert, f.expert)
 end

@@ -19,10 +19,11 @@ if action == 'cancel' then
     pools = redis.call('HGET', K.pools, holder) or ''
   end
   redis.call('HSET', case_key, 'state', 'cancelled', 'expert', '', 'closed_at', NOW)
+  redis.call('PEXPIRE', case_key, A.closed_case_ttl_ms)
   redis.call('ZREM', K.wait, case_id)
   redis.call('ZREM', K.timers, case_id)
   redis.call('ZREM', K.escalated, case_id)
-  audit('cancel', case_id, 'reason=' .. detail .. ';expert=' .. holder)
+  audit('cancel', case_id, 'reason=' .. detail .. ';expert=' .. holder, holder)
   return {'ok', holder, pools}
 end
 if (f.state ~= 'offered' and f.state ~= 'accepted') or f.expert ~= who then
@@ -32,23 +33,24 @@ if action == 'accept' then
   if f.state ~= 'offered' then return {'err', 'state', f.state} end
   redis.call('HSET', case_key, 'state', 'accepted', 'accepted_at', NOW)
   if f.escalated == 0 then redis.call('ZADD', K.timers, f.deadline, case_id) else redis.call('ZREM', K.timers, case_id) end
-  audit('accept', case_id, 'expert=' .. who)
+  audit('accept', case_id, 'expert=' .. who, who)
   return {'ok', who, ''}
 elseif action == 'decline' or action == 'release' then
   requeue(case_key, case_id, f)
   redis.call('HINCRBY', K.stats, 'declines', 1)
-  audit(action, case_id, 'expert=' .. who .. ';reason=' .. detail .. ';weight=' .. f.weight)
+  audit(action, case_id, 'expert=' .. who .. ';reason=' .. detail .. ';weight=' .. f.weight, who)
   return {'ok', who, redis.call('HGET', K.pools, who) or ''}
 elseif action == 'complete' then
   if f.state ~= 'accepted' then return {'err', 'state', f.state} end
   unload(who, f.weight)
   redis.call('HSET', case_key, 'state', 'completed', 'completed_at', NOW, 'report', detail, 'closed_at', NOW)
+  redis.call('PEXPIRE', case_key, A.closed_case_ttl_ms)
   redis.call('ZREM', K.timers, case_id)
   redis.call('ZREM', K.escalated, case_id)
   redis.call('HINCRBY', K.stats, 'completed', 1)
   local late = 0
   if NOW > f.deadline then late = 1 end
-  audit('complete', case_id, 'expert=' .. who .. ';report=' .. detail .. ';weight=' .. f.weight .. ';late=' .. late)
+  audit('complete', case_id, 'expert=' .. who .. ';report=' .. detail .. ';weight=' .. f.weight .. ';late=' .. late, who)
   return {'ok', who, redis.call('HGET', K.pools, who) or ''}
 end
 return {'err', 'action', f.state}

@@ -98,7 +98,7 @@ if best then
   redis.call('ZADD', K.timers, due, case_id)
   redis.call('HINCRBY', K.stats, 'offers', 1)
   audit('offer', case_id, 'expert=' .. best .. ';pool=' .. best_pool .. ';level=' .. f.level .. ';eprio=' .. f.eprio ..
-    ';weight=' .. w .. ';load=' .. new_load .. ';cap=' .. cap)
+    ';weight=' .. w .. ';load=' .. new_load .. ';cap=' .. cap, best)
   return {'assigned', best, redis.call('HGET', K.pools, best) or '', tostring(scanned)}
 end
 if f.state ~= 'waiting' then

@@ -18,7 +18,7 @@ if f.state == 'offered' then
     if f.escalated == 0 and NOW >= f.deadline then escalate(case_id, f, case_key, 'escalate') end
     requeue(case_key, case_id, f)
     redis.call('HINCRBY', K.stats, 'timeouts', 1)
-    audit('accept_timeout', case_id, 'expert=' .. holder .. ';weight=' .. f.weight)
+    audit('accept_timeout', case_id, 'expert=' .. holder .. ';weight=' .. f.weight, holder)
     return {'requeued', holder, redis.call('HGET', K.pools, holder) or ''}
   end
   if f.escalated == 0 and NOW >= f.deadline then escalate(case_id, f, case_key, 'escalate') end

@@ -108,14 +108,6 @@ local function status_of(r)
   return r.status
 end
 
--- Moves a task to the dead letters (capped at about `cap` entries) and forgets its record.
-local function dead_letter(key, r, reason, err, cap, now)
-  redis.call('XADD', K.dead, 'MAXLEN', '~', cap, '*', 'key', key, 'lane', lane_name(r.lane), 'reason', reason,
-    'error', err, 'deliveries', r.deliveries, 'failures', r.failures, 'max_attempts', r.max_attempts,
-    'group', r.group, 'enqueued_ms', r.first_enqueue_ms, 'dead_ms', now, 'payload', r.payload or '')
-  redis.call('HDEL', K.state, key)
-end
-
 -- Idempotent enqueue of one task: {1, entry id} new, {0, status} known, {-1, 'nogroup'}.
 -- strict = false drops a group that no longer exists instead of refusing.
 local function enqueue(key, payload, lane, max_attempts, group, now, strict)
@@ -127,4 +119,34 @@ local function enqueue(key, payload, lane, max_attempts, group, now, strict)
   end
   return {1, push(key, {status = 'q', fence = '', deliveries = 0, failures = 0, max_attempts = max_attempts,
     lane = lane, group = group, first_enqueue_ms = now, payload = payload})}
+end
+
+-- A member of fan-in group `group` is finished: completed, or dead-lettered (a member that can
+-- never complete must not hold its group's next task back forever; the next task sees its
+-- result missing). When it was the last, the group's next task is enqueued, after
+-- `before_enqueue` (a caller's batched writes) runs; returns that task's key, else nil.
+local function count_down(group, now, before_enqueue)
+  local left = redis.call('HINCRBY', K.groups_left, group, '-1')
+  if left > 0 then return nil end
+  redis.call('HDEL', K.groups_left, group)
+  local packed = left == 0 and redis.call('HGET', K.groups, group)
+  if not packed then return nil end
+  -- The group record (its format is at the top of this file).
+  local next_key, next_payload, next_lane, next_max_attempts, next_group = unpack(cmsgpack.unpack(packed))
+  redis.call('HDEL', K.groups, group)
+  redis.call('ZREM', K.groups_age, group)
+  if before_enqueue then before_enqueue() end
+  local r = enqueue(next_key, next_payload, next_lane, next_max_attempts, next_group, now, false)
+  if r[1] == 1 then return next_key end
+  return nil
+end
+
+-- Moves a task to the dead letters (capped at about `cap` entries), forgets its record and
+-- counts its fan-in group down.
+local function dead_letter(key, r, reason, err, cap, now)
+  redis.call('XADD', K.dead, 'MAXLEN', '~', cap, '*', 'key', key, 'lane', lane_name(r.lane), 'reason', reason,
+    'error', err, 'deliveries', r.deliveries, 'failures', r.failures, 'max_attempts', r.max_attempts,
+    'group', r.group, 'enqueued_ms', r.first_enqueue_ms, 'dead_ms', now, 'payload', r.payload or '')
+  redis.call('HDEL', K.state, key)
+  if r.group ~= '' then count_down(r.group, now, nil) end
 end

@@ -60,22 +60,10 @@ for j = 1, n do
         if ttl > 0 then redis.call('SET', KEYS[result_key], result, 'PX', ttl) else redis.call('SET', KEYS[result_key], result) end
       end
       if group ~= '' then
-        local left = redis.call('HINCRBY', K.groups_left, group, '-1')
-        if left <= 0 then
-          redis.call('HDEL', K.groups_left, group)
-          local packed = left == 0 and redis.call('HGET', K.groups, group)
-          if packed then
-            -- The group record (format in _records.lua).
-            local next_key, next_payload, next_lane, next_max_attempts, next_group = unpack(cmsgpack.unpack(packed))
-            redis.call('HDEL', K.groups, group)
-            redis.call('ZREM', K.groups_age, group)
-            flush()
-            local r = enqueue(next_key, next_payload, next_lane, next_max_attempts, next_group, now, false)
-            if r[1] == 1 then
-              nexts[#nexts + 1] = j
-              nexts[#nexts + 1] = next_key
-            end
-          end
+        local next_key = count_down(group, now, flush)
+        if next_key then
+          nexts[#nexts + 1] = j
+          nexts[#nexts + 1] = next_key
         end
       end
     end
