@@ -223,6 +223,31 @@ struct CoordinatorTests {
         await grid.close()
     }
 
+    /// Defect of the first wave: a task dead-lettered as poison (its worker kept dying) left
+    /// its study `processing` forever. An instance task that dies now counts its fan-in down;
+    /// the study task finds its result missing, and the case is routed flagged partial.
+    @Test func aDeadInstanceTaskLeavesTheStudyPartialNotStuck() async throws {
+        let grid = try await InProcessGrid()
+        grid.startCoordinator()
+        let uid = try await grid.submit(seed: 10, slices: 3)
+        try await grid.wait(uid, for: .queued)
+        // One instance dies before any worker runs (as after its worker died on it every time).
+        var victim: SOPInstanceUID?
+        let deadline = ContinuousClock.now + .seconds(10)
+        while victim == nil && ContinuousClock.now < deadline {
+            if let task = try await grid.queue.claim(consumer: "doomed", count: 1).tasks.first, case .instance(let instance) = try GridTask.decode(task.payload) {
+                #expect(try await grid.queue.fail(task, error: "worker died on it", permanent: true) == .deadLettered)
+                victim = instance.sop
+            }
+        }
+        let dead = try #require(victim)
+        grid.startWorker()
+        let record = try await grid.wait(uid, for: .assigned)
+        #expect(record.screening?.failedInstances == [FailedInstance(sop: dead, code: "worker.noResult")])
+        #expect(record.screening?.screenedImages == 2)
+        await grid.close()
+    }
+
     /// An instance that cannot be read fails alone; the case is routed flagged partial.
     @Test func anUnreadableInstanceFailsAloneAndTheCaseIsPartial() async throws {
         let grid = try await InProcessGrid()
