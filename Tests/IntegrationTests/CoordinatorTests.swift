@@ -31,7 +31,8 @@ final class InProcessGrid: @unchecked Sendable {
     private var workerTask: Task<Void, any Error>?
     private(set) var worker: WorkerDaemon?
 
-    init() async throws {
+    /// `demoRoster`: the 600 experts `radgrid up` loads (every modality covered) instead of three neuroradiologists.
+    init(demoRoster: Bool = false) async throws {
         client = try RedisClient(url: try await TestRedis.url())
         prefix = KeyPrefix(TestRedis.uniquePrefix("coord"))
         keys = GridKeys(prefix: prefix)
@@ -44,6 +45,12 @@ final class InProcessGrid: @unchecked Sendable {
         settings.lifecycle.liveCheckEvery = 1_000
         settings.claimIdle = .seconds(2)
         settings.sweepLease = .seconds(2)
+        if demoRoster {
+            var experts = RosterGenerator.generate(count: 600, seed: 42)
+            for i in experts.indices { experts[i].shifts = [] }
+            try await router.upsertExperts(experts, presence: .online, heartbeatUntil: WallClock.nowMilliseconds() + 86_400_000)
+            return
+        }
         // Three neuroradiologists for H001, plenty of capacity.
         let experts = (1...3).map { n in
             Expert(id: "N\(n)", name: "Dr. N\(n)", specialties: [try! Specialty("CT/head/neuro"), try! Specialty("CT/chest/thoracic")],
