@@ -114,6 +114,43 @@ struct GatewayHTTPTests {
         }
     }
 
+    /// Defect of the first wave: stable age counted from the last stored instance, but the
+    /// gateway stores nothing until a whole body has arrived, so a slow follow-up upload was
+    /// cut off as "late". While a body arrives the site is marked uploading (the sweeper waits).
+    @Test func aSlowUploadKeepsItsSiteMarkedUploading() async throws {
+        try await withGateway { gateway in
+            var body: [UInt8] = []
+            body += Array("--rgb\r\nContent-Type: application/dicom\r\n\r\n".utf8) + (try makeInstance(study: "1.2.826.8", sop: "1.2.826.8.1.1"))
+            body += Array("\r\n--rgb--\r\n".utf8)
+            let port = Int(gateway.baseURL.split(separator: ":").last!)!
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            #expect(connected == 0)
+            func send(_ bytes: [UInt8]) { _ = bytes.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count) } }
+            let head = "POST /studies HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(gateway.tokenH1)\r\n"
+                + "Content-Type: multipart/related; type=\"application/dicom\"; boundary=rgb\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+            let site = try SiteID("H1")
+            #expect(try await gateway.store.isUploading(site: site) == false)
+            send(Array(head.utf8) + Array(body.prefix(body.count / 2)))
+            var marked = false
+            for _ in 0..<100 where !marked {
+                try await Task.sleep(for: .milliseconds(20))
+                marked = try await gateway.store.isUploading(site: site)
+            }
+            #expect(marked, "half a body in: the site is uploading")
+            send(Array(body.dropFirst(body.count / 2)))
+            var reply = [UInt8](repeating: 0, count: 4096)
+            let n = read(fd, &reply, reply.count)
+            #expect(String(decoding: reply.prefix(max(0, n)), as: UTF8.self).hasPrefix("HTTP/1.1 200"))
+            #expect(try await gateway.store.isUploading(site: site) == false, "the body is in: no upload in progress")
+        }
+    }
+
     /// Accepted means processable: an instance whose pixel data the grid could never decode
     /// (here MPEG-2 video) is refused at the door with PS3.18's reason C122 and a comment,
     /// nothing of it is stored, and the rest of the request is stored.
