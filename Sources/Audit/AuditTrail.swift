@@ -210,7 +210,13 @@ public struct AuditTrail: Sendable {
 
     /// The chain hash of an entry, as the Lua prelude computes it.
     public static func hash(_ record: AuditRecord) -> String {
-        let message = [record.previousHash, String(record.timestampMilliseconds), record.actor, record.action, record.study, record.details].joined(separator: "\n")
+        hash(previous: record.previousHash, timestampMilliseconds: record.timestampMilliseconds, actor: record.actor,
+             action: record.action, study: record.study, details: record.details)
+    }
+
+    /// The chain hash of an entry from its fields (scripts on hot paths take it precomputed).
+    public static func hash(previous: String, timestampMilliseconds: Int64, actor: String, action: String, study: String, details: String) -> String {
+        let message = [previous, String(timestampMilliseconds), actor, action, study, details].joined(separator: "\n")
         return SHA256.hash(data: Array(message.utf8)).map { byte in
             let hex = String(byte, radix: 16)
             return byte < 16 ? "0" + hex : hex

@@ -5,6 +5,7 @@ import Metrics
 import RadGridCore
 import RedisClient
 import StudyLifecycle
+import Synchronization
 
 /// The grid's record of studies and their instances, in Redis (key layout: `GridKeys`).
 ///
@@ -18,6 +19,8 @@ public struct StudyStore: Sendable {
     public let prefix: KeyPrefix
     public let keys: GridKeys
     let logger: Logger
+    /// What this store last saw of each study's audit chain (intake hashes entries itself).
+    let chainHints = ChainHints()
 
     public init(client: RedisClient, prefix: KeyPrefix = .default, logger: Logger = Logger(label: "radgrid.studies")) {
         self.client = client
@@ -58,19 +61,51 @@ public struct StudyStore: Sendable {
                               stableAge: Int64 = LifecycleSettings().stableAge) async throws -> StoreOutcome {
         let uid = header.study
         let study = keys.study(uid)
-        let arguments: [RedisArgument] = [
-            RedisArgument(site.rawValue), RedisArgument(header.sop.rawValue), RedisArgument(header.series.rawValue),
-            RedisArgument(Self.clean(header.modality)), RedisArgument(Self.clean(header.bodyPart)), RedisArgument(priority.rawValue),
-            RedisArgument(rawSize), RedisArgument(sha256), RedisArgument(compressed), RedisArgument(compressed.count),
-        ]
-        // The due entry goes first: a study that exists is always due for the sweeper (stable age).
-        let replies = try await client.pipeline([
-            RedisCommand("ZADD", RedisArgument(keys.dueStudies), "GT", RedisArgument(WallClock.nowMilliseconds() + stableAge), RedisArgument(uid.rawValue)),
-            .script(Self.storeInstanceScript, keys: scriptKeys(uid) + [RedisArgument(study.instances), RedisArgument(study.blob(header.sop))], arguments: arguments),
-        ])
-        try replies[0].throwingServerError()
-        guard let fields = try replies[1].throwingServerError().array, let outcome = fields.first?.string else {
-            throw RedisError(.unexpectedReply, "store script returned no outcome")
+        let actor = "site:" + site.rawValue
+        // A new study's chain starts at the genesis hash: guessed right for a first instance.
+        var hint = chainHints.hint(for: uid) ?? ChainHint(head: AuditTrail.genesisHash, exists: false, committed: false)
+        var fields: [RedisValue] = []
+        for attempt in 0..<8 {
+            // The entries this instance adds, hashed here: `study.received` for a new study, then
+            // `instance.stored` (or `instance.late` once committed).
+            let ts = WallClock.nowMilliseconds()
+            var previous = hint.head
+            var receivedHash = ""
+            if !hint.exists {
+                receivedHash = AuditTrail.hash(previous: previous, timestampMilliseconds: ts, actor: actor, action: "study.received",
+                                               study: uid.rawValue, details: "priority=\(priority.rawValue)")
+                previous = receivedHash
+            }
+            let instanceHash = hint.committed
+                ? AuditTrail.hash(previous: previous, timestampMilliseconds: ts, actor: actor, action: "instance.late", study: uid.rawValue, details: "sop=\(header.sop)")
+                : AuditTrail.hash(previous: previous, timestampMilliseconds: ts, actor: actor, action: "instance.stored", study: uid.rawValue,
+                                  details: "sop=\(header.sop) bytes=\(rawSize)")
+            let arguments: [RedisArgument] = [
+                RedisArgument(site.rawValue), RedisArgument(header.sop.rawValue), RedisArgument(header.series.rawValue),
+                RedisArgument(Self.clean(header.modality)), RedisArgument(Self.clean(header.bodyPart)), RedisArgument(priority.rawValue),
+                RedisArgument(rawSize), RedisArgument(sha256), RedisArgument(compressed), RedisArgument(compressed.count),
+                RedisArgument(hint.head), RedisArgument(ts), RedisArgument(receivedHash), RedisArgument(instanceHash), RedisArgument(hint.committed ? "1" : "0"),
+            ]
+            // The due entry goes first: a study that exists is always due for the sweeper (stable age).
+            let replies = try await client.pipeline([
+                RedisCommand("ZADD", RedisArgument(keys.dueStudies), "GT", RedisArgument(WallClock.nowMilliseconds() + stableAge), RedisArgument(uid.rawValue)),
+                .script(Self.storeInstanceScript, keys: scriptKeys(uid) + [RedisArgument(study.instances), RedisArgument(study.blob(header.sop))], arguments: arguments),
+            ])
+            try replies[0].throwingServerError()
+            fields = try replies[1].throwingServerError().array ?? []
+            guard fields.first?.string == "retry" else {
+                if fields.first?.string == "stored" || fields.first?.string == "late" {
+                    chainHints.remember(uid, ChainHint(head: instanceHash, exists: true, committed: hint.committed))
+                }
+                break
+            }
+            // Another writer moved the chain (or the study is not what we thought): learn and redo.
+            hint = ChainHint(head: fields.count > 1 ? fields[1].string ?? "" : "", exists: fields.count > 2 && fields[2].string == "1",
+                             committed: fields.count > 3 && fields[3].string == "1")
+            if attempt > 3 { try await Task.sleep(for: .milliseconds(Int64(attempt))) }
+        }
+        guard let outcome = fields.first?.string, outcome != "retry" else {
+            throw StudyStoreError(.contended, "the study's audit chain kept moving while an instance was stored")
         }
         if outcome == "forbidden" { throw StudyStoreError(.forbidden, "study belongs to another site") }
         let result = StoreOutcome(rawValue: outcome) ?? .stored
@@ -191,6 +226,27 @@ public struct StudyStore: Sendable {
     /// Code strings from headers (modality, body part): trimmed, uppercase letters/digits/_ only.
     public static func clean(_ code: String) -> String {
         String(code.uppercased().unicodeScalars.filter { ($0 >= "A" && $0 <= "Z") || ($0 >= "0" && $0 <= "9") || $0 == "_" }.prefix(16).map(Character.init))
+    }
+}
+
+/// What a store last saw of one study's audit chain.
+struct ChainHint: Sendable {
+    var head: String
+    var exists: Bool
+    var committed: Bool
+}
+
+/// Chain hints by study, bounded (cleared when full: a miss costs one extra round trip).
+final class ChainHints: Sendable {
+    private let hints = Mutex<[StudyUID: ChainHint]>([:])
+
+    func hint(for uid: StudyUID) -> ChainHint? { hints.withLock { $0[uid] } }
+
+    func remember(_ uid: StudyUID, _ hint: ChainHint) {
+        hints.withLock { map in
+            if map.count >= 4096 { map.removeAll(keepingCapacity: true) }
+            map[uid] = hint
+        }
     }
 }
 

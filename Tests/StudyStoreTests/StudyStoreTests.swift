@@ -49,6 +49,25 @@ struct StudyStoreTests {
         #expect(try await store.countsByState()[.received] == 1)
     }
 
+    /// Intake hashes its audit entries itself (a SHA-256 in Lua cost ~0.6 ms per instance).
+    /// Two gateways storing into one study each see the chain move under them: the script
+    /// refuses the stale entry, the store learns the head and redoes it, and the chain verifies.
+    @Test func twoStoresInterleavingOnOneStudyKeepTheChainIntact() async throws {
+        let (client, first) = try await makeStore()
+        defer { client.shutdown() }
+        let second = StudyStore(client: client, prefix: first.prefix)
+        for n in 1...6 {
+            let store = n % 2 == 0 ? second : first
+            #expect(try await store.storeInstance(site: h1, header: try header("2.2", "2.2.1.\(n)"), priority: .routine, compressed: [UInt8(n)], rawSize: 1, sha256: "x") == .stored)
+        }
+        try await first.handle(.commit(reason: "explicit"), study: try StudyUID("2.2"), actor: site, machine: machine)
+        // The second store still believes the study open: its late instance is redone as late.
+        #expect(try await second.storeInstance(site: h1, header: try header("2.2", "2.2.1.9"), priority: .routine, compressed: [9], rawSize: 1, sha256: "x") == .late)
+        let actions = try await AuditTrail.timeline(client: client, prefix: first.prefix, study: "2.2").map(\.action)
+        #expect(actions == ["study.received"] + Array(repeating: "instance.stored", count: 6) + ["study.committed", "instance.late"])
+        #expect(try await AuditTrail.verify(client: client, prefix: first.prefix).isIntact)
+    }
+
     @Test func anotherSitesStudyIsForbiddenAndUntouched() async throws {
         let (client, store) = try await makeStore()
         defer { client.shutdown() }

@@ -5,6 +5,10 @@
 --
 -- rg_sha256(message) -> hex
 -- rg_audit_append(log_key, head_key, study_key, actor, action, study, details) -> entry id
+-- rg_audit_put(log_key, head_key, study_key, prev, ts, actor, action, study, details, hash) -> entry id
+--   appends an entry whose hash the caller computed (on the hot intake path a SHA-256 in Lua
+--   costs ~0.2 ms a block); the caller must have checked that `prev` is the chain's head in
+--   the same script. `audit verify` recomputes every hash, so a wrong one is caught.
 --   The entry hash is sha256(prev .. "\n" .. ts .. "\n" .. actor .. "\n" .. action .. "\n" ..
 --   study .. "\n" .. details), where prev is the previous entry's hash (64 zeros for the
 --   first) and ts is Redis's own clock in milliseconds.
@@ -61,6 +65,13 @@ local function rg_sha256(message)
   local out = {}
   for i = 1, 8 do out[i] = bit.tohex(h[i], 8) end
   return table.concat(out)
+end
+local function rg_audit_put(log_key, head_key, study_key, prev, ts, actor, action, study, details, hash)
+  local id = redis.call('XADD', log_key, '*', 'ts', ts, 'actor', actor, 'action', action,
+                        'study', study, 'details', details, 'prev', prev, 'hash', hash)
+  redis.call('SET', head_key, hash)
+  if study ~= '' and study_key ~= '' then redis.call('ZADD', study_key, ts, id) end
+  return id
 end
 local function rg_audit_append(log_key, head_key, study_key, actor, action, study, details)
   local prev = redis.call('GET', head_key) or string.rep('0', 64)
