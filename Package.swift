@@ -145,7 +145,7 @@ let package = Package(
 
         // MARK: Benchmarks (kept apart from tests)
         .executableTarget(name: "radgrid-bench", dependencies: [
-            "RedisClient", "Zstd", "DICOM", "TaskQueue", "Routing", "Imaging", "Screening", "RadGridCore", "RadGridCLI", "RadGridCtl", "GridContract", "StudyLifecycle", "GridSupervisor", "Gateway", "Coordinator", "StudyStore", "Audit",
+            "RedisClient", "Zstd", "DICOM", "TaskQueue", "Routing", "Imaging", "Screening", "WorkerDaemon", "RadGridCore", "RadGridCLI", "RadGridCtl", "GridContract", "StudyLifecycle", "GridSupervisor", "Gateway", "Coordinator", "StudyStore", "Audit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Collections", package: "swift-collections"),
         ], path: "Benchmarks/radgrid-bench"),

@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 bench=.build/release/radgrid-bench
 ctl=.build/release/radgridctl
 [[ -x $bench ]] || { echo "build first: swift build -c release" >&2; exit 1; }
+# codecs and pipeline --jpeg-lossless time pydicom in the same run.
+scripts/pydeps.sh
 out=.build/bench-results.jsonl
 : > "$out"
 run() {
@@ -17,10 +19,15 @@ scripts/with-private-redis.sh -- bash -c "
   $(declare -f run)
   out=$out
   run $ctl ping --count 10000
-  for sub in ${BENCHES:-queue router screen pipeline e2e}; do
+  for sub in ${BENCHES:-queue router screen pipeline codecs e2e}; do
     if [[ \$sub == queue ]]; then
       # The default 64 slots and 128 (docs/BENCHMARKS.md reports both).
       for slots in 64 128; do run $bench queue --tasks 100000 --rounds 5 --concurrency \$slots; done
+    elif [[ \$sub == pipeline ]]; then
+      # The series path against zstd alone, then the worker's per-instance path (native and
+      # JPEG lossless) against pydicom + numpy.
+      run $bench pipeline
+      run $bench pipeline --jpeg-lossless
     else
       run $bench \$sub
     fi

@@ -17,6 +17,7 @@ pins=(
   pylibjpeg-openjpeg==2.6.0
   pylibjpeg-rle==2.2.0
   pyjpegls==1.5.1
+  zstandard==0.23.0
 )
 python=${PYTHON:-python3}
 command -v "$python" >/dev/null || { echo "python3 not found" >&2; exit 1; }

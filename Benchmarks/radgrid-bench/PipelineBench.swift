@@ -11,35 +11,59 @@ import Zstd
 struct PipelineBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pipeline",
-        abstract: "MB/s per core of decompress -> parse -> decode -> preprocess vs zstd decompression alone."
+        abstract: "MB/s per core of decompress -> parse -> decode -> preprocess vs zstd decompression alone; with --jpeg-lossless, the worker's per-instance path on a native and a JPEG-lossless series against pydicom + numpy."
     )
 
-    @Option(help: "Slices in the synthetic series.") var slices = 200
+    @Option(help: "Slices in the synthetic series (default 200; 40 with --jpeg-lossless).") var slices: Int?
     @Option(help: "Matrix size (square).") var size = 512
     @Option(help: "zstd level used to store the instances.") var level = 3
     @Option(help: "Timed repetitions (best is reported).") var repeats = 3
     @Option(help: "Resample to this size in the preprocess stage (default: native).") var target: Int?
     @Option(help: "PRNG seed of the phantom.") var seed: UInt64 = 1
+    @Option(help: "Use the DICOM files under DIR (one series) instead of the synthetic series.") var from: String?
+    @Flag(help: "The worker's per-instance path (InstanceResult.make) on the series native and JPEG-lossless (SV1), against pydicom + numpy on the same files.")
+    var jpegLossless = false
+    @Option(help: "With --jpeg-lossless: the worker's screening size (largest side after downsampling).") var maxSize = 256
+    @Option(help: "With --jpeg-lossless: timed seconds per series for each side (at least 5 rounds).") var seconds = 3.0
+    @Option(help: "With --jpeg-lossless: CPU both sides are pinned to (sched_setaffinity); -1 leaves them unpinned.") var cpu = 0
+    @Option(help: "With --jpeg-lossless: folder with pydicom, numpy and zstandard (scripts/pydeps.sh).") var pydeps = ".pydeps"
+    @Flag(help: "With --jpeg-lossless: keep the generated files (their folder is printed).") var keep = false
     @Flag(help: "Print one JSON object as the last line.") var json = false
 
     func run() throws {
-        // A head CT phantom with scanner-like noise, written as DICOM (int16 native) and zstd-compressed per instance.
+        if jpegLossless {
+            try InstancePathBench(options: self).run()
+            return
+        }
+        // A head CT phantom with scanner-like noise, written as DICOM (int16 native) and zstd-compressed per instance,
+        // or the files under --from.
         let t0 = WallClock.monotonicNanoseconds()
-        let spec = PhantomSpec(kind: .head, width: size, height: size, slices: slices, pixelSpacing: 240.0 / Double(size),
-                               sliceSpacing: 140.0 / Double(slices), lesionDiameterMM: 12, noiseHU: 6, seed: seed)
-        let files = try Phantom.generate(spec).dicomFiles()
+        let files: [[UInt8]]
+        var rawBytes = 0
+        if let from {
+            let found = try dicomFiles(under: from)
+            guard !found.isEmpty else { throw BenchError.failed("no DICOM files with pixel data under \(from)") }
+            files = try found.map { [UInt8](try Data(contentsOf: URL(fileURLWithPath: $0.path))) }
+            for (_, f) in found { rawBytes += PipelineBench.decodedBytes(f.dataSet) }
+        } else {
+            let slices = slices ?? 200
+            let spec = PhantomSpec(kind: .head, width: size, height: size, slices: slices, pixelSpacing: 240.0 / Double(size),
+                                   sliceSpacing: 140.0 / Double(slices), lesionDiameterMM: 12, noiseHU: 6, seed: seed)
+            files = try Phantom.generate(spec).dicomFiles()
+            rawBytes = slices * size * size * 2
+        }
+        let slices = files.count
         var compressed: [[UInt8]] = []
-        var rawBytes = 0, fileBytes = 0, zBytes = 0
+        var fileBytes = 0, zBytes = 0
         for f in files {
             let z = try Zstd.compress(f, level: level, checksum: true)
             compressed.append(z)
             fileBytes += f.count
             zBytes += z.count
         }
-        rawBytes = slices * size * size * 2
         let genSeconds = Double(WallClock.monotonicNanoseconds() - t0) / 1e9
         let mb = Double(rawBytes) / 1e6
-        print("series: \(slices) x \(size)x\(size) int16, pixel data \(String(format: "%.1f", mb)) MB, DICOM \(String(format: "%.1f", Double(fileBytes) / 1e6)) MB, zstd-\(level) \(String(format: "%.1f", Double(zBytes) / 1e6)) MB (ratio \(String(format: "%.2f", Double(fileBytes) / Double(zBytes)))), generated in \(String(format: "%.1f", genSeconds)) s")
+        print("series: \(slices) x \(from == nil ? "\(size)x\(size) int16" : "images from \(from!)"), pixel data \(String(format: "%.1f", mb)) MB, DICOM \(String(format: "%.1f", Double(fileBytes) / 1e6)) MB, zstd-\(level) \(String(format: "%.1f", Double(zBytes) / 1e6)) MB (ratio \(String(format: "%.2f", Double(fileBytes) / Double(zBytes)))), generated in \(String(format: "%.1f", genSeconds)) s")
 
         var buffer: [UInt8] = []
         buffer.reserveCapacity(files.map(\.count).max() ?? 0)
@@ -106,11 +130,19 @@ struct PipelineBench: ParsableCommand {
         }
         if checksum == 42 { print("") } // keep the work observable
         if json {
-            let obj: [String: Any] = ["benchmark": "pipeline", "slices": slices, "size": size, "zstd_level": level,
+            let obj: [String: Any] = ["benchmark": "pipeline", "slices": slices, "size": from == nil ? size : 0, "zstd_level": level,
                                       "pixel_mb": mb, "compressed_mb": Double(zBytes) / 1e6,
                                       "mb_per_s": wMBs, "zstd_only_mb_per_s": zMBs, "ratio": wMBs / zMBs,
                                       "stage_seconds": Dictionary(uniqueKeysWithValues: zip(["decompress", "parse", "decode", "preprocess", "finish"], bestStages))]
             print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self))
         }
+    }
+
+    /// Bytes of a data set's decoded pixels, from its Image Pixel module.
+    static func decodedBytes(_ ds: DataSet) -> Int {
+        let rows = ds.int(.rows) ?? 0, columns = ds.int(.columns) ?? 0
+        let samples = ds.int(.samplesPerPixel) ?? 1, frames = max(1, ds.int(.numberOfFrames) ?? 1)
+        let bytes = (ds.int(.bitsAllocated) ?? 16) <= 8 ? 1 : ((ds.int(.bitsAllocated) ?? 16) <= 16 ? 2 : 4)
+        return rows * columns * samples * frames * bytes
     }
 }

@@ -14,6 +14,7 @@ struct RadGridBench: AsyncParsableCommand {
             RouterBench.self,
             ScreenBench.self,
             PipelineBench.self,
+            CodecBench.self,
             E2EBench.self,
             ChaosBench.self,
         ]

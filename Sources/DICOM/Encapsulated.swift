@@ -280,7 +280,7 @@ extension PixelStorage {
             let shift = T(T.bitWidth - bitsStored)
             guard shift > 0 else { return }
             a.withUnsafeMutableBufferPointer { p in
-                for i in 0..<p.count { p[i] = (p[i] << shift) >> shift }
+                for i in 0..<p.count { p[i] = (p[i] &<< shift) &>> shift } // 0 < shift < bit width: vectorises
             }
         }
         switch self {

@@ -282,8 +282,23 @@ struct PixelDecoder {
                 throw DICOMError(code: DICOMError.unsupportedPixelFormatCode, message: "RLE with Bits Allocated 1 is not supported", tag: .bitsAllocated)
             }
             let frameData = try EncapsulatedFrames.split(enc, frames: frames, dataSet: ds)
-            le = try RLE.decode(frames: frameData, rows: rows, columns: columns, samples: samples, bytesPerSample: bps)
             if photometric == "YBR_FULL_422" { photometricOut = "YBR_FULL" }  // RLE stores full-resolution chroma
+            try RLE.checkInputSize(frames: frameData, outputBytes: outBytes) // before allocating the output
+            // Segments are decoded straight into the typed array's bytes (no byte array to convert).
+            let decode = { (raw: UnsafeMutableRawBufferPointer) throws -> Void in
+                try RLE.decode(frames: frameData, rows: rows, columns: columns, samples: samples, bytesPerSample: bps, into: raw)
+            }
+            var storage: PixelStorage
+            switch (bps, l.signed) {
+            case (1, false): storage = .uint8(try Self.filled(UInt8.self, count: totalValues, decode))
+            case (1, true): storage = .int8(try Self.filled(Int8.self, count: totalValues, decode))
+            case (2, false): storage = .uint16(try Self.filled(UInt16.self, count: totalValues, decode))
+            case (2, true): storage = .int16(try Self.filled(Int16.self, count: totalValues, decode))
+            case (_, false): storage = .uint32(try Self.filled(UInt32.self, count: totalValues, decode))
+            case (_, true): storage = .int32(try Self.filled(Int32.self, count: totalValues, decode))
+            }
+            if l.bitsStored < 8 * bps { storage.correctUnusedBits(bitsStored: l.bitsStored) }
+            return finish(storage: storage, photometric: photometricOut, layout: l)
         } else {
             guard let raw = element.bytes else {
                 throw DICOMError.malformed("native pixel data is encapsulated", tag: .pixelData)
@@ -307,6 +322,12 @@ struct PixelDecoder {
             let needed = is422 ? outBytes / 3 * 2 : outBytes
             guard raw.count >= needed else {
                 throw DICOMError.truncated("pixel data has \(raw.count) bytes, \(needed) needed", offset: element.offset, tag: .pixelData)
+            }
+            if !file.dataSet.isBigEndian && !is422 && !(samples == 3 && planar == 1) {
+                // The commonest case: little-endian values as stored, one copy into the typed array.
+                let storage = raw.withUnsafeBytes { Native.typed(UnsafeRawBufferPointer(rebasing: $0[0..<needed]), bytesPerSample: bps,
+                                                                 bitsStored: l.bitsStored, signed: l.signed) }
+                return finish(storage: storage, photometric: photometricOut, layout: l)
             }
             if file.dataSet.isBigEndian && bps == 1 && element.vr == .OW {
                 // 8-bit samples in an OW value: big endian swaps each 16-bit word.
@@ -401,45 +422,35 @@ enum Native {
     /// Little-endian bytes → typed values with unused bits corrected (pydicom semantics:
     /// shift left then right by BitsAllocated − BitsStored in the output type).
     static func typed(_ a: [UInt8], bytesPerSample w: Int, bitsStored: Int, signed: Bool) -> PixelStorage {
+        if w == 1 && !signed && bitsStored >= 8 { return .uint8(a) } // already the array wanted
+        return a.withUnsafeBytes { typed($0, bytesPerSample: w, bitsStored: bitsStored, signed: signed) }
+    }
+
+    /// The same from any little-endian bytes: one copy into the typed array, then the
+    /// unused-bits correction in place (both loops vectorise).
+    static func typed(_ a: UnsafeRawBufferPointer, bytesPerSample w: Int, bitsStored: Int, signed: Bool) -> PixelStorage {
         let n = a.count / w
-        let shift = w * 8 - bitsStored
-        switch (w, signed) {
-        case (1, false):
-            if shift == 0 { return .uint8(a) }
-            let mask = UInt8(truncatingIfNeeded: (1 << bitsStored) - 1)
-            return .uint8(a.map { $0 & mask })
-        case (1, true):
-            let s = Int8(shift)
-            return .int8(a.map { (Int8(bitPattern: $0) << s) >> s })
-        case (2, _):
-            let raw = [UInt16](unsafeUninitializedCapacity: n) { out, c in
-                a.withUnsafeBufferPointer { src in for i in 0..<n { out[i] = UInt16(src[2 * i]) | UInt16(src[2 * i + 1]) << 8 } }
-                c = n
+        func load<T: FixedWidthInteger>(_ type: T.Type) -> [T] {
+            [T](unsafeUninitializedCapacity: n) { out, count in
+                #if _endian(little)
+                if n > 0 { UnsafeMutableRawBufferPointer(out).copyMemory(from: UnsafeRawBufferPointer(rebasing: a[0..<(n * w)])) }
+                #else
+                for i in 0..<n { out[i] = T(littleEndian: a.loadUnaligned(fromByteOffset: i * w, as: T.self)) }
+                #endif
+                count = n
             }
-            if signed {
-                let s = Int16(shift)
-                return .int16(raw.map { (Int16(bitPattern: $0) << s) >> s })
-            }
-            if shift == 0 { return .uint16(raw) }
-            let mask = UInt16(truncatingIfNeeded: (1 << bitsStored) - 1)
-            return .uint16(raw.map { $0 & mask })
-        default:
-            let raw = [UInt32](unsafeUninitializedCapacity: n) { out, c in
-                a.withUnsafeBufferPointer { src in
-                    for i in 0..<n {
-                        out[i] = UInt32(src[4 * i]) | UInt32(src[4 * i + 1]) << 8 | UInt32(src[4 * i + 2]) << 16 | UInt32(src[4 * i + 3]) << 24
-                    }
-                }
-                c = n
-            }
-            if signed {
-                let s = Int32(shift)
-                return .int32(raw.map { (Int32(bitPattern: $0) << s) >> s })
-            }
-            if shift == 0 { return .uint32(raw) }
-            let mask = UInt32(truncatingIfNeeded: (UInt64(1) << UInt64(bitsStored)) - 1)
-            return .uint32(raw.map { $0 & mask })
         }
+        var storage: PixelStorage
+        switch (w, signed) {
+        case (1, false): storage = .uint8(load(UInt8.self))
+        case (1, true): storage = .int8(load(Int8.self))
+        case (2, false): storage = .uint16(load(UInt16.self))
+        case (2, true): storage = .int16(load(Int16.self))
+        case (_, false): storage = .uint32(load(UInt32.self))
+        case (_, true): storage = .int32(load(Int32.self))
+        }
+        if bitsStored < 8 * w { storage.correctUnusedBits(bitsStored: bitsStored) }
+        return storage
     }
 }
 

@@ -1,20 +1,29 @@
 /// RLE Lossless (PS3.5 Annex G).
 enum RLE {
-    /// Decodes every frame into little-endian, sample-interleaved bytes.
-    static func decode(frames: [[UInt8]], rows: Int, columns: Int, samples: Int, bytesPerSample: Int) throws -> [UInt8] {
+    /// A PackBits run emits at most 128 bytes per 2 input bytes: refuses, before the caller
+    /// allocates the output, input that cannot possibly fill `outputBytes`.
+    static func checkInputSize(frames: [[UInt8]], outputBytes: Int) throws {
+        var inputBytes = 0
+        for f in frames { inputBytes += f.count }
+        if outputBytes > inputBytes * 64 + 1024 {
+            throw DICOMError.malformed("RLE data (\(inputBytes) bytes) is too short for the image size", tag: .pixelData)
+        }
+    }
+
+    /// Decodes every frame into `output` (little-endian, sample-interleaved; exactly
+    /// rows × columns × samples × bytesPerSample × frames bytes, every one written on success).
+    static func decode(frames: [[UInt8]], rows: Int, columns: Int, samples: Int, bytesPerSample: Int,
+                       into output: UnsafeMutableRawBufferPointer) throws {
         let pixels = rows * columns
         let segmentsPerFrame = samples * bytesPerSample
         let frameBytes = pixels * segmentsPerFrame
-        // A PackBits run emits at most 128 bytes per 2 input bytes: refuse before allocating
-        // when the input cannot possibly fill the image.
-        var inputBytes = 0
-        for f in frames { inputBytes += f.count }
         let totalOut = frameBytes * frames.count
-        if totalOut > inputBytes * 64 + 1024 {
-            throw DICOMError.malformed("RLE data (\(inputBytes) bytes) is too short for the image size", tag: .pixelData)
+        try checkInputSize(frames: frames, outputBytes: totalOut)
+        guard output.count == totalOut else {
+            throw DICOMError.malformed("RLE output buffer has \(output.count) bytes, \(totalOut) needed", tag: .pixelData)
         }
-        var out = [UInt8](repeating: 0, count: totalOut)
-        try out.withUnsafeMutableBufferPointer { dst in
+        do {
+            let dst = output // byte stores through the raw buffer, whatever type the memory holds
             for (f, data) in frames.enumerated() {
                 guard data.count >= 64 else { throw DICOMError.truncated("RLE frame \(f) has no 64-byte header", offset: 0, tag: .pixelData) }
                 func le32(_ i: Int) -> Int {
@@ -68,6 +77,5 @@ enum RLE {
                 }
             }
         }
-        return out
     }
 }

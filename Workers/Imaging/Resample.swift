@@ -18,6 +18,10 @@ public struct Resampler: Sendable {
 
     private let xAxis: Axis
     private let yAxis: Axis
+    /// Source columns per target column when the width shrinks by a whole factor: every
+    /// output then averages the same number of taps with the same weight, and the
+    /// horizontal pass needs no tables (same arithmetic, same order, same result).
+    private let xFactor: Int?
     private var scratch: [Float]
 
     public init(sourceWidth: Int, sourceHeight: Int, targetWidth: Int, targetHeight: Int) throws {
@@ -28,8 +32,12 @@ public struct Resampler: Sendable {
         self.sourceHeight = sourceHeight
         self.targetWidth = targetWidth
         self.targetHeight = targetHeight
-        xAxis = Resampler.axis(source: sourceWidth, target: targetWidth)
+        let x = Resampler.axis(source: sourceWidth, target: targetWidth)
+        xAxis = x
         yAxis = Resampler.axis(source: sourceHeight, target: targetHeight)
+        let f = sourceWidth / targetWidth
+        xFactor = targetWidth < sourceWidth && sourceWidth % targetWidth == 0
+            && x.count.allSatisfy({ Int($0) == f }) && x.weights.allSatisfy({ $0 == x.weights[0] }) ? f : nil
         scratch = [Float](repeating: 0, count: sourceHeight * targetWidth)
     }
 
@@ -78,6 +86,21 @@ public struct Resampler: Sendable {
         let xa = xAxis, ya = yAxis
         scratch.withUnsafeMutableBufferPointer { tmp in
             // Horizontal pass: sh rows of sw -> sh rows of tw.
+            if let f = xFactor, let s = src.baseAddress, let t = tmp.baseAddress {
+                let w = xa.weights[0]
+                for y in 0..<sh {
+                    let row = s + y * sw, out = t + y * tw
+                    if f == 2 {
+                        for o in 0..<tw { out[o] = (0 + row[2 * o] * w) + row[2 * o + 1] * w }
+                    } else {
+                        for o in 0..<tw {
+                            var acc: Float = 0
+                            for k in 0..<f { acc += row[o * f + k] * w }
+                            out[o] = acc
+                        }
+                    }
+                }
+            } else {
             xa.start.withUnsafeBufferPointer { xs in
             xa.count.withUnsafeBufferPointer { xc in
             xa.offset.withUnsafeBufferPointer { xo in
@@ -92,6 +115,7 @@ public struct Resampler: Sendable {
                     }
                 }
             }}}}
+            }
             // Vertical pass: th output rows, each a weighted sum of tmp rows.
             ya.start.withUnsafeBufferPointer { ys in
             ya.count.withUnsafeBufferPointer { yc in

@@ -26,7 +26,29 @@ struct JPEGBitReader {
 
     /// Makes at least `n` (≤ 57) bits available.
     @inline(__always) mutating func ensure(_ n: Int) {
-        if bitCount < n { refill() }
+        if bitCount < n { refillInline() }
+    }
+
+    /// The eight-byte fast path of `refill`, inlined into the decoding loops. The slow path
+    /// runs on a copy: a reader whose address is never taken can live in registers, which
+    /// takes a store and a reload off each code's serial dependency chain.
+    @inline(__always) mutating func refillInline() {
+        if !stopped && end - position >= 8 {
+            let word = UInt64(bigEndian: UnsafeRawPointer(base + position).loadUnaligned(as: UInt64.self))
+            let inverted = ~word
+            let hasFF = (inverted &- 0x0101_0101_0101_0101) & ~inverted & 0x8080_8080_8080_8080
+            if hasFF == 0 {
+                let bytes = (63 &- bitCount) &>> 3
+                let taken = word &>> UInt64(64 &- bytes &* 8)
+                accumulator |= taken &<< UInt64(64 &- bitCount &- bytes &* 8)
+                bitCount &+= bytes &* 8
+                position &+= bytes
+                return
+            }
+        }
+        var copy = self
+        copy.refill()
+        self = copy
     }
 
     @inline(__always) func peek(_ n: Int) -> Int {
@@ -131,7 +153,10 @@ final class JPEGHuffmanTable {
                 reader.skip(entry & 0x1F)
                 return entry >> 8
             }
-            return decodeLong(&reader)
+            var copy = reader // keeps the caller's reader out of memory (see refillInline)
+            let symbol = decodeLong(&copy)
+            reader = copy
+            return symbol
         }
     }
 
@@ -233,7 +258,9 @@ extension JPEGHuffmanTable.View {
             reader.skip(entry & 0x1F)
             category = (entry >> 8) & 0x1F
         } else {
-            category = decodeLong(&reader)
+            var copy = reader // keeps the caller's reader out of memory (see refillInline)
+            category = decodeLong(&copy)
+            reader = copy
             if category < 0 { return nil }
         }
         if category == 0 { return 0 }

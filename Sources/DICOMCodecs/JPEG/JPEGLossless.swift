@@ -50,20 +50,46 @@ struct JPEGSampleWriter {
         return signed ? (m ^ signBit) - signBit : m
     }
 
-    /// Writes `count` samples of one component starting at pixel `firstPixel`.
+    /// Writes `count` samples of one component starting at pixel `firstPixel`. The work is
+    /// done in Int32 with wrapping shifts: only the low `bits` (≤ 16 written) bits survive the
+    /// mask, so the result is the same as in Int; the plain loops of one-sample images
+    /// (CT, MR) then vectorise.
     func writeRow(_ row: UnsafePointer<Int32>, count: Int, firstPixel: Int, slot: Int, shift: Int) {
         let stride = samplesPerPixel
+        let m = Int32(truncatingIfNeeded: mask), sb = Int32(truncatingIfNeeded: signBit), sh = Int32(truncatingIfNeeded: shift)
         if bytesPerSample == 1 {
             let out = output.assumingMemoryBound(to: UInt8.self) + (firstPixel * stride + slot)
+            if stride == 1 {
+                if signed {
+                    for x in 0..<count { out[x] = UInt8(truncatingIfNeeded: (((row[x] &<< sh) & m) ^ sb) &- sb) }
+                } else {
+                    for x in 0..<count { out[x] = UInt8(truncatingIfNeeded: (row[x] &<< sh) & m) }
+                }
+                return
+            }
             for x in 0..<count {
                 out[x * stride] = UInt8(truncatingIfNeeded: finalize(Int(row[x]) << shift))
             }
         } else {
-            let out = output.assumingMemoryBound(to: UInt8.self) + (firstPixel * stride + slot) * 2
+            let out = output + (firstPixel * stride + slot) * 2
+            if stride == 1 {
+                if signed {
+                    for x in 0..<count {
+                        let v = UInt16(truncatingIfNeeded: (((row[x] &<< sh) & m) ^ sb) &- sb)
+                        out.storeBytes(of: v.littleEndian, toByteOffset: 2 * x, as: UInt16.self)
+                    }
+                } else {
+                    for x in 0..<count {
+                        out.storeBytes(of: UInt16(truncatingIfNeeded: (row[x] &<< sh) & m).littleEndian, toByteOffset: 2 * x, as: UInt16.self)
+                    }
+                }
+                return
+            }
+            let bytes = out.assumingMemoryBound(to: UInt8.self)
             for x in 0..<count {
                 let v = UInt16(truncatingIfNeeded: finalize(Int(row[x]) << shift))
-                out[x * stride * 2] = UInt8(truncatingIfNeeded: v)
-                out[x * stride * 2 + 1] = UInt8(truncatingIfNeeded: v >> 8)
+                bytes[x * stride * 2] = UInt8(truncatingIfNeeded: v)
+                bytes[x * stride * 2 + 1] = UInt8(truncatingIfNeeded: v >> 8)
             }
         }
     }
@@ -168,7 +194,11 @@ extension JPEGDecoder {
     /// One component: the hot loop of a monochrome CT or MR frame.
     private func decodeSingleSegment<P: LosslessPredictor>(_ predictor: P.Type, _ lane: LosslessLane, from: Int, to: Int,
                                                            leftOnly: Bool, reset: Bool, initial: Int,
-                                                           _ reader: inout JPEGBitReader) throws(CodecError) {
+                                                           _ readerOut: inout JPEGBitReader) throws(CodecError) {
+        // The reader's state in locals (registers) for the loop, not behind the inout pointer:
+        // every sample's code depends on the previous one's shift.
+        var reader = readerOut
+        defer { readerOut = reader }
         let cur = lane.current, above = lane.above, table = lane.table
         var x = from
         // The first sample of the segment has its own rule.
@@ -199,7 +229,9 @@ extension JPEGDecoder {
     /// Several components, one sample of each per MCU (all sampled 1×1).
     private func decodeInterleavedSegment<P: LosslessPredictor>(_ predictor: P.Type, _ context: LosslessScanContext, from: Int, to: Int,
                                                                 leftOnly: Bool, reset: Bool,
-                                                                _ reader: inout JPEGBitReader) throws(CodecError) {
+                                                                _ readerOut: inout JPEGBitReader) throws(CodecError) {
+        var reader = readerOut // in registers for the loop (see decodeSingleSegment)
+        defer { readerOut = reader }
         let lanes = context.lanes
         for x in from..<to {
             for i in 0..<context.laneCount {

@@ -167,8 +167,10 @@ extension JPEGDecoder {
     /// Huffman-decodes one block's coefficients and dequantises them into `coefficients`
     /// (row-major; index 64 takes the writes of a corrupt run past the end).
     @inline(__always)
-    private func decodeBlock(_ lane: inout SequentialLane, _ reader: inout JPEGBitReader,
+    private func decodeBlock(_ lane: inout SequentialLane, _ readerOut: inout JPEGBitReader,
                              coefficients: UnsafeMutablePointer<Int>, natural: UnsafePointer<Int>) throws(CodecError) {
+        var reader = readerOut // in registers for the block's serial chain of codes, not behind the inout
+        defer { readerOut = reader }
         coefficients.update(repeating: 0, count: 64)
         reader.ensure(32)
         guard let diff = lane.dc.decodeDifference(&reader) else {
