@@ -22,10 +22,13 @@ build-release: deps
 ## test: build everything (integration tests start the real executables), then run the
 ## whole suite against a private redis-server on a free port, always stopped afterwards.
 ## The pinned Python references (.pydeps: pydicom's charset files, …) are installed first.
+## Last, a short fixed-seed libFuzzer run of both DICOM harnesses under AddressSanitizer
+## (fails if they do not build or anything crashes; their build lives in .build-fuzz).
 test: deps
 	scripts/pydeps.sh
 	$(SWIFT) build --build-tests
 	scripts/with-private-redis.sh -- $(SWIFT) test --skip-build
+	scripts/fuzz-dicom.sh --smoke
 
 ## soak: the long chaos/soak variants of the integration tests.
 soak: deps
@@ -42,7 +45,8 @@ run: build
 bench: build-release
 	scripts/bench.sh
 
-## fuzz: libFuzzer on the DICOM reader (FUZZ_SECONDS, default 60).
+## fuzz: libFuzzer + AddressSanitizer on the DICOM reader and on each pixel codec, FUZZ_SECONDS
+## (default 60) per harness; a crash leaves its input in fuzz-out/crashes/ and fails.
 fuzz: deps
 	scripts/fuzz-dicom.sh $${FUZZ_SECONDS:-60}
 

@@ -10,6 +10,9 @@ let package = Package(
         .executable(name: "radgridctl", targets: ["radgridctl"]),
         .executable(name: "radgrid-worker", targets: ["radgrid-worker"]),
         .executable(name: "radgrid-bench", targets: ["radgrid-bench"]),
+        // libFuzzer harnesses: scripts/fuzz-dicom.sh builds this archive with the fuzzer and
+        // AddressSanitizer and links one fuzzer binary per harness from it.
+        .library(name: "DICOMFuzzing", type: .static, targets: ["DICOMFuzzing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -149,6 +152,9 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Collections", package: "swift-collections"),
         ], path: "Benchmarks/radgrid-bench"),
+
+        // MARK: Fuzzing (Fuzz/): a plain library in every build, so the harnesses keep compiling.
+        .target(name: "DICOMFuzzing", dependencies: ["DICOM", "DICOMCodecs"], path: "Fuzz/DICOMFuzzing"),
 
         // MARK: Tests
         .target(name: "TestSupport", dependencies: ["RedisClient", "RadGridCore"], path: "Tests/TestSupport"),
