@@ -20,6 +20,7 @@ struct E2EBench: AsyncParsableCommand {
 
     @Option(help: "Redis URL (default: a private redis-server).") var redis: String?
     @Option(help: "Worker processes.") var workers = 2
+    @Option(help: "Task slots per worker (default: the worker's own, its number of cores).") var slots = 0
     @Option(help: "Latency runs (one 100-image study at a time).") var runs = 10
     @Option(help: "Images per latency study.") var images = 100
     @Option(help: "Studies in the throughput burst.") var burst = 20
@@ -33,6 +34,7 @@ struct E2EBench: AsyncParsableCommand {
         options.redisURL = redis
         options.prefix = KeyPrefix(redis == nil ? "rg:" : "bench\(getpid()):")
         options.workers = workers
+        options.slots = slots
         options.stableAge = 30
         let grid = LocalGrid(options: options)
         try await grid.start()
@@ -109,10 +111,10 @@ struct E2EBench: AsyncParsableCommand {
                                seed: seed &+ UInt64(getpid()) * 1000)
         let phantom = Phantom.generate(spec)
         var study: StudyUID?
-        // The gateway's own intake path (validate, compress, store once), minus HTTP.
+        // The gateway's own intake path for one upload (validate, compress, store once), minus HTTP.
         let intake = InstanceIntake(store: store)
-        for bytes in try phantom.dicomFiles() {
-            switch await intake.ingest(bytes, site: try SiteID("H001"), priority: .routine, expectedStudy: nil) {
+        for outcome in await intake.ingest(try phantom.dicomFiles(), site: try SiteID("H001"), priority: .routine, expectedStudy: nil) {
+            switch outcome {
             case .stored(let header, _, _): study = header.study
             case .failed(_, _, _, let error): throw error
             }

@@ -170,12 +170,16 @@ struct StowHandler: Sendable {
         guard !parts.isEmpty else { throw GatewayError.malformedMultipart("the request has no parts") }
 
         var response = StowResponse(retrieveURL: expectedStudy.map { "\(baseURL)/studies/\($0)" })
+        var instances: [[UInt8]] = []
         for part in parts {
             if let type = part.contentType, !type.lowercased().hasPrefix("application/dicom") {
                 response.failed.append(.init(sopClassUID: nil, sopInstanceUID: nil, reason: InstanceIntake.FailureReason.cannotUnderstand.rawValue, comment: "part is not application/dicom"))
                 continue
             }
-            switch await intake.ingest(Array(part.body), site: site, priority: priority, expectedStudy: expectedStudy) {
+            instances.append(Array(part.body))
+        }
+        for outcome in await intake.ingest(instances, site: site, priority: priority, expectedStudy: expectedStudy) {
+            switch outcome {
             case .stored(let header, let sopClass, _):
                 response.stored.append(.init(sopClassUID: sopClass, sopInstanceUID: header.sop.rawValue,
                                              retrieveURL: "\(baseURL)/studies/\(header.study)/series/\(header.series)/instances/\(header.sop)"))

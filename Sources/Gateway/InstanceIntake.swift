@@ -1,4 +1,5 @@
 import Crypto
+import Foundation
 import DICOM
 import GridContract
 import Logging
@@ -47,18 +48,99 @@ public struct InstanceIntake: Sendable {
 
     /// Stores one instance for `site`. `expectedStudy` is the UID from the URL, if any.
     public func ingest(_ bytes: [UInt8], site: SiteID, priority: Priority, expectedStudy: StudyUID?) async -> Outcome {
+        await ingest([bytes], site: site, priority: priority, expectedStudy: expectedStudy)[0]
+    }
+
+    /// Stores the instances of one upload, each with its own outcome (in order). Reading,
+    /// checking, compressing and hashing run on every core; the store takes them in one
+    /// round trip (`StudyStore.storeInstances`).
+    public func ingest(_ parts: [[UInt8]], site: SiteID, priority: Priority, expectedStudy: StudyUID?) async -> [Outcome] {
+        // In slices of about `storeBatchBytes`: one pipeline stays a bounded write for Redis.
+        var outcomes: [Outcome] = []
+        outcomes.reserveCapacity(parts.count)
+        var start = 0
+        while start < parts.count {
+            var end = start, bytes = 0
+            while end < parts.count && (end == start || (bytes + parts[end].count <= Self.storeBatchBytes && end - start < 256)) {
+                bytes += parts[end].count
+                end += 1
+            }
+            outcomes += await ingestSlice(Array(parts[start..<end]), site: site, priority: priority, expectedStudy: expectedStudy)
+            start = end
+        }
+        return outcomes
+    }
+
+    /// Uncompressed bytes of the instances stored in one round trip.
+    static let storeBatchBytes = 32 << 20
+
+    private func ingestSlice(_ parts: [[UInt8]], site: SiteID, priority: Priority, expectedStudy: StudyUID?) async -> [Outcome] {
+        var prepared = [Result<Prepared, Failure>?](repeating: nil, count: parts.count)
+        let width = max(1, min(parts.count, ProcessInfo.processInfo.activeProcessorCount))
+        await withTaskGroup(of: (Int, Result<Prepared, Failure>).self) { group in
+            var next = 0
+            func start() {
+                let index = next
+                next += 1
+                group.addTask { (index, prepare(parts[index], expectedStudy: expectedStudy)) }
+            }
+            while next < width { start() }
+            for await (index, result) in group {
+                prepared[index] = result
+                if next < parts.count { start() }
+            }
+        }
+        var outcomes = [Outcome?](repeating: nil, count: parts.count)
+        var items: [StudyStore.IncomingInstance] = []
+        var positions: [(index: Int, sopClass: String)] = []
+        for (index, result) in prepared.enumerated() {
+            switch result! {
+            case .success(let p):
+                items.append(p.instance)
+                positions.append((index, p.sopClass))
+            case .failure(let f):
+                outcomes[index] = .failed(sopClassUID: f.sopClass, sopInstanceUID: f.sop, reason: f.reason, error: f.error)
+            }
+        }
+        let stored: [Result<StudyStore.StoreOutcome, any Error>]
+        do {
+            stored = try await store.storeInstances(site: site, priority: priority, items)
+        } catch {
+            stored = Array(repeating: .failure(error), count: items.count)
+        }
+        for ((index, sopClass), (item, result)) in zip(positions, zip(items, stored)) {
+            outcomes[index] = outcome(of: result, item.header, sopClass: sopClass)
+        }
+        return outcomes.map { $0! }
+    }
+
+    /// An instance ready to store, or why it is refused.
+    struct Prepared: Sendable {
+        var instance: StudyStore.IncomingInstance
+        var sopClass: String
+    }
+
+    struct Failure: Error {
+        var sopClass: String?
+        var sop: String?
+        var reason: FailureReason
+        var error: any CodedError
+    }
+
+    /// Validates one part and compresses it (CPU only, no Redis).
+    func prepare(_ bytes: [UInt8], expectedStudy: StudyUID?) -> Result<Prepared, Failure> {
         guard bytes.count <= limits.maxInstanceBytes else {
-            return .failed(sopClassUID: nil, sopInstanceUID: nil, reason: .outOfResources,
-                           error: GatewayError.tooLarge("instance of \(bytes.count) bytes is above the limit of \(limits.maxInstanceBytes)"))
+            return .failure(Failure(reason: .outOfResources,
+                                    error: GatewayError.tooLarge("instance of \(bytes.count) bytes is above the limit of \(limits.maxInstanceBytes)")))
         }
         let file: DICOMFile
         do {
             // A full structural read (not a header-only one) so truncated files are refused.
             file = try DICOMFile.read(bytes)
         } catch let error as DICOMError {
-            return .failed(sopClassUID: nil, sopInstanceUID: nil, reason: .cannotUnderstand, error: error)
+            return .failure(Failure(reason: .cannotUnderstand, error: error))
         } catch {
-            return .failed(sopClassUID: nil, sopInstanceUID: nil, reason: .cannotUnderstand, error: GatewayError.badRequest("unreadable DICOM"))
+            return .failure(Failure(reason: .cannotUnderstand, error: GatewayError.badRequest("unreadable DICOM")))
         }
         // Accepted means processable: pixel data the grid could never decode is refused here,
         // with its reason, instead of failing in a worker later.
@@ -66,43 +148,55 @@ public struct InstanceIntake: Sendable {
             try file.checkPixelsDecodable(options: DecodeOptions(maxOutputBytes: limits.maxDecodedBytes))
         } catch let error as DICOMError {
             let reason: FailureReason = error.code == DICOMError.unsupportedTransferSyntaxCode ? .transferSyntaxNotSupported : .cannotUnderstand
-            return .failed(sopClassUID: file.dataSet.string(.sopClassUID), sopInstanceUID: file.dataSet.string(.sopInstanceUID), reason: reason, error: error)
+            return .failure(Failure(sopClass: file.dataSet.string(.sopClassUID), sop: file.dataSet.string(.sopInstanceUID), reason: reason, error: error))
         } catch {
-            return .failed(sopClassUID: file.dataSet.string(.sopClassUID), sopInstanceUID: file.dataSet.string(.sopInstanceUID), reason: .cannotUnderstand,
-                           error: GatewayError.badRequest("pixel data cannot be decoded"))
+            return .failure(Failure(sopClass: file.dataSet.string(.sopClassUID), sop: file.dataSet.string(.sopInstanceUID), reason: .cannotUnderstand,
+                                    error: GatewayError.badRequest("pixel data cannot be decoded")))
         }
         let dataSet = file.dataSet
         let sopClass = dataSet.string(.sopClassUID) ?? file.meta.string(Tag(0x0002, 0x0002))
         let sop = dataSet.string(.sopInstanceUID) ?? file.meta.string(Tag(0x0002, 0x0003))
         guard let studyText = dataSet.string(.studyInstanceUID), let seriesText = dataSet.string(.seriesInstanceUID), let sop else {
-            return .failed(sopClassUID: sopClass, sopInstanceUID: sop, reason: .dataSetDoesNotMatchSOPClass,
-                           error: GatewayError.badRequest("instance lacks StudyInstanceUID, SeriesInstanceUID or SOPInstanceUID"))
+            return .failure(Failure(sopClass: sopClass, sop: sop, reason: .dataSetDoesNotMatchSOPClass,
+                                    error: GatewayError.badRequest("instance lacks StudyInstanceUID, SeriesInstanceUID or SOPInstanceUID")))
         }
         let header: InstanceHeader
         do {
             header = InstanceHeader(study: try StudyUID(studyText), series: try SeriesUID(seriesText), sop: try SOPInstanceUID(sop),
                                     modality: dataSet.string(.modality) ?? "", bodyPart: dataSet.string(.bodyPartExamined) ?? "")
         } catch {
-            return .failed(sopClassUID: sopClass, sopInstanceUID: nil, reason: .cannotUnderstand, error: error)
+            return .failure(Failure(sopClass: sopClass, reason: .cannotUnderstand, error: error))
         }
         if let expectedStudy, expectedStudy != header.study {
-            return .failed(sopClassUID: sopClass, sopInstanceUID: sop, reason: .dataSetDoesNotMatchSOPClass,
-                           error: GatewayError.badRequest("instance belongs to another study than the one in the URL"))
+            return .failure(Failure(sopClass: sopClass, sop: sop, reason: .dataSetDoesNotMatchSOPClass,
+                                    error: GatewayError.badRequest("instance belongs to another study than the one in the URL")))
         }
         do {
             let compressed = try Zstd.compress(bytes, level: limits.compressionLevel)
             let digest = SHA256.hash(data: bytes).map(hex).joined()
-            let outcome = try await store.storeInstance(site: site, header: header, priority: priority, compressed: compressed, rawSize: bytes.count, sha256: digest)
-            Counter(label: "radgrid_gateway_instances_total", dimensions: [("outcome", outcome.rawValue)]).increment()
-            return .stored(header, sopClassUID: sopClass ?? "", outcome)
-        } catch let error as StudyStoreError where error.codeValue == .forbidden {
-            return .failed(sopClassUID: sopClass, sopInstanceUID: sop, reason: .notAuthorized, error: error)
-        } catch let error as StudyStoreError {
-            return .failed(sopClassUID: sopClass, sopInstanceUID: sop, reason: .cannotUnderstand, error: error)
+            return .success(Prepared(instance: .init(header: header, compressed: compressed, rawSize: bytes.count, sha256: digest), sopClass: sopClass ?? ""))
         } catch let error as any CodedError {
+            return .failure(Failure(sopClass: sopClass, sop: sop, reason: .processingFailure, error: error))
+        } catch {
+            return .failure(Failure(sopClass: sopClass, sop: sop, reason: .processingFailure, error: GatewayError.badRequest("processing failure")))
+        }
+    }
+
+    /// The STOW-RS outcome of one store.
+    func outcome(of result: Result<StudyStore.StoreOutcome, any Error>, _ header: InstanceHeader, sopClass: String) -> Outcome {
+        let sop = header.sop.rawValue
+        switch result {
+        case .success(let outcome):
+            Counter(label: "radgrid_gateway_instances_total", dimensions: [("outcome", outcome.rawValue)]).increment()
+            return .stored(header, sopClassUID: sopClass, outcome)
+        case .failure(let error as StudyStoreError) where error.codeValue == .forbidden:
+            return .failed(sopClassUID: sopClass, sopInstanceUID: sop, reason: .notAuthorized, error: error)
+        case .failure(let error as StudyStoreError):
+            return .failed(sopClassUID: sopClass, sopInstanceUID: sop, reason: .cannotUnderstand, error: error)
+        case .failure(let error as any CodedError):
             logger.error("instance not stored", metadata: ["error": "\(error.code)"])
             return .failed(sopClassUID: sopClass, sopInstanceUID: sop, reason: .processingFailure, error: error)
-        } catch {
+        case .failure:
             return .failed(sopClassUID: sopClass, sopInstanceUID: sop, reason: .processingFailure, error: GatewayError.badRequest("processing failure"))
         }
     }

@@ -125,20 +125,33 @@ struct DirectSubmitter {
         var summary = SubmitSummary()
         var studies = Set<String>()
         let site = try SiteID(self.site)
-        for file in files {
-            defer { progress.advance() }
-            guard let data = FileManager.default.contents(atPath: file) else {
-                summary.failed += 1
-                summary.failures.append("\(file): cannot read the file")
-                continue
+        // A few files at a time, stored together (one round trip for each group).
+        var start = 0
+        while start < files.count {
+            let group = files[start..<min(files.count, start + 32)]
+            start += group.count
+            var names: [String] = []
+            var contents: [[UInt8]] = []
+            for file in group {
+                guard let data = FileManager.default.contents(atPath: file) else {
+                    summary.failed += 1
+                    summary.failures.append("\(file): cannot read the file")
+                    progress.advance()
+                    continue
+                }
+                names.append(file)
+                contents.append(Array(data))
             }
-            switch await intake.ingest(Array(data), site: site, priority: priority, expectedStudy: nil) {
-            case .stored(let header, _, let outcome):
-                studies.insert(header.study.rawValue)
-                if outcome == .duplicate { summary.duplicates += 1 } else { summary.stored += 1 }
-            case .failed(_, _, _, let error):
-                summary.failed += 1
-                summary.failures.append("\(file): \(error.code): \(error.message)")
+            for (file, outcome) in zip(names, await intake.ingest(contents, site: site, priority: priority, expectedStudy: nil)) {
+                defer { progress.advance() }
+                switch outcome {
+                case .stored(let header, _, let outcome):
+                    studies.insert(header.study.rawValue)
+                    if outcome == .duplicate { summary.duplicates += 1 } else { summary.stored += 1 }
+                case .failed(_, _, _, let error):
+                    summary.failed += 1
+                    summary.failures.append("\(file): \(error.code): \(error.message)")
+                }
             }
         }
         summary.studies = studies.sorted()

@@ -54,76 +54,173 @@ public struct StudyStore: Sendable {
         case late
     }
 
+    /// One instance as the intake hands it over: compressed, with its raw size and digest.
+    public struct IncomingInstance: Sendable {
+        public var header: InstanceHeader
+        public var compressed: [UInt8]
+        public var rawSize: Int
+        public var sha256: String
+
+        public init(header: InstanceHeader, compressed: [UInt8], rawSize: Int, sha256: String) {
+            self.header = header
+            self.compressed = compressed
+            self.rawSize = rawSize
+            self.sha256 = sha256
+        }
+    }
+
     /// Stores one compressed instance; resending the same SOP instance is a no-op. Throws
     /// `study.forbidden` when the study belongs to another site.
     @discardableResult
     public func storeInstance(site: SiteID, header: InstanceHeader, priority: Priority, compressed: [UInt8], rawSize: Int, sha256: String,
                               stableAge: Int64 = LifecycleSettings().stableAge) async throws -> StoreOutcome {
-        let uid = header.study
+        let item = IncomingInstance(header: header, compressed: compressed, rawSize: rawSize, sha256: sha256)
+        return try await storeInstances(site: site, priority: priority, [item], stableAge: stableAge)[0].get()
+    }
+
+    /// Stores many instances (one upload) in one round trip: each instance's script is
+    /// prepared as if the ones before it in the batch were stored, so the usual upload (new
+    /// instances of one study) needs no other; an instance whose guess no longer holds (a
+    /// duplicate before it, another writer) is stored again on its own. Each instance has its
+    /// own result: `study.forbidden` for a study of another site.
+    public func storeInstances(site: SiteID, priority: Priority, _ items: [IncomingInstance],
+                               stableAge: Int64 = LifecycleSettings().stableAge) async throws -> [Result<StoreOutcome, any Error>] {
+        guard !items.isEmpty else { return [] }
+        var results = [Result<StoreOutcome, any Error>?](repeating: nil, count: items.count)
+        var states: [String?] = Array(repeating: nil, count: items.count)
+        // Each study is due for the sweeper first (stable age), whatever happens next.
+        var studies: [StudyUID] = []
+        for item in items where !studies.contains(item.header.study) { studies.append(item.header.study) }
+        let dueAt = RedisArgument(WallClock.nowMilliseconds() + stableAge)
+        var commands = studies.map { RedisCommand("ZADD", RedisArgument(keys.dueStudies), "GT", dueAt, RedisArgument($0.rawValue)) }
+        var predicted: [StudyUID: ChainHint] = [:]
+        var hashes: [String] = []
+        for item in items {
+            let uid = item.header.study
+            let hint = predicted[uid] ?? chainHints.hint(for: uid) ?? ChainHint(head: AuditTrail.genesisHash, exists: false, committed: false)
+            let (command, hash) = storeCommand(site: site, priority: priority, item, hint: hint)
+            commands.append(command)
+            hashes.append(hash)
+            predicted[uid] = ChainHint(head: hash, exists: true, committed: hint.committed)
+        }
+        let replies = try await client.pipeline(commands)
+        for reply in replies.prefix(studies.count) { try reply.throwingServerError() }
+        var again: [Int] = []
+        for (index, reply) in replies.dropFirst(studies.count).enumerated() {
+            let uid = items[index].header.study
+            let fields: [RedisValue]
+            do {
+                fields = try reply.throwingServerError().array ?? []
+            } catch {
+                results[index] = .failure(error)
+                continue
+            }
+            switch fields.first?.string {
+            case "stored", "late":
+                chainHints.remember(uid, ChainHint(head: hashes[index], exists: true, committed: fields.first?.string == "late"))
+                results[index] = .success(fields.first?.string == "late" ? .late : .stored)
+                states[index] = fields.count > 1 ? fields[1].string : nil
+            case "duplicate": results[index] = .success(.duplicate)
+            case "forbidden": results[index] = .failure(StudyStoreError(.forbidden, "study belongs to another site"))
+            case "retry":
+                // Another writer moved the chain, or a guess of this batch failed: learn and redo.
+                chainHints.remember(uid, ChainHint(head: fields.count > 1 ? fields[1].string ?? "" : "", exists: fields.count > 2 && fields[2].string == "1",
+                                                   committed: fields.count > 3 && fields[3].string == "1"))
+                again.append(index)
+            default: results[index] = .failure(StudyStoreError(.contended, "unexpected reply from the store-instance script"))
+            }
+        }
+        for index in again {
+            do {
+                let (outcome, state) = try await storeAlone(site: site, priority: priority, items[index])
+                results[index] = .success(outcome)
+                states[index] = state
+            } catch {
+                results[index] = .failure(error)
+            }
+        }
+        // Indexes outside the study's slot: idempotent, repaired by the sweeper if lost.
+        var index: [RedisCommand] = []
+        var indexed: Set<StudyUID> = []
+        for (i, item) in items.enumerated() {
+            guard case .success(let outcome) = results[i]!, outcome != .duplicate else { continue }
+            let uid = item.header.study
+            if indexed.insert(uid).inserted {
+                let chain = audit(uid)
+                index.append(RedisCommand("ZADD", RedisArgument(keys.allStudies), "NX", RedisArgument(WallClock.nowMilliseconds()), RedisArgument(uid.rawValue)))
+                index.append(RedisCommand("SADD", RedisArgument(chain.chainsKey), RedisArgument(chain.chain)))
+                if outcome == .stored, states[i] == StudyState.received.rawValue {
+                    index.append(RedisCommand("SADD", RedisArgument(keys.studies(in: .received)), RedisArgument(uid.rawValue)))
+                }
+            }
+            if outcome == .late {
+                // The coordinators record what a late instance means for the study.
+                index.append(RedisCommand("XADD", RedisArgument(keys.committedStream), "MAXLEN", "~", "100000", "*",
+                                          "study", RedisArgument(uid.rawValue), "late", RedisArgument(item.header.sop.rawValue)))
+            }
+        }
+        if !index.isEmpty {
+            for reply in try await client.pipeline(index) { try reply.throwingServerError() }
+        }
+        return results.map { $0! }
+    }
+
+    /// The store-instance script for `item`, its audit entries hashed on the chain `hint`
+    /// describes; returns the command and the hash of the instance's entry (the new head).
+    private func storeCommand(site: SiteID, priority: Priority, _ item: IncomingInstance, hint: ChainHint) -> (RedisCommand, String) {
+        let uid = item.header.study
         let study = keys.study(uid)
         let actor = "site:" + site.rawValue
-        // A new study's chain starts at the genesis hash: guessed right for a first instance.
-        var hint = chainHints.hint(for: uid) ?? ChainHint(head: AuditTrail.genesisHash, exists: false, committed: false)
-        var fields: [RedisValue] = []
-        for attempt in 0..<8 {
-            // The entries this instance adds, hashed here: `study.received` for a new study, then
-            // `instance.stored` (or `instance.late` once committed).
-            let ts = WallClock.nowMilliseconds()
-            var previous = hint.head
-            var receivedHash = ""
-            if !hint.exists {
-                receivedHash = AuditTrail.hash(previous: previous, timestampMilliseconds: ts, actor: actor, action: "study.received",
-                                               study: uid.rawValue, details: "priority=\(priority.rawValue)")
-                previous = receivedHash
-            }
-            let instanceHash = hint.committed
-                ? AuditTrail.hash(previous: previous, timestampMilliseconds: ts, actor: actor, action: "instance.late", study: uid.rawValue, details: "sop=\(header.sop)")
-                : AuditTrail.hash(previous: previous, timestampMilliseconds: ts, actor: actor, action: "instance.stored", study: uid.rawValue,
-                                  details: "sop=\(header.sop) bytes=\(rawSize)")
-            let arguments: [RedisArgument] = [
-                RedisArgument(site.rawValue), RedisArgument(header.sop.rawValue), RedisArgument(header.series.rawValue),
-                RedisArgument(Self.clean(header.modality)), RedisArgument(Self.clean(header.bodyPart)), RedisArgument(priority.rawValue),
-                RedisArgument(rawSize), RedisArgument(sha256), RedisArgument(compressed), RedisArgument(compressed.count),
-                RedisArgument(hint.head), RedisArgument(ts), RedisArgument(receivedHash), RedisArgument(instanceHash), RedisArgument(hint.committed ? "1" : "0"),
-            ]
-            // The due entry goes first: a study that exists is always due for the sweeper (stable age).
-            let replies = try await client.pipeline([
-                RedisCommand("ZADD", RedisArgument(keys.dueStudies), "GT", RedisArgument(WallClock.nowMilliseconds() + stableAge), RedisArgument(uid.rawValue)),
-                .script(Self.storeInstanceScript, keys: scriptKeys(uid) + [RedisArgument(study.instances), RedisArgument(study.blob(header.sop))], arguments: arguments),
-            ])
-            try replies[0].throwingServerError()
-            fields = try replies[1].throwingServerError().array ?? []
-            guard fields.first?.string == "retry" else {
-                if fields.first?.string == "stored" || fields.first?.string == "late" {
-                    chainHints.remember(uid, ChainHint(head: instanceHash, exists: true, committed: hint.committed))
-                }
-                break
-            }
-            // Another writer moved the chain (or the study is not what we thought): learn and redo.
-            hint = ChainHint(head: fields.count > 1 ? fields[1].string ?? "" : "", exists: fields.count > 2 && fields[2].string == "1",
-                             committed: fields.count > 3 && fields[3].string == "1")
-            if attempt > 3 { try await Task.sleep(for: .milliseconds(Int64(attempt))) }
+        // The entries this instance adds, hashed here: `study.received` for a new study, then
+        // `instance.stored` (or `instance.late` once committed).
+        let ts = WallClock.nowMilliseconds()
+        var previous = hint.head
+        var receivedHash = ""
+        if !hint.exists {
+            receivedHash = AuditTrail.hash(previous: previous, timestampMilliseconds: ts, actor: actor, action: "study.received",
+                                           study: uid.rawValue, details: "priority=\(priority.rawValue)")
+            previous = receivedHash
         }
-        guard let outcome = fields.first?.string, outcome != "retry" else {
-            throw StudyStoreError(.contended, "the study's audit chain kept moving while an instance was stored")
-        }
-        if outcome == "forbidden" { throw StudyStoreError(.forbidden, "study belongs to another site") }
-        let result = StoreOutcome(rawValue: outcome) ?? .stored
-        let chain = audit(uid)
-        var index: [RedisCommand] = [
-            RedisCommand("ZADD", RedisArgument(keys.allStudies), "NX", RedisArgument(WallClock.nowMilliseconds()), RedisArgument(uid.rawValue)),
-            RedisCommand("SADD", RedisArgument(chain.chainsKey), RedisArgument(chain.chain)),
+        let sop = item.header.sop
+        let instanceHash = hint.committed
+            ? AuditTrail.hash(previous: previous, timestampMilliseconds: ts, actor: actor, action: "instance.late", study: uid.rawValue, details: "sop=\(sop)")
+            : AuditTrail.hash(previous: previous, timestampMilliseconds: ts, actor: actor, action: "instance.stored", study: uid.rawValue,
+                              details: "sop=\(sop) bytes=\(item.rawSize)")
+        let arguments: [RedisArgument] = [
+            RedisArgument(site.rawValue), RedisArgument(sop.rawValue), RedisArgument(item.header.series.rawValue),
+            RedisArgument(Self.clean(item.header.modality)), RedisArgument(Self.clean(item.header.bodyPart)), RedisArgument(priority.rawValue),
+            RedisArgument(item.rawSize), RedisArgument(item.sha256), RedisArgument(item.compressed), RedisArgument(item.compressed.count),
+            RedisArgument(hint.head), RedisArgument(ts), RedisArgument(receivedHash), RedisArgument(instanceHash), RedisArgument(hint.committed ? "1" : "0"),
         ]
-        if result == .stored, fields.count > 1, fields[1].string == StudyState.received.rawValue {
-            index.append(RedisCommand("SADD", RedisArgument(keys.studies(in: .received)), RedisArgument(uid.rawValue)))
+        let command = RedisCommand.script(Self.storeInstanceScript, keys: scriptKeys(uid) + [RedisArgument(study.instances), RedisArgument(study.blob(sop))],
+                                          arguments: arguments)
+        return (command, instanceHash)
+    }
+
+    /// Stores one instance on its own, learning the chain's head until its script agrees;
+    /// returns the outcome and the study's state.
+    private func storeAlone(site: SiteID, priority: Priority, _ item: IncomingInstance) async throws -> (StoreOutcome, String?) {
+        let uid = item.header.study
+        var hint = chainHints.hint(for: uid) ?? ChainHint(head: AuditTrail.genesisHash, exists: false, committed: false)
+        for attempt in 0..<8 {
+            let (command, hash) = storeCommand(site: site, priority: priority, item, hint: hint)
+            let fields = try await client.send(command).array ?? []
+            switch fields.first?.string {
+            case "stored", "late":
+                let late = fields.first?.string == "late"
+                chainHints.remember(uid, ChainHint(head: hash, exists: true, committed: late))
+                return (late ? .late : .stored, fields.count > 1 ? fields[1].string : nil)
+            case "duplicate": return (.duplicate, nil)
+            case "forbidden": throw StudyStoreError(.forbidden, "study belongs to another site")
+            case "retry":
+                hint = ChainHint(head: fields.count > 1 ? fields[1].string ?? "" : "", exists: fields.count > 2 && fields[2].string == "1",
+                                 committed: fields.count > 3 && fields[3].string == "1")
+                chainHints.remember(uid, hint)
+                if attempt > 3 { try await Task.sleep(for: .milliseconds(Int64(attempt))) }
+            default: throw StudyStoreError(.contended, "unexpected reply from the store-instance script")
+            }
         }
-        if result == .late {
-            // The coordinators record what a late instance means for the study.
-            index.append(RedisCommand("XADD", RedisArgument(keys.committedStream), "MAXLEN", "~", "100000", "*",
-                                      "study", RedisArgument(uid.rawValue), "late", RedisArgument(header.sop.rawValue)))
-        }
-        for reply in try await client.pipeline(index) { try reply.throwingServerError() }
-        return result
+        throw StudyStoreError(.contended, "the study's audit chain kept moving while an instance was stored")
     }
 
     /// Marks an upload from `site` in progress (stable age waits for it); call `endUpload` after.
@@ -170,6 +267,20 @@ public struct StudyStore: Sendable {
     }
 
     /// The compressed bytes of one instance, or nil when absent (never stored, or deleted by retention).
+    /// What an instance task needs, in one round trip: the study's state and generation and
+    /// the instance's compressed bytes (nil when gone).
+    public func instanceWork(study uid: StudyUID, sop: SOPInstanceUID) async throws -> (state: StudyState?, generation: Int?, compressed: [UInt8]?) {
+        let study = keys.study(uid)
+        let replies = try await client.pipeline([
+            RedisCommand("HMGET", RedisArgument(study.record), "state", "gen"),
+            RedisCommand("GET", RedisArgument(study.blob(sop))),
+        ])
+        let fields = try replies[0].throwingServerError().array ?? []
+        let blob = try replies[1].throwingServerError()
+        return (fields.first?.string.flatMap(StudyState.init(rawValue:)), fields.count > 1 ? fields[1].string.flatMap { Int($0) } : nil,
+                blob.isNull ? nil : blob.bytes)
+    }
+
     public func compressedInstance(study uid: StudyUID, sop: SOPInstanceUID) async throws -> [UInt8]? {
         let reply = try await client.send("GET", RedisArgument(keys.study(uid).blob(sop)))
         return reply.isNull ? nil : reply.bytes

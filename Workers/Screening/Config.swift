@@ -170,6 +170,20 @@ public struct ScreeningEngine: Sendable {
                                bodyPart: series.info.bodyPart, outputs: outputs)
     }
 
+    /// The same as `run(_:)`, each screener in its own child task (they only read the series):
+    /// a study's screening is on its critical path, and the machine has more than one core.
+    public func runConcurrently(_ series: PreprocessedSeries) async throws -> ScreeningResult {
+        let screeners = try screeners(for: series.info)
+        let outputs = try await withThrowingTaskGroup(of: (Int, ScreenerOutput).self) { group in
+            for (index, screener) in screeners.enumerated() { group.addTask { (index, try screener.screen(series)) } }
+            var outputs = [ScreenerOutput?](repeating: nil, count: screeners.count)
+            for try await (index, output) in group { outputs[index] = output }
+            return outputs.map { $0! }
+        }
+        return ScreeningResult(seriesInstanceUID: series.info.seriesInstanceUID, modality: series.info.modality,
+                               bodyPart: series.info.bodyPart, outputs: outputs)
+    }
+
     /// Several series at once: series sharing a screener are handed to it as one batch.
     public func run(batch: [PreprocessedSeries]) throws -> [ScreeningResult] {
         var perSeries: [[ScreenerOutput]] = Array(repeating: [], count: batch.count)

@@ -148,12 +148,12 @@ public struct InstanceResult: Sendable, Equatable {
     public func encoded() throws -> [UInt8] {
         var out = Array(try JSONEncoder().encode(header))
         out.append(0x0A)
+        #if _endian(little)
+        hu.withUnsafeBytes { out.append(contentsOf: $0) }
+        #else
         out.reserveCapacity(out.count + hu.count * 2)
-        for v in hu {
-            let u = UInt16(bitPattern: v.littleEndian)
-            out.append(UInt8(truncatingIfNeeded: u))
-            out.append(UInt8(truncatingIfNeeded: u >> 8))
-        }
+        for v in hu { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
+        #endif
         return out
     }
 
@@ -165,11 +165,11 @@ public struct InstanceResult: Sendable, Equatable {
         guard count > 0, body.count == count * 2 else {
             throw WorkerError(code: "worker.badResult", message: "instance result holds \(body.count) bytes, expected \(count * 2)")
         }
-        var hu = [Int16](repeating: 0, count: count)
-        var i = body.startIndex
-        for k in 0..<count {
-            hu[k] = Int16(bitPattern: UInt16(body[i]) | UInt16(body[i + 1]) << 8)
-            i += 2
+        let hu = [Int16](unsafeUninitializedCapacity: count) { out, initialized in
+            body.withUnsafeBytes { raw in
+                for k in 0..<count { out[k] = Int16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * k, as: Int16.self)) }
+            }
+            initialized = count
         }
         return InstanceResult(header: header, hu: hu)
     }

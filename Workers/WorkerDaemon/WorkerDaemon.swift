@@ -176,26 +176,23 @@ struct Pipeline: Sendable {
     // MARK: Instance stage
 
     func instanceTask(_ task: InstanceTask, _ context: TaskContext) async throws {
-        // A cheap look first: most instance tasks find their study already processing.
-        let fields = try await client.send("HMGET", RedisArgument(store.keys.study(task.study).record), "state", "gen").array ?? []
-        let state = fields.first?.string.flatMap(StudyState.init(rawValue:))
-        guard let state, Int(fields.count > 1 ? fields[1].string ?? "" : "") == task.generation, !state.isTerminal else {
+        // The study's state and the instance's bytes in one round trip.
+        let work = try await store.instanceWork(study: task.study, sop: task.sop)
+        guard let state = work.state, work.generation == task.generation, !state.isTerminal else {
             return // a study given up, requeued under a new generation, or expired: nothing to do
         }
         if state == .queued {
             try await store.handle(.instanceStarted(generation: task.generation), study: task.study, actor: actor, machine: machine)
         }
-        let result = try await read(task)
+        let result = read(task, compressed: work.compressed)
         metrics.instances(result.outcome.label).increment()
         context.setResult(try result.encoded())
     }
 
-    /// Decompresses, reads and preprocesses one instance. Data problems become a `failed`
-    /// result (the instance fails alone); Redis problems throw (the task is retried).
-    func read(_ task: InstanceTask) async throws -> InstanceTaskResult {
-        guard let compressed = try await store.compressedInstance(study: task.study, sop: task.sop) else {
-            return .failed(code: "worker.blobMissing")
-        }
+    /// Decompresses, reads and preprocesses one instance; data problems become a `failed`
+    /// result (the instance fails alone).
+    func read(_ task: InstanceTask, compressed: [UInt8]?) -> InstanceTaskResult {
+        guard let compressed else { return .failed(code: "worker.blobMissing") }
         do {
             let raw = try Zstd.decompress(compressed, maxOutputSize: settings.maxInstanceBytes)
             let file = try DICOMFile.read(raw, options: ReadOptions(allowTruncated: true))
@@ -212,9 +209,11 @@ struct Pipeline: Sendable {
                 let thumbnail = image.samplesPerPixel == 3 ? try? Thumbnail.colourPNG(image) : nil
                 return .unscreened(reason: error.message, series: file.dataSet.string(.seriesInstanceUID) ?? "", descriptors: descriptors, thumbnail: thumbnail)
             }
-        } catch let error as CodedError where !(error is RedisError) {
+        } catch let error as CodedError {
             logger.notice("instance unreadable", metadata: ["study": "\(task.study)", "sop": "\(task.sop)", "code": "\(error.code)"])
             return .failed(code: error.code)
+        } catch {
+            return .failed(code: "worker.unreadable")
         }
     }
 
@@ -240,14 +239,7 @@ struct Pipeline: Sendable {
         var unscreened = 0, nonImage = 0
         var headers: [InstanceDescriptors] = []
         var thumbnails: [String: [UInt8]] = [:]
-        for (sop, reply) in zip(task.sops, replies) {
-            let result: InstanceTaskResult
-            if let bytes = reply.bytes, !reply.isNull {
-                result = (try? InstanceTaskResult.decode(bytes)) ?? .failed(code: "worker.badResult")
-            } else {
-                // Dead-lettered (its worker kept dying) or its result expired.
-                result = .failed(code: "worker.noResult")
-            }
+        for (sop, result) in zip(task.sops, await Self.decodeResults(replies)) {
             outcomes.append((sop, result.outcome))
             if let descriptors = result.descriptors { headers.append(descriptors) }
             switch result {
@@ -267,7 +259,7 @@ struct Pipeline: Sendable {
             event = failures.isEmpty ? .nonDiagnostic(nonImageInstances: nonImage, generation: task.generation)
                 : .unreadable(failures, generation: task.generation)
         } else {
-            var outcome = try screen(order.map { ($0, bySeries[$0]!) }, unscreened: unscreened, nonImage: nonImage, failures: failures, thumbnails: &thumbnails)
+            var outcome = try await screen(order.map { ($0, bySeries[$0]!) }, unscreened: unscreened, nonImage: nonImage, failures: failures, thumbnails: &thumbnails)
             outcome.headers = InstanceDescriptors.study(headers)
             event = .screened(outcome, generation: task.generation)
         }
@@ -284,15 +276,39 @@ struct Pipeline: Sendable {
     }
 
     /// Runs the screeners on each greyscale series, and makes its worklist thumbnail.
+    /// The instance results, decoded on every core.
+    static func decodeResults(_ replies: [RedisValue]) async -> [InstanceTaskResult] {
+        func decode(_ reply: RedisValue) -> InstanceTaskResult {
+            guard let bytes = reply.bytes, !reply.isNull else {
+                return .failed(code: "worker.noResult") // dead-lettered (its worker kept dying) or expired
+            }
+            return (try? InstanceTaskResult.decode(bytes)) ?? .failed(code: "worker.badResult")
+        }
+        let chunks = max(1, min(ProcessInfo.processInfo.activeProcessorCount, replies.count / 16))
+        guard chunks > 1 else { return replies.map(decode) }
+        let size = (replies.count + chunks - 1) / chunks
+        return await withTaskGroup(of: (Int, [InstanceTaskResult]).self) { group in
+            for chunk in 0..<chunks {
+                let part = Array(replies[min(replies.count, chunk * size)..<min(replies.count, (chunk + 1) * size)])
+                group.addTask { (chunk, part.map(decode)) }
+            }
+            var parts = [[InstanceTaskResult]](repeating: [], count: chunks)
+            for await (chunk, decoded) in group { parts[chunk] = decoded }
+            return parts.flatMap { $0 }
+        }
+    }
+
     func screen(_ series: [(String, [InstanceResult])], unscreened: Int, nonImage: Int, failures: [FailedInstance],
-                thumbnails: inout [String: [UInt8]]) throws -> ScreeningOutcome {
+                thumbnails: inout [String: [UInt8]]) async throws -> ScreeningOutcome {
         var results: [ScreeningResult] = []
         for (uid, items) in series {
             let first = items[0].header
             let info = SeriesInfo(seriesInstanceUID: uid, modality: first.modality, bodyPart: first.bodyPart)
             let pre = try SeriesPreprocessor.process(items.map(\.sliceInput), info: info, options: .screening)
-            results.append(try engine.run(pre))
-            thumbnails[uid] = try? Thumbnail.png(pre, maxDimension: 128)
+            // The thumbnail alongside the screeners.
+            async let thumbnail: [UInt8]? = try? Thumbnail.png(pre, maxDimension: 128)
+            results.append(try await engine.runConcurrently(pre))
+            thumbnails[uid] = await thumbnail
         }
         var findings: [ScreeningFinding] = []
         for result in results {
