@@ -15,7 +15,7 @@ struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "radgrid-worker", abstract: "Decompress, parse, preprocess and pre-screen studies.")
 
     @OptionGroup var redis: RedisOptions
-    @Option(help: "Concurrent task slots (default: number of cores).") var slots: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Concurrent task slots (default: twice the number of cores).") var slots: Int = WorkerSettings.defaultSlots
     @Option(help: "Consumer name (default host-pid-random).") var name: String?
     @Option(help: "Screening config JSON (default: Ops/screening.json if present, else built in).") var screeningConfig: String?
     @Option(help: "Prometheus /metrics port (0 = off).") var metricsPort: Int = 0
