@@ -49,8 +49,12 @@ struct E2EBench: AsyncParsableCommand {
                 let study = try await submit(store: store, kind: run % 2 == 0 ? .chest : .head, slices: images, seed: UInt64(7_000 + run))
                 let seconds = try await waitAssigned(store: store, studies: [study], timeout: 60)
                 latencies.append(seconds)
-                for (stage, ms) in try await Self.stageTimes(client: client, prefix: options.prefix, study: study) { stages[stage, default: []].append(ms) }
-                if !json { print(String(format: "latency run %2d: %.2f s received → assigned", run + 1, seconds)) }
+                let times = try await Self.stageTimes(client: client, prefix: options.prefix, study: study)
+                for (stage, ms) in times { stages[stage, default: []].append(ms) }
+                if !json {
+                    print(String(format: "latency run %2d: %.2f s received → assigned", run + 1, seconds)
+                          + " (" + times.map { "\($0.0) \(Int($0.1))" }.joined(separator: ", ") + " ms)")
+                }
             }
             let started = Date()
             var studies: [StudyUID] = []
