@@ -77,6 +77,23 @@ struct ChaosBench: AsyncParsableCommand {
         // Studies in over STOW-RS, each retried until the gateway acknowledges its commit.
         let gateway = StowClient(baseURL: grid.gatewayURL, token: grid.token)
         let acknowledged = Locked<[StudyUID: Int64]>([:])
+        // The experts at work: each assigned case is accepted and reported, which frees its
+        // expert for the cases waiting for capacity (200 studies outgrow the demo roster's
+        // free places otherwise, and a waiting case is not what this benchmark judges).
+        let readers = Task {
+            guard let client = try? RedisClient(url: grid.redisURL) else { return }
+            defer { client.shutdown() }
+            let store = StudyStore(client: client, prefix: options.prefix)
+            let router = ExpertRouter(redis: client, prefix: options.prefix, actor: "bench")
+            while !Task.isCancelled {
+                for uid in acknowledged.withLock({ Array($0.keys) }) {
+                    guard let record = try? await store.record(uid), let caseID = record.caseID, let expert = record.expert else { continue }
+                    if record.state == .assigned { try? await router.accept(caseID: caseID.rawValue, expert: expert.rawValue) }
+                    if record.state == .accepted { try? await router.complete(caseID: caseID.rawValue, expert: expert.rawValue, reportReference: "bench:\(uid)") }
+                }
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+        }
         let next = Locked(0)
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<max(1, clients) {
@@ -115,6 +132,8 @@ struct ChaosBench: AsyncParsableCommand {
         }
         supervision.cancel()
         _ = await supervision.value
+        readers.cancel()
+        _ = await readers.value
 
         // Judge.
         let router = ExpertRouter(redis: client, prefix: options.prefix, actor: "bench")
