@@ -68,6 +68,38 @@ struct StudyStoreTests {
         #expect(try await AuditTrail.verify(client: client, prefix: first.prefix).isIntact)
     }
 
+    /// An upload is stored in one round trip, each script hashed on the chain the batch
+    /// predicts. A duplicate in the middle breaks that prediction for the rest of its study:
+    /// those are redone one by one; another study in the same batch and another site's study
+    /// each get their own outcome; every chain verifies.
+    @Test func aBatchWithADuplicateAnotherStudyAndAForeignStudyGetsEachRight() async throws {
+        let (client, store) = try await makeStore()
+        defer { client.shutdown() }
+        try await store.storeInstance(site: try SiteID("H2"), header: try header("9.9", "9.9.1"), priority: .routine, compressed: [1], rawSize: 1, sha256: "x")
+        try await store.storeInstance(site: h1, header: try header("3.4", "3.4.2"), priority: .routine, compressed: [2], rawSize: 1, sha256: "x")
+        func item(_ study: String, _ sop: String) throws -> StudyStore.IncomingInstance {
+            StudyStore.IncomingInstance(header: try header(study, sop), compressed: [7, 7], rawSize: 2, sha256: "y")
+        }
+        let batch = [try item("3.4", "3.4.1"), try item("3.4", "3.4.2"), try item("5.6", "5.6.1"), try item("3.4", "3.4.3"),
+                     try item("9.9", "9.9.2"), try item("3.4", "3.4.1"), try item("5.6", "5.6.2")]
+        let results = try await store.storeInstances(site: h1, priority: .routine, batch)
+        let outcomes = results.map { result -> String in
+            switch result {
+            case .success(let outcome): outcome.rawValue
+            case .failure(let error as StudyStoreError): error.code
+            case .failure(let error): "\(error)"
+            }
+        }
+        #expect(outcomes == ["stored", "duplicate", "stored", "stored", "study.forbidden", "duplicate", "stored"])
+        #expect(try await store.record(try StudyUID("3.4"))?.instances == 3)
+        #expect(try await store.record(try StudyUID("5.6"))?.instances == 2)
+        #expect(try await store.record(try StudyUID("9.9"))?.instances == 1)
+        let actions = try await AuditTrail.timeline(client: client, prefix: store.prefix, study: "3.4").map(\.action)
+        #expect(actions == ["study.received"] + Array(repeating: "instance.stored", count: 3))
+        #expect(try await store.countsByState()[.received] == 3)
+        #expect(try await AuditTrail.verify(client: client, prefix: store.prefix).isIntact)
+    }
+
     @Test func anotherSitesStudyIsForbiddenAndUntouched() async throws {
         let (client, store) = try await makeStore()
         defer { client.shutdown() }
