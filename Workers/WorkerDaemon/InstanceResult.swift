@@ -197,36 +197,26 @@ public struct InstanceResult: Sendable, Equatable {
                 spacing = [ps[0] * Double(slice.rows) / Double(h), ps[1] * Double(slice.columns) / Double(w)]
             }
         }
-        var pre = SeriesPreprocessor(options: options, info: info, expectedSlices: 1)
-        try pre.add(slice)
-        let series = try pre.finish()
-        let voxels = series.volume.voxels
-        let hu = [Int16](unsafeUninitializedCapacity: voxels.count) { out, count in
-            voxels.withUnsafeBufferPointer { v in
-                for k in 0..<v.count { out[k] = roundedHU(v[k]) }
+        let width = options.targetWidth ?? slice.columns, height = options.targetHeight ?? slice.rows
+        let hu: [Int16]
+        if let direct = HUSlice.direct(slice, width: width, height: height) {
+            hu = direct
+        } else {
+            var pre = SeriesPreprocessor(options: options, info: info, expectedSlices: 1)
+            try pre.add(slice)
+            let voxels = try pre.finish().volume.voxels
+            hu = [Int16](unsafeUninitializedCapacity: voxels.count) { out, count in
+                voxels.withUnsafeBufferPointer { v in
+                    for k in 0..<v.count { out[k] = HUSlice.rounded(v[k]) }
+                }
+                count = voxels.count
             }
-            count = voxels.count
         }
-        let header = Header(columns: series.volume.width, rows: series.volume.height, series: info.seriesInstanceUID ?? "",
+        let header = Header(columns: width, rows: height, series: info.seriesInstanceUID ?? "",
                             modality: info.modality ?? "", bodyPart: info.bodyPart ?? "", position: slice.header.imagePosition,
                             orientation: slice.header.imageOrientation, instanceNumber: slice.header.instanceNumber,
                             pixelSpacing: spacing, sliceThickness: slice.header.sliceThickness, truncated: slice.truncated,
                             sourceColumns: slice.columns, sourceRows: slice.rows, descriptors: InstanceDescriptors(dataSet: file.dataSet))
         return InstanceResult(header: header, hu: hu)
     }
-}
-
-/// `v` rounded half away from zero (as `Float.rounded()`) and clamped to Int16; 0 when not
-/// finite. Done with an integer conversion instead of a libm `roundf` call per voxel:
-/// |v| ≤ 32768 after the clamp, so the truncation and the fraction `c − t` are exact.
-@inline(__always)
-private func roundedHU(_ v: Float) -> Int16 {
-    guard v.isFinite else { return 0 }
-    let c = min(max(v, -32768), 32767)
-    let t = Int32(c)
-    // 2 × fraction is exact and lies in (−2, 2): truncating it gives +1 from 0.5 up, −1 from
-    // −0.5 down, else 0, with no data-dependent branch (the fraction of noisy data is a coin
-    // toss for the branch predictor).
-    let fraction = c - Float(t)
-    return Int16(truncatingIfNeeded: t &+ Int32(2 * fraction))
 }
