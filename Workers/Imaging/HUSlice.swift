@@ -21,6 +21,9 @@ public enum HUSlice {
             return nil
         }
         let map = IntensityMapping.hu.fused(with: slice.modalityLUT)
+        // Finite slope and intercept of sane size keep every value finite (|stored| ≤ 65535),
+        // so the loops need no per-voxel check for NaN or infinity.
+        guard map.a.isFinite, map.b.isFinite, abs(map.a) <= 1e30, abs(map.b) <= 1e30 else { return nil }
         switch slice.pixels {
         case .int16(let stored): return stored.withUnsafeBufferPointer { reduce($0, columns: columns, rows: rows, halved: halved, map) }
         case .uint16(let stored): return stored.withUnsafeBufferPointer { reduce($0, columns: columns, rows: rows, halved: halved, map) }
@@ -29,49 +32,65 @@ public enum HUSlice {
     }
 
     /// `v` rounded half away from zero (as `Float.rounded()`) and clamped to Int16; 0 when not
-    /// finite. An integer conversion instead of a libm `roundf` call per voxel: |v| ≤ 32768
-    /// after the clamp, so the truncation and the fraction `c − t` are exact.
+    /// finite.
     @inlinable
     public static func rounded(_ v: Float) -> Int16 {
-        guard v.isFinite else { return 0 }
-        let c = min(max(v, -32768), 32767)
+        v.isFinite ? roundedFinite(v) : 0
+    }
+
+    /// `rounded` for a finite `v`, with no branch the compiler cannot turn into a select: an
+    /// integer conversion instead of a libm `roundf` call per voxel. |v| ≤ 32768 after the
+    /// clamp, so the truncation and the fraction `c − t` are exact; 2 × fraction lies in
+    /// (−2, 2) and truncates to +1 from 0.5 up, −1 from −0.5 down, else 0.
+    @inlinable @inline(__always)
+    public static func roundedFinite(_ v: Float) -> Int16 {
+        var c = v < -32768 ? -32768 : v
+        c = c > 32767 ? 32767 : c
         let t = Int32(c)
-        // 2 × fraction is exact and lies in (−2, 2): truncating it gives +1 from 0.5 up, −1
-        // from −0.5 down, else 0, with no data-dependent branch.
         let fraction = c - Float(t)
         return Int16(truncatingIfNeeded: t &+ Int32(2 * fraction))
     }
 
     @inline(__always)
-    static func value<T: BinaryInteger>(_ stored: T, _ f: AffineClamp) -> Float {
+    static func value<T: FixedWidthInteger>(_ stored: T, _ f: AffineClamp) -> Float {
         // As `Kernels.mapStored`.
-        var v = Float(stored) * f.a + f.b
+        var v = Float(Int32(truncatingIfNeeded: stored)) * f.a + f.b
         v = v < f.lo ? f.lo : v
         v = v > f.hi ? f.hi : v
         return v
     }
 
-    static func reduce<T: BinaryInteger>(_ src: UnsafeBufferPointer<T>, columns: Int, rows: Int, halved: Bool, _ f: AffineClamp) -> [Int16] {
+    @_specialize(where T == Int16)
+    @_specialize(where T == UInt16)
+    static func reduce<T: FixedWidthInteger>(_ src: UnsafeBufferPointer<T>, columns: Int, rows: Int, halved: Bool, _ f: AffineClamp) -> [Int16] {
+        guard let base = src.baseAddress else { return [] }
         guard halved else {
             return [Int16](unsafeUninitializedCapacity: columns * rows) { out, count in
-                for i in 0..<(columns * rows) { out[i] = rounded(value(src[i], f)) }
+                for i in 0..<(columns * rows) { out[i] = roundedFinite(value(base[i], f)) }
                 count = columns * rows
             }
         }
         let width = columns / 2, height = rows / 2
-        // `Resampler` averages each pair with weight 1/2: horizontally `(0 + a·w) + b·w`, then
-        // vertically `h0·w`, plus `h1·w`.
+        // `Resampler` averages each pair with weight 1/2: horizontally `(0 + a·w) + b·w` into
+        // two rows, then vertically `h0·w` plus `h1·w`; the same here, row pair by row pair.
         let w: Float = 0.5
         return [Int16](unsafeUninitializedCapacity: width * height) { out, count in
-            for y in 0..<height {
-                let upper = src.baseAddress! + 2 * y * columns, lower = upper + columns
-                let row = out.baseAddress! + y * width
-                for x in 0..<width {
-                    let h0 = (0 + value(upper[2 * x], f) * w) + value(upper[2 * x + 1], f) * w
-                    let h1 = (0 + value(lower[2 * x], f) * w) + value(lower[2 * x + 1], f) * w
-                    var v = h0 * w
-                    v += h1 * w
-                    row[x] = rounded(v)
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * width) { pair in
+                let upperSums = pair.baseAddress!, lowerSums = upperSums + width
+                for y in 0..<height {
+                    let upper = base + 2 * y * columns, lower = upper + columns
+                    for x in 0..<width {
+                        upperSums[x] = (0 + value(upper[2 * x], f) * w) + value(upper[2 * x + 1], f) * w
+                    }
+                    for x in 0..<width {
+                        lowerSums[x] = (0 + value(lower[2 * x], f) * w) + value(lower[2 * x + 1], f) * w
+                    }
+                    let row = out.baseAddress! + y * width
+                    for x in 0..<width {
+                        var v = upperSums[x] * w
+                        v += lowerSums[x] * w
+                        row[x] = roundedFinite(v)
+                    }
                 }
             }
             count = width * height
