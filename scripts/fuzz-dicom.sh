@@ -16,7 +16,8 @@
 # main; --defsym names the harness's entry points). No source list to keep in step here.
 #
 # Env: FUZZ_JOBS (parallel workers, default 1), FUZZ_RUNS (stop after this many inputs per
-# harness), FUZZ_HARNESSES (default "dicom codecs"), RADGRID_CORPUS_DIR (default ../shared/corpus).
+# harness), FUZZ_HARNESSES (default "dicom codecs"), FUZZ_ARGS (extra libFuzzer flags),
+# RADGRID_CORPUS_DIR (default ../shared/corpus).
 # A crash, leak, timeout or out-of-memory leaves the input in fuzz-out/crashes/ and a non-zero exit.
 set -euo pipefail
 
@@ -123,6 +124,9 @@ else
     if [ "${FUZZ_JOBS:-1}" -gt 1 ]; then JOB_ARGS=(-jobs="$FUZZ_JOBS" -workers="$FUZZ_JOBS"); fi
     RUN_ARGS=(-max_total_time="$SECONDS_TO_RUN")
     [ -n "${FUZZ_RUNS:-}" ] && RUN_ARGS=(-runs="$FUZZ_RUNS")
+    # Extra libFuzzer flags, after the defaults so they win (e.g. -max_len=16384 for a long
+    # run of many small inputs).
+    RUN_ARGS+=(${FUZZ_ARGS:-})
     for name in "${HARNESSES[@]}"; do
         run_harness "$name" "$OUT/corpus/$name" "${RUN_ARGS[@]}" "${JOB_ARGS[@]}" || failed+=("$name")
     done
