@@ -32,6 +32,9 @@ let package = Package(
         .systemLibrary(name: "CJPEGTurbo", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
         .systemLibrary(name: "CCharLS", pkgConfig: "charls", providers: [.apt(["libcharls-dev"])]),
         .systemLibrary(name: "COpenJPEG", pkgConfig: "libopenjp2", providers: [.apt(["libopenjp2-7-dev"])]),
+        // OpenJPH (C++, HTJ2K decoding) behind a C interface; its exceptions stop at the shim.
+        // Debian's openjph.pc is empty, so the library is named here.
+        .target(name: "COpenJPHShim", linkerSettings: [.linkedLibrary("openjph")]),
         // setjmp/longjmp recovery around libjpeg calls (its default error handler exits).
         .target(name: "CJPEGTurboRecovery", dependencies: ["CJPEGTurbo"], linkerSettings: [.linkedLibrary("jpeg")]),
 
@@ -58,7 +61,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "Zstd", dependencies: ["CZstd", "RadGridCore"]),
-        .target(name: "DICOMCodecs", dependencies: ["CJPEGTurbo", "CJPEGTurboRecovery", "CCharLS", "COpenJPEG", "RadGridCore"]),
+        .target(name: "DICOMCodecs", dependencies: ["CJPEGTurbo", "CJPEGTurboRecovery", "CCharLS", "COpenJPEG", "COpenJPHShim", "RadGridCore"]),
         .target(name: "DICOM", dependencies: ["CZlib", "DICOMCodecs", "RadGridCore"]),
         .target(name: "Audit", dependencies: [
             "RedisClient", "RadGridCore",

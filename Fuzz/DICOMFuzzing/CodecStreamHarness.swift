@@ -10,8 +10,9 @@ import DICOMCodecs
 //
 // Input layout (8 bytes, then the stream):
 //   0: bits 0-1 codec (0 libjpeg-turbo, 1 CharLS, 2 OpenJPEG, 3 Swift JPEG); bit 2 libjpeg-turbo
-//      without fancy upsampling; bit 3 signed; bits 4-5 photometric (MONOCHROME2, RGB,
-//      YBR_FULL, YBR_FULL_422); bits 6-7 Bits Allocated (8, 16, 32, 12)
+//      without fancy upsampling, or OpenJPH instead of OpenJPEG (harness codec number 4);
+//      bit 3 signed; bits 4-5 photometric (MONOCHROME2, RGB, YBR_FULL, YBR_FULL_422);
+//      bits 6-7 Bits Allocated (8, 16, 32, 12)
 //   1-2: rows, 3-4: columns (big endian); 5: samples per pixel; 6: bits stored; 7: planar configuration
 
 enum CodecInput {
@@ -23,7 +24,7 @@ enum CodecInput {
         switch selector & 3 {
         case 0: return JPEGTurboCodec(fancyUpsampling: selector & 4 == 0)
         case 1: return JPEGLSCodec()
-        case 2: return JPEG2000Codec()
+        case 2: return selector & 4 == 0 ? JPEG2000Codec() : OpenJPHCodec()
         default: return SwiftJPEGCodec()
         }
     }
@@ -34,11 +35,11 @@ enum CodecInput {
                         photometricInterpretation: photometrics[Int(h[0] >> 4) & 3], planarConfiguration: Int(h[7]))
     }
 
-    /// The header that makes `descriptor` and `codec` (0-3) come back out of `descriptor(_:)`.
+    /// The header that makes `descriptor` and `codec` (0-4; 4 is OpenJPH) come back out of `descriptor(_:)`.
     static func header(codec: Int, _ d: FrameDescriptor) -> [UInt8] {
         let bits = bitsAllocated.firstIndex(of: d.bitsAllocated) ?? 1
         let pi = photometrics.firstIndex(of: d.photometricInterpretation) ?? 0
-        let first = UInt8(codec & 3) | (d.isSigned ? 8 : 0) | UInt8(pi << 4) | UInt8(bits << 6)
+        let first = UInt8(codec & 7) | (d.isSigned ? 8 : 0) | UInt8(pi << 4) | UInt8(bits << 6)
         return [first, UInt8(d.rows >> 8 & 0xFF), UInt8(d.rows & 0xFF), UInt8(d.columns >> 8 & 0xFF), UInt8(d.columns & 0xFF),
                 UInt8(clamping: d.samplesPerPixel), UInt8(clamping: d.bitsStored), UInt8(clamping: d.planarConfiguration)]
     }
@@ -130,7 +131,8 @@ enum CodecSeeds {
         case JPEGTurboCodec.extended: return [0, 3]
         case SwiftJPEGCodec.lossless, SwiftJPEGCodec.losslessSV1: return [3]
         case JPEGLSCodec.lossless, JPEGLSCodec.nearLossless: return [1]
-        case JPEG2000Codec.lossless, JPEG2000Codec.lossy, JPEG2000Codec.htLossless, JPEG2000Codec.htLosslessRPCL, JPEG2000Codec.htLossy: return [2]
+        case JPEG2000Codec.lossless, JPEG2000Codec.lossy: return [2]
+        case JPEG2000Codec.htLossless, JPEG2000Codec.htLosslessRPCL, JPEG2000Codec.htLossy: return [2, 4]
         default: return []
         }
     }

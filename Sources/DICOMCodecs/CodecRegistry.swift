@@ -8,9 +8,10 @@ public struct CodecRegistry: Sendable {
         for codec in codecs { register(codec) }
     }
 
-    /// Every codec of the grid: libjpeg-turbo, CharLS and OpenJPEG, then the Swift JPEG
-    /// decoder for what libjpeg-turbo 2.1 lacks (12-bit extended, lossless process 14).
-    public static let standard = CodecRegistry([JPEGTurboCodec(), JPEGLSCodec(), JPEG2000Codec(), SwiftJPEGCodec()])
+    /// Every codec of the grid: libjpeg-turbo, CharLS, OpenJPH (HTJ2K, faster) before
+    /// OpenJPEG, then the Swift JPEG decoder for what libjpeg-turbo 2.1 lacks (12-bit
+    /// extended, lossless process 14).
+    public static let standard = CodecRegistry([JPEGTurboCodec(), JPEGLSCodec(), OpenJPHCodec(), JPEG2000Codec(), SwiftJPEGCodec()])
 
     /// Adds `codec` after any codec already registered for its syntaxes.
     public mutating func register(_ codec: any PixelCodec) {

@@ -145,33 +145,9 @@ public struct JPEG2000Codec: PixelCodec {
             planes.append(data)
         }
 
-        // Bits that carry the value: the stream's precision when pydicom re-extends it
-        // (monochrome, signedness differs), otherwise the container pylibjpeg-openjpeg fills.
-        let container = precision <= 8 ? 8 : (precision <= 16 ? 16 : 32)
-        let monochrome = d.photometricInterpretation.hasPrefix("MONOCHROME")
-        let correct = monochrome && first.isSigned != d.isSigned && 8 * d.bytesPerSample > precision
-        let kept = correct ? precision : min(container, 8 * d.bytesPerSample)
-        let shift = Int32(32 - kept)
-        let signed = d.isSigned
-        @inline(__always) func value(_ v: Int32) -> Int32 {
-            signed ? (v << shift) >> shift : Int32(bitPattern: UInt32(bitPattern: v << shift) >> UInt32(shift))
-        }
-        switch d.bytesPerSample {
-        case 1:
-            let out = output.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            for (c, plane) in planes.enumerated() {
-                for p in 0..<pixels { out[p * samples + c] = UInt8(truncatingIfNeeded: value(plane[p])) }
-            }
-        case 2:
-            let out = output.baseAddress!.assumingMemoryBound(to: UInt16.self)
-            for (c, plane) in planes.enumerated() {
-                for p in 0..<pixels { out[p * samples + c] = UInt16(truncatingIfNeeded: value(plane[p])).littleEndian }
-            }
-        default:
-            let out = output.baseAddress!.assumingMemoryBound(to: UInt32.self)
-            for (c, plane) in planes.enumerated() {
-                for p in 0..<pixels { out[p * samples + c] = UInt32(bitPattern: value(plane[p])).littleEndian }
-            }
+        let writer = J2KSampleWriter(precision: precision, streamSigned: first.isSigned, descriptor: d)
+        for (c, plane) in planes.enumerated() {
+            writer.write(plane, count: pixels, component: c, firstPixel: 0, into: output.baseAddress!, clamp: false)
         }
         let usesMCT = samples == 3 && OpenJPEGMessages.codestreamUsesMCT(input, codestreamOffset: header.codestreamOffset)
         return usesMCT ? .convertedToRGB : .asDeclared
