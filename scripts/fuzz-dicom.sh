@@ -57,11 +57,17 @@ build() {
     [ -f "$lib" ] || die "SwiftPM built no $lib: is DICOMFuzzing still a static library product in Package.swift?"
     local symbols
     symbols="$(nm --defined-only "$lib" 2>/dev/null)"
+    # Libraries named by `linkerSettings` in Package.swift reach SwiftPM's own links but not
+    # the static archive (module maps' `link` lines do): pass them, and the C++ runtime the
+    # C++ shims need.
+    local libraries=()
+    mapfile -t libraries < <(grep -o '\.linkedLibrary("[^"]*")' "$ROOT/Package.swift" | sed 's/.*("\(.*\)")/-l\1/' | sort -u)
+    libraries+=(-lstdc++)
     for harness in dicom:radgrid_fuzz_dicom_file:radgrid_fuzz_dicom_init codecs:radgrid_fuzz_codec_stream:radgrid_fuzz_codec_init; do
         IFS=: read -r name entry init <<< "$harness"
         grep -q " T $entry\$" <<< "$symbols" \
             || die "libDICOMFuzzing.a defines no $entry (Fuzz/DICOMFuzzing lost its @_cdecl entry point?)"
-        swiftc -sanitize=fuzzer,address -g -use-ld=lld "$lib" \
+        swiftc -sanitize=fuzzer,address -g -use-ld=lld "$lib" "${libraries[@]}" \
             -Xlinker "--defsym=LLVMFuzzerTestOneInput=$entry" -Xlinker "--defsym=LLVMFuzzerInitialize=$init" \
             -o "$BIN/fuzz-$name" \
             || die "linking fuzz-$name failed: a module the harnesses depend on needs a library that neither its module map nor Package.swift names"
