@@ -21,13 +21,25 @@ public struct JPEG2000Codec: PixelCodec {
     /// Most tiles a codestream may declare: OpenJPEG allocates per-tile coding state up
     /// front (a few KiB each), so a tiny stream declaring millions of tiles is refused.
     public var maxTiles: Int
+    /// Whether OpenJPEG may decode HTJ2K block coding. Off in the grid: Debian's OpenJPEG
+    /// 2.5.0 is built with assertions, and one in its HT block decoder (`mel_init`) aborts the
+    /// process on a malformed code-block (found by the codec fuzzer). HTJ2K goes to
+    /// `OpenJPHCodec`; here such a stream is `codec.unsupported`.
+    public var decodesHighThroughput: Bool
 
-    public init(maxTiles: Int = 4096) {
+    public init(maxTiles: Int = 4096, decodesHighThroughput: Bool = false) {
         self.maxTiles = maxTiles
+        self.decodesHighThroughput = decodesHighThroughput
     }
 
     public func validate(_ input: UnsafeRawBufferPointer, descriptor d: FrameDescriptor) throws(CodecError) {
-        _ = try checkedHeader(input, descriptor: d)
+        let header = try checkedHeader(input, descriptor: d)
+        try refuseHighThroughput(input, header)
+    }
+
+    func refuseHighThroughput(_ input: UnsafeRawBufferPointer, _ header: J2KStreamHeader) throws(CodecError) {
+        guard !decodesHighThroughput, try header.usesHighThroughputCoding(input) else { return }
+        throw CodecError(.unsupported, "HTJ2K block coding is decoded by OpenJPH only (OpenJPEG's HT decoder can abort on damaged data)")
     }
 
     func checkedHeader(_ input: UnsafeRawBufferPointer, descriptor d: FrameDescriptor) throws(CodecError) -> J2KStreamHeader {
@@ -61,6 +73,7 @@ public struct JPEG2000Codec: PixelCodec {
     public func decode(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer,
                        descriptor d: FrameDescriptor) throws(CodecError) -> DecodedColour {
         let header = try checkedHeader(input, descriptor: d)
+        try refuseHighThroughput(input, header)
         let first = header.components[0]
         let precision = first.precision
         guard output.count >= d.frameBytes else {

@@ -1,12 +1,14 @@
 import COpenJPHShim
 
 /// High-Throughput JPEG 2000 (1.2.840.10008.1.2.4.201, .4.202, .4.203) through OpenJPH 0.9,
-/// whose HT block decoder is faster than OpenJPEG's. Registered before `JPEG2000Codec` for
-/// those syntaxes: whatever OpenJPH does not take answers `codec.unsupported`, and the
-/// registry hands the stream to OpenJPEG (a JP2 file, a Part 1 codestream, precision above
-/// 16 bits, a codestream whose tile-parts do not run to its EOC marker, or any stream OpenJPH
-/// refuses). OpenJPH 0.9 cannot say why it refused a stream (its error text is not
-/// reachable), so OpenJPEG, which can, gives the final verdict on a bad stream.
+/// whose HT block decoder is faster than OpenJPEG's and, unlike Debian's OpenJPEG build, does
+/// not abort the process on a damaged code-block: the grid decodes HT block coding here only
+/// (`JPEG2000Codec.decodesHighThroughput`). Registered before `JPEG2000Codec` for those
+/// syntaxes; a codestream that is not HT (Part 1 data under an HTJ2K syntax), a JP2 file or
+/// precision above 16 bits answers `codec.unsupported` and goes on to OpenJPEG (which takes
+/// the Part 1 ones). A damaged HT stream is `codec.corrupt`: OpenJPH 0.9 does not detect a
+/// cut-off codestream itself, so only one whose tile-parts reach its EOC marker is decoded,
+/// and it cannot say why it refused a stream (its error text is not reachable).
 ///
 /// Samples come out as `JPEG2000Codec` writes them (same container, signedness and clamping
 /// rules), the inverse RCT/ICT applied when the codestream says so (`.convertedToRGB`).
@@ -43,7 +45,7 @@ public struct OpenJPHCodec: PixelCodec {
         // OpenJPH 0.9 decodes a cut-off codestream as far as it goes, without an error:
         // only a stream whose tile-parts reach its EOC marker is taken.
         if let problem = Self.incompleteTileParts(input, codestreamOffset: header.codestreamOffset) {
-            throw CodecError(.unsupported, "OpenJPH does not detect truncation, and \(problem)")
+            throw CodecError(.corrupt, "HTJ2K codestream is incomplete: \(problem)")
         }
         let first = header.components[0]
         let rows = d.rows, columns = d.columns, samples = d.samplesPerPixel
@@ -52,14 +54,14 @@ public struct OpenJPHCodec: PixelCodec {
         var info = radgrid_ojph_info()
         let data = input.baseAddress!.assumingMemoryBound(to: UInt8.self)
         guard let decoder = radgrid_ojph_open(data, input.count, &info, &message, message.count) else {
-            throw CodecError(.unsupported, "OpenJPH refused the main header (\(Self.text(message)))")
+            throw CodecError(.corrupt, "OpenJPH refused the HTJ2K main header (\(Self.text(message)))")
         }
         defer { radgrid_ojph_close(decoder) }
         let depths = [info.bit_depth.0, info.bit_depth.1, info.bit_depth.2]
         let signs = [info.is_signed.0, info.is_signed.1, info.is_signed.2]
         guard Int(info.width) == columns, Int(info.height) == rows, Int(info.components) == samples,
               (0..<samples).allSatisfy({ Int(depths[$0]) == first.precision && (signs[$0] != 0) == first.isSigned }) else {
-            throw CodecError(.unsupported, "OpenJPH reads \(info.width) x \(info.height) x \(info.components) at \(info.bit_depth.0) bits")
+            throw CodecError(.corrupt, "OpenJPH reads \(info.width) x \(info.height) x \(info.components) at \(info.bit_depth.0) bits")
         }
 
         let writer = J2KSampleWriter(precision: first.precision, streamSigned: first.isSigned, descriptor: d)
@@ -70,16 +72,16 @@ public struct OpenJPHCodec: PixelCodec {
         var line: UnsafePointer<Int32>?
         for _ in 0..<(rows * samples) {
             guard radgrid_ojph_pull(decoder, &component, &line, &message, message.count) == Int32(RADGRID_OJPH_OK), let line else {
-                throw CodecError(.unsupported, "OpenJPH stopped decoding (\(Self.text(message)))")
+                throw CodecError(.corrupt, "OpenJPH stopped decoding (\(Self.text(message)))")
             }
             let row: Int
             switch component {
             case 0: row = nextRow.0; nextRow.0 += 1
             case 1 where samples == 3: row = nextRow.1; nextRow.1 += 1
             case 2 where samples == 3: row = nextRow.2; nextRow.2 += 1
-            default: throw CodecError(.unsupported, "OpenJPH returned a line of component \(component)")
+            default: throw CodecError(.corrupt, "OpenJPH returned a line of component \(component)")
             }
-            guard row < rows else { throw CodecError(.unsupported, "OpenJPH returned more than \(rows) rows of component \(component)") }
+            guard row < rows else { throw CodecError(.corrupt, "OpenJPH returned more than \(rows) rows of component \(component)") }
             writer.write(line, count: columns, component: Int(component), firstPixel: row * columns, into: base, clamp: true)
         }
         let usesMCT = samples == 3 && OpenJPEGMessages.codestreamUsesMCT(input, codestreamOffset: header.codestreamOffset)

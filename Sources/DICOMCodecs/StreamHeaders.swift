@@ -199,6 +199,60 @@ public struct J2KStreamHeader: Sendable, Equatable {
                                tileWidth: xt, tileHeight: yt, tiles: tilesX * tilesY, components: comps,
                                isHighThroughput: rsiz & 0x4000 != 0)
     }
+
+    /// Whether any part of the codestream asks for HTJ2K block coding: Rsiz bit 14, a CAP
+    /// segment, or the HT code-block style bit (0x40) in a COD or COC segment of the main
+    /// header or of any tile-part header (where a decoder picks its block decoder). Walks the
+    /// marker segments only, never the coded data; a structure it cannot walk is corrupt.
+    public func usesHighThroughputCoding(_ data: UnsafeRawBufferPointer) throws(CodecError) -> Bool {
+        if isHighThroughput { return true }
+        let n = data.count
+        func be16(_ i: Int) -> Int { Int(data[i]) << 8 | Int(data[i + 1]) }
+        func be32(_ i: Int) -> Int { Int(data[i]) << 24 | Int(data[i + 1]) << 16 | Int(data[i + 2]) << 8 | Int(data[i + 3]) }
+        // Bytes of a component index in COC: 1 below 257 components, else 2.
+        let componentBytes = components.count < 257 ? 1 : 2
+        /// Reads the segments from `start` up to SOT (main header) or SOD (tile-part header);
+        /// returns the offset of that marker, or nil at EOC / the end of the data.
+        func scanSegments(from start: Int, until end: UInt8) throws(CodecError) -> (Int, Bool)? {
+            var i = start
+            while i + 4 <= n {
+                guard data[i] == 0xFF else { throw CodecError(.corrupt, "no marker at offset \(i) of the JPEG 2000 header") }
+                let marker = data[i + 1]
+                if marker == end { return (i, false) }
+                if marker == 0xD9 { return nil }
+                let length = be16(i + 2)
+                guard length >= 2, i + 2 + length <= n else {
+                    throw CodecError(.corrupt, "marker FF\(hex(marker)) at offset \(i) declares length \(length), \(n - i - 2) bytes remain")
+                }
+                let segment = i + 4
+                switch marker {
+                case 0x50: return (i, true) // CAP: Part 15 capabilities
+                case 0x52 where length >= 12: if data[segment + 8] & 0x40 != 0 { return (i, true) }       // COD
+                case 0x53 where length >= 7 + componentBytes: if data[segment + componentBytes + 4] & 0x40 != 0 { return (i, true) } // COC
+                default: break
+                }
+                i += 2 + length
+            }
+            return nil
+        }
+        // Main header: from after SIZ to the first SOT.
+        let siz = codestreamOffset + 2
+        guard var found = try scanSegments(from: siz + 2 + be16(siz + 2), until: 0x90) else { return false }
+        if found.1 { return true }
+        // Tile-parts: SOT (Lsot 10, Isot, Psot, TPsot, TNsot), their header up to SOD, then Psot bytes from SOT.
+        while true {
+            let sot = found.0
+            guard sot + 12 <= n, data[sot + 1] == 0x90, be16(sot + 2) == 10 else {
+                throw CodecError(.corrupt, "tile-part at offset \(sot) has no valid SOT segment")
+            }
+            let psot = be32(sot + 6)
+            guard let header = try scanSegments(from: sot + 12, until: 0x93) else { return false }
+            if header.1 { return true }
+            guard psot != 0, sot + psot + 2 <= n, psot >= 14 else { return false } // last tile-part (to EOC), or data cut off
+            guard data[sot + psot] == 0xFF, data[sot + psot + 1] == 0x90 else { return false } // EOC or trailing data: no more tile-parts
+            found = (sot + psot, false)
+        }
+    }
 }
 
 @inline(__always) func hex(_ v: UInt8) -> String {
