@@ -33,6 +33,8 @@ public struct OpenJPHCodec: PixelCodec {
         guard header.components[0].precision <= 16 else {
             throw CodecError(.unsupported, "precision \(header.components[0].precision) above 16 bits is left to OpenJPEG")
         }
+        // Coding styles within the standard's limits before OpenJPH sizes buffers from them.
+        _ = try header.usesHighThroughputCoding(input)
         return header
     }
 

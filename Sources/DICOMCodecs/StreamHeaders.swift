@@ -202,23 +202,34 @@ public struct J2KStreamHeader: Sendable, Equatable {
 
     /// Whether any part of the codestream asks for HTJ2K block coding: Rsiz bit 14, a CAP
     /// segment, or the HT code-block style bit (0x40) in a COD or COC segment of the main
-    /// header or of any tile-part header (where a decoder picks its block decoder). Walks the
+    /// header or of any tile-part header (where a decoder picks its block decoder). Every COD
+    /// and COC is also checked against the limits of ISO/IEC 15444-1 A.6.1 (at most 32
+    /// decomposition levels, code-blocks at most 1024 wide or high and 4096 samples): OpenJPH
+    /// sizes its buffers from them unchecked (the fuzzer found a 23 GB allocation). Walks the
     /// marker segments only, never the coded data; a structure it cannot walk is corrupt.
     public func usesHighThroughputCoding(_ data: UnsafeRawBufferPointer) throws(CodecError) -> Bool {
-        if isHighThroughput { return true }
+        var usesHT = isHighThroughput
         let n = data.count
         func be16(_ i: Int) -> Int { Int(data[i]) << 8 | Int(data[i + 1]) }
         func be32(_ i: Int) -> Int { Int(data[i]) << 24 | Int(data[i + 1]) << 16 | Int(data[i + 2]) << 8 | Int(data[i + 3]) }
         // Bytes of a component index in COC: 1 below 257 components, else 2.
         let componentBytes = components.count < 257 ? 1 : 2
-        /// Reads the segments from `start` up to SOT (main header) or SOD (tile-part header);
-        /// returns the offset of that marker, or nil at EOC / the end of the data.
-        func scanSegments(from start: Int, until end: UInt8) throws(CodecError) -> (Int, Bool)? {
+        /// Levels, code-block exponents and style at `spco` (SPcod / SPcoc).
+        func checkCodingStyle(at spco: Int, marker: UInt8, offset: Int) throws(CodecError) {
+            let levels = Int(data[spco]), xcb = Int(data[spco + 1]), ycb = Int(data[spco + 2])
+            guard levels <= 32, xcb <= 8, ycb <= 8, xcb + ycb <= 8 else {
+                throw CodecError(.corrupt, "FF\(hex(marker)) at offset \(offset) declares \(levels) decomposition levels and code-block exponents \(xcb), \(ycb) (at most 32 levels, exponents 8 each and 8 together)")
+            }
+            if data[spco + 3] & 0x40 != 0 { usesHT = true }
+        }
+        /// Walks the segments from `start` up to `end` (SOT in the main header, SOD in a
+        /// tile-part header); returns that marker's offset, or nil at EOC / the end of the data.
+        func scanSegments(from start: Int, until end: UInt8) throws(CodecError) -> Int? {
             var i = start
             while i + 4 <= n {
                 guard data[i] == 0xFF else { throw CodecError(.corrupt, "no marker at offset \(i) of the JPEG 2000 header") }
                 let marker = data[i + 1]
-                if marker == end { return (i, false) }
+                if marker == end { return i }
                 if marker == 0xD9 { return nil }
                 let length = be16(i + 2)
                 guard length >= 2, i + 2 + length <= n else {
@@ -226,9 +237,13 @@ public struct J2KStreamHeader: Sendable, Equatable {
                 }
                 let segment = i + 4
                 switch marker {
-                case 0x50: return (i, true) // CAP: Part 15 capabilities
-                case 0x52 where length >= 12: if data[segment + 8] & 0x40 != 0 { return (i, true) }       // COD
-                case 0x53 where length >= 7 + componentBytes: if data[segment + componentBytes + 4] & 0x40 != 0 { return (i, true) } // COC
+                case 0x50: usesHT = true // CAP: Part 15 capabilities
+                case 0x52:               // COD: Scod, SGcod (4), SPcod
+                    guard length >= 12 else { throw CodecError(.corrupt, "COD at offset \(i) is \(length) bytes long") }
+                    try checkCodingStyle(at: segment + 5, marker: marker, offset: i)
+                case 0x53:               // COC: Ccoc, Scoc, SPcoc
+                    guard length >= 7 + componentBytes else { throw CodecError(.corrupt, "COC at offset \(i) is \(length) bytes long") }
+                    try checkCodingStyle(at: segment + componentBytes + 1, marker: marker, offset: i)
                 default: break
                 }
                 i += 2 + length
@@ -237,20 +252,17 @@ public struct J2KStreamHeader: Sendable, Equatable {
         }
         // Main header: from after SIZ to the first SOT.
         let siz = codestreamOffset + 2
-        guard var found = try scanSegments(from: siz + 2 + be16(siz + 2), until: 0x90) else { return false }
-        if found.1 { return true }
+        guard var sot = try scanSegments(from: siz + 2 + be16(siz + 2), until: 0x90) else { return usesHT }
         // Tile-parts: SOT (Lsot 10, Isot, Psot, TPsot, TNsot), their header up to SOD, then Psot bytes from SOT.
         while true {
-            let sot = found.0
             guard sot + 12 <= n, data[sot + 1] == 0x90, be16(sot + 2) == 10 else {
                 throw CodecError(.corrupt, "tile-part at offset \(sot) has no valid SOT segment")
             }
             let psot = be32(sot + 6)
-            guard let header = try scanSegments(from: sot + 12, until: 0x93) else { return false }
-            if header.1 { return true }
-            guard psot != 0, sot + psot + 2 <= n, psot >= 14 else { return false } // last tile-part (to EOC), or data cut off
-            guard data[sot + psot] == 0xFF, data[sot + psot + 1] == 0x90 else { return false } // EOC or trailing data: no more tile-parts
-            found = (sot + psot, false)
+            guard try scanSegments(from: sot + 12, until: 0x93) != nil else { return usesHT }
+            // The last tile-part (Psot 0 runs to EOC), data cut off, or EOC / trailing data next.
+            guard psot >= 14, sot + psot + 2 <= n, data[sot + psot] == 0xFF, data[sot + psot + 1] == 0x90 else { return usesHT }
+            sot += psot
         }
     }
 }
