@@ -80,18 +80,32 @@ struct ChaosBench: AsyncParsableCommand {
         // The experts at work: each assigned case is accepted and reported, which frees its
         // expert for the cases waiting for capacity (200 studies outgrow the demo roster's
         // free places otherwise, and a waiting case is not what this benchmark judges).
+        // Their calls fail while Redis restarts: each failure is counted and reported, and
+        // the case is tried again on the next pass.
+        let readerErrors = Locked<[String: Int]>([:])
         let readers = Task {
-            guard let client = try? RedisClient(url: grid.redisURL) else { return }
+            let client: RedisClient
+            do {
+                client = try RedisClient(url: grid.redisURL)
+            } catch {
+                readerErrors.withLock { $0["connect", default: 0] += 1 }
+                return
+            }
             defer { client.shutdown() }
             let store = StudyStore(client: client, prefix: options.prefix)
             let router = ExpertRouter(redis: client, prefix: options.prefix, actor: "bench")
             while !Task.isCancelled {
                 for uid in acknowledged.withLock({ Array($0.keys) }) {
-                    guard let record = try? await store.record(uid), let caseID = record.caseID, let expert = record.expert else { continue }
-                    if record.state == .assigned { try? await router.accept(caseID: caseID.rawValue, expert: expert.rawValue) }
-                    if record.state == .accepted { try? await router.complete(caseID: caseID.rawValue, expert: expert.rawValue, reportReference: "bench:\(uid)") }
+                    do {
+                        guard let record = try await store.record(uid), let caseID = record.caseID, let expert = record.expert else { continue }
+                        if record.state == .assigned { try await router.accept(caseID: caseID.rawValue, expert: expert.rawValue) }
+                        if record.state == .accepted { try await router.complete(caseID: caseID.rawValue, expert: expert.rawValue, reportReference: "bench:\(uid)") }
+                    } catch {
+                        let code = (error as? any CodedError)?.code ?? "error"
+                        readerErrors.withLock { $0[code, default: 0] += 1 }
+                    }
                 }
-                try? await Task.sleep(for: .milliseconds(500))
+                try? await Task.sleep(for: .milliseconds(500)) // only cancellation ends it early
             }
         }
         let next = Locked(0)
@@ -156,6 +170,7 @@ struct ChaosBench: AsyncParsableCommand {
             "lease_s": lease, "kills": killList.count, "restarts": restarts.withLock { $0 }, "redis_restarts": killList.filter { $0.name == "redis" }.count,
             "submit_s": Double(submitEnded - started) / 1000, "images_per_study": images,
             "stuck_states": Dictionary(grouping: stuck, by: \.state.rawValue).mapValues(\.count),
+            "reader_errors": readerErrors.withLock { $0 },
         ]
         print(String(format: "chaos: %d studies, %d committed, %d assigned, %d lost, %d stuck, %d double; %d kills and a Redis restart, %d restarts; audit %@; longest stall of a study hit by a kill %.1f s (lease %.0f s)",
                      studies, committed.count, assigned.count, lost.count, stuck.count, doubleAssigned, killList.filter { $0.name != "redis" }.count, restarts.withLock { $0 },

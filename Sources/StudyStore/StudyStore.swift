@@ -124,8 +124,7 @@ public struct StudyStore: Sendable {
             case "forbidden": results[index] = .failure(StudyStoreError(.forbidden, "study belongs to another site"))
             case "retry":
                 // Another writer moved the chain, or a guess of this batch failed: learn and redo.
-                chainHints.remember(uid, ChainHint(head: fields.count > 1 ? fields[1].string ?? "" : "", exists: fields.count > 2 && fields[2].string == "1",
-                                                   committed: fields.count > 3 && fields[3].string == "1"))
+                chainHints.remember(uid, ChainHint(retryReply: fields))
                 again.append(index)
             default: results[index] = .failure(StudyStoreError(.contended, "unexpected reply from the store-instance script"))
             }
@@ -213,8 +212,7 @@ public struct StudyStore: Sendable {
             case "duplicate": return (.duplicate, nil)
             case "forbidden": throw StudyStoreError(.forbidden, "study belongs to another site")
             case "retry":
-                hint = ChainHint(head: fields.count > 1 ? fields[1].string ?? "" : "", exists: fields.count > 2 && fields[2].string == "1",
-                                 committed: fields.count > 3 && fields[3].string == "1")
+                hint = ChainHint(retryReply: fields)
                 chainHints.remember(uid, hint)
                 if attempt > 3 { try await Task.sleep(for: .milliseconds(Int64(attempt))) }
             default: throw StudyStoreError(.contended, "unexpected reply from the store-instance script")
@@ -345,6 +343,18 @@ struct ChainHint: Sendable {
     var head: String
     var exists: Bool
     var committed: Bool
+
+    init(head: String, exists: Bool, committed: Bool) {
+        self.head = head
+        self.exists = exists
+        self.committed = committed
+    }
+
+    /// The facts of a store-instance `{'retry', head, exists, committed}` reply.
+    init(retryReply fields: [RedisValue]) {
+        self.init(head: fields.count > 1 ? fields[1].string ?? "" : "", exists: fields.count > 2 && fields[2].string == "1",
+                  committed: fields.count > 3 && fields[3].string == "1")
+    }
 }
 
 /// Chain hints by study, bounded (cleared when full: a miss costs one extra round trip).

@@ -78,9 +78,5 @@ local function rg_audit_append(log_key, head_key, study_key, actor, action, stud
   local now = redis.call('TIME')
   local ts = tostring(tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000))
   local hash = rg_sha256(prev .. "\n" .. ts .. "\n" .. actor .. "\n" .. action .. "\n" .. study .. "\n" .. details)
-  local id = redis.call('XADD', log_key, '*', 'ts', ts, 'actor', actor, 'action', action,
-                        'study', study, 'details', details, 'prev', prev, 'hash', hash)
-  redis.call('SET', head_key, hash)
-  if study ~= '' and study_key ~= '' then redis.call('ZADD', study_key, ts, id) end
-  return id
+  return rg_audit_put(log_key, head_key, study_key, prev, ts, actor, action, study, details, hash)
 end
