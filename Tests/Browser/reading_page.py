@@ -5,11 +5,12 @@
         --password SECRET [--case c-...] [--lang zh-CN] --screenshot OUT.png [--timeout 60]
 
 Signs in through the form, waits for the worklist, accepts the case if it is only offered,
-opens it, scrolls slices with real mouse-wheel events, switches a window preset, writes and
-signs a report (through the confirmation dialog) and takes a screenshot. Every interaction
-goes through real input events (mouse presses at an element's centre after checking nothing
-covers it, wheel events, key events, Input.insertText), so a button that is hidden, covered
-or disabled fails the run.
+opens it, checks the viewer fits the window without page scroll, scrolls slices with real
+mouse-wheel events (and one key press), switches a window preset, writes and signs a report
+(through the confirmation dialog), with --addendum also adds an addendum, checks the page had
+no uncaught exception or CSP block, and takes a screenshot. Every interaction goes through
+real input events (mouse presses at an element's centre after checking nothing covers it,
+wheel and key events, Input.insertText), so a hidden, covered or disabled button fails the run.
 
 Success: exit 0 and one JSON line {"ok": true, "case": ..., "slices_seen": n, "report_status": ...}.
 Failure: exit 1, a message on stderr naming the step, a JSON line with "ok": false, and a
@@ -156,6 +157,7 @@ class DevTools:
         self.next_id = 0
         self.exceptions = []   # uncaught page exceptions (text only)
         self.console = []      # console API calls: (type, joined argument text)
+        self.security = []     # browser log entries about security, e.g. Content-Security-Policy violations
 
     def call(self, method, params=None, timeout=30):
         self.next_id += 1
@@ -186,6 +188,10 @@ class DevTools:
             for arg in params.get("args", []):
                 parts.append(str(arg.get("value", arg.get("description", ""))))
             self.console.append((params.get("type"), " ".join(parts)))
+        elif method == "Log.entryAdded":
+            entry = params.get("entry", {})
+            if entry.get("source") == "security":
+                self.security.append(entry.get("text", "").split("\n")[0])
 
     def evaluate(self, expression, timeout=30):
         result = self.call("Runtime.evaluate", {
@@ -217,6 +223,8 @@ class ReadingPage:
         self.dt = devtools
         self.deadline = deadline
         self.step = "start"
+        self.slice_ms = []
+        self.first_image_ms = None
 
     # ---- basics
 
@@ -305,6 +313,7 @@ class ReadingPage:
         self.step = "open portal"
         self.dt.call("Page.enable")
         self.dt.call("Runtime.enable")
+        self.dt.call("Log.enable")
         navigation = self.dt.call("Page.navigate", {"url": url})
         if navigation.get("errorText"):
             self.fail(f"could not load {url}: {navigation['errorText']}")
@@ -340,6 +349,11 @@ class ReadingPage:
 
     def find_case(self, case_id):
         self.step = "worklist"
+        self.wait("!!document.querySelector('[data-testid=case-row]') ||"
+                  " !document.querySelector('#worklist-empty').hidden", "the worklist to load", limit=20)
+        wide = self.js("document.documentElement.scrollWidth > innerWidth ? document.documentElement.scrollWidth : 0")
+        if wide:
+            self.fail(f"the worklist is {wide} px wide in a {WINDOW_SIZE[0]} px window")
         if case_id:
             selector = f"[data-testid=case-row][data-case-id={js_str(case_id)}]"
             self.wait(f"!!document.querySelector({js_str(selector)})", f"case {case_id} in the worklist")
@@ -371,6 +385,8 @@ class ReadingPage:
         state = self.js("document.querySelector('#viewer-image').dataset.state")
         if state == "error":
             self.fail("the first image could not be loaded")
+        # not cached yet: a full fetch + decode, unlike the prefetched slices of slice_ms
+        self.first_image_ms = self.js("Number(document.querySelector('#viewer-image').dataset.ms || -1)")
 
     def image_ready(self, not_key=None):
         guard = f" && img.dataset.key !== {js_str(not_key)}" if not_key else ""
@@ -403,7 +419,7 @@ class ReadingPage:
         return self.js("""(() => { const l = document.querySelector('#slice-label');
             const img = document.querySelector('#viewer-image');
             return {index: Number(l.dataset.index), count: Number(l.dataset.count), label: l.textContent,
-                    key: img.dataset.key || '', sop: img.dataset.sop || ''}; })()""")
+                    key: img.dataset.key || '', sop: img.dataset.sop || '', ms: Number(img.dataset.ms || -1)}; })()""")
 
     def scroll_slices(self, min_slices):
         """Wheel notches over the image; each must move the label and bring a new image."""
@@ -412,6 +428,7 @@ class ReadingPage:
         if now["count"] < min_slices:
             self.fail(f"the opened series has {now['count']} slice(s); at least {min_slices} needed to test scrolling")
         seen = {now["index"]}
+        self.slice_ms = []  # the page's own figure: slice requested → decoded image on screen
         if now["count"] < 2:
             return len(seen)
         area = self.js("""(() => { const r = document.querySelector('#image-area').getBoundingClientRect();
@@ -428,6 +445,7 @@ class ReadingPage:
             if after["sop"] == before["sop"] and after["key"] == before["key"]:
                 self.fail("the image did not change with the slice")
             seen.add(after["index"])
+            self.slice_ms.append(after["ms"])
         # keyboard too: ArrowUp goes back one slice
         self.step = "keyboard"
         before = self.slice_state()
@@ -470,6 +488,32 @@ class ReadingPage:
         return self.js("""(() => { const s = document.querySelector('#report-status');
                                   return {status: s.dataset.status, text: s.textContent}; })()""")
 
+    def add_addendum(self, text, reason):
+        """After signing, the same view takes an addendum; the status turns to amended."""
+        self.step = "addendum"
+        self.type_into("#addendum-text", text, "the addendum field")
+        self.type_into("#addendum-reason", reason, "the addendum reason field")
+        self.click("#addendum-submit", "the Sign addendum button")
+        outcome = self.wait("""(() => {
+            const s = document.querySelector('#report-status');
+            if (s.dataset.status === 'amended' && document.querySelectorAll('#addenda-list li').length > 0) return 'ok';
+            const e = document.querySelector('#addendum-error');
+            return e && !e.hidden && e.textContent ? 'error: ' + e.textContent : '';
+        })()""", "#report-status to show the addendum", limit=30)
+        if outcome != "ok":
+            self.fail(f"the portal refused the addendum ({outcome[7:]})")
+        return self.js("""(() => { const s = document.querySelector('#report-status');
+                                  return {status: s.dataset.status, text: s.textContent}; })()""")
+
+    def check_page_errors(self):
+        """An uncaught exception or a blocked resource (CSP) means part of the page is broken.
+        Failed requests are not counted: a 404 for a case without a report is normal."""
+        self.step = "page errors"
+        if self.dt.exceptions:
+            self.fail(f"uncaught page exception: {self.dt.exceptions[0]}")
+        if self.dt.security:
+            self.fail(f"the browser blocked something: {self.dt.security[0]}")
+
     def check_console(self, password):
         """Nothing sensitive may reach the console: password, token, patient name or id."""
         self.step = "console hygiene"
@@ -494,6 +538,12 @@ def report_texts(lang):
     return (f"Browser test {stamp}: hyperdense area, left parietal.", "Automated test report; disregard.")
 
 
+def addendum_texts(lang):
+    if lang and lang.lower().startswith("zh"):
+        return ("补充：自动测试补充报告。", "自动测试")
+    return ("Addendum: automated test addendum.", "automated test")
+
+
 # --------------------------------------------------------------------------- main
 
 def parse_args(argv):
@@ -507,6 +557,8 @@ def parse_args(argv):
     parser.add_argument("--timeout", type=float, default=60, help="seconds for the whole run (default 60)")
     parser.add_argument("--min-slices", type=int, default=2,
                         help="fail unless the opened series has this many slices (1 skips the scrolling check)")
+    parser.add_argument("--addendum", action="store_true",
+                        help="after signing, also add an addendum and wait for the amended status")
     parser.add_argument("--chromium", default=os.environ.get("CHROMIUM", "/usr/bin/chromium"))
     return parser.parse_args(argv)
 
@@ -537,10 +589,14 @@ def main(argv):
         page.window_preset()
         findings, impression = report_texts(args.lang)
         status = page.sign_report(findings, impression)
+        if args.addendum:
+            status = page.add_addendum(*addendum_texts(args.lang))
+        page.check_page_errors()
         page.check_console(args.password)
         page.step = "screenshot"
         page.screenshot(args.screenshot)
         print(json.dumps({"ok": True, "case": case_id, "slices_seen": slices_seen,
+                          "first_image_ms": page.first_image_ms, "slice_ms": page.slice_ms,
                           "report_status": status["status"], "report_status_text": status["text"],
                           "lang": args.lang, "seconds": round(time.monotonic() - started, 1)}, ensure_ascii=False))
         return 0

@@ -19,7 +19,7 @@
  *              #study-description #study-date #study-accession
  *              [data-testid=series-thumb][data-series-uid][aria-current=true|false]
  *              #image-area (wheel and keyboard target)
- *              #viewer-image[data-state=empty|loading|loaded|error][data-key][data-sop][data-window]
+ *              #viewer-image[data-state=empty|loading|loaded|error][data-key][data-sop][data-window][data-ms]
  *              #viewer-overlay rect[data-testid=finding-box]
  *              #slice-label[data-index][data-count] (index is 1-based) #slice-slider
  *              [data-testid=window-preset][data-preset=default|brain|bone|lung|soft][aria-pressed]
@@ -994,6 +994,7 @@
     const slice = slices[index];
     const key = imageKey(slice, v.preset);
     const seq = ++v.showSeq;
+    const started = performance.now();
     const img = $('#viewer-image');
     img.dataset.state = 'loading';
     v.cache.dropQueued();
@@ -1014,7 +1015,10 @@
       v.natural = [probe.naturalWidth, probe.naturalHeight];
       fitStage();
       drawOverlay(v, slice);
-      Object.assign(img.dataset, { key, sop: slice.sop, frame: String(slice.frame), window: windowParam(v.preset) });
+      // data-ms: request to decoded image on screen, read by the browser test as a speed figure
+      Object.assign(img.dataset, {
+        key, sop: slice.sop, frame: String(slice.frame), window: windowParam(v.preset), ms: String(Math.round(performance.now() - started)),
+      });
       img.dataset.state = 'loaded';
       setImageMessage(null);
       $('#image-spinner').hidden = true;
