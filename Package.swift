@@ -23,6 +23,13 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        // bcrypt for the portal's passwords (HummingbirdBcrypt only).
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.0.0"),
+        // Already in the graph through Hummingbird; named for the thread pool (bcrypt off the
+        // cooperative pool) and the benchmark's HTTP client.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        // The portal benchmark's HTTP client (600 event streams plus requests); benchmarks only.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
     ],
     targets: [
         // MARK: C shims (system libraries from Debian)
@@ -79,6 +86,16 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
         ], exclude: ["Lua"], plugins: ["LuaEmbed"]),
+        // Portal accounts: roles, bcrypt passwords, sessions (opaque tokens stored hashed),
+        // sign-in throttling, the access audit chain.
+        .target(name: "Accounts", dependencies: [
+            "RedisClient", "Audit", "GridContract", "Routing", "RadGridCore",
+            .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+        ], exclude: ["Lua"], plugins: ["LuaEmbed"]),
         .target(name: "Telemetry", dependencies: [
             "RadGridCore",
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -93,6 +110,16 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
+        // The experts' portal: sign-in, worklist API, live offers (SSE), DICOMweb read side,
+        // reports, and the reading page's static files (Public/).
+        .target(name: "Portal", dependencies: [
+            "Accounts", "Routing", "StudyStore", "GridContract", "Audit", "DICOM", "Imaging", "Zstd", "RedisClient", "RadGridCore", "Telemetry",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], resources: [.copy("Public")]),
         .target(name: "TaskQueue", dependencies: [
             "RedisClient", "RadGridCore", "GridContract",
             .product(name: "Logging", package: "swift-log"),
@@ -118,13 +145,13 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "RadGridCtl", dependencies: [
-            "Coordinator", "WorkerDaemon", "RedisClient", "Zstd", "DICOM", "TaskQueue", "Routing", "RadGridCore", "RadGridCLI", "GridContract", "StudyLifecycle", "Imaging", "Screening", "Audit", "StudyStore", "Gateway",
+            "Coordinator", "WorkerDaemon", "RedisClient", "Zstd", "DICOM", "TaskQueue", "Routing", "RadGridCore", "RadGridCLI", "GridContract", "StudyLifecycle", "Imaging", "Screening", "Audit", "StudyStore", "Gateway", "Accounts",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "radgrid", dependencies: [
-            "Coordinator", "GridSupervisor", "RadGridCLI", "StudyStore", "RedisClient", "TaskQueue", "Routing", "RadGridCore", "Gateway", "Telemetry",
+            "Coordinator", "GridSupervisor", "Portal", "RadGridCLI", "StudyStore", "RedisClient", "TaskQueue", "Routing", "RadGridCore", "Gateway", "Telemetry",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -134,7 +161,7 @@ let package = Package(
         ]),
 
         // MARK: Data plane (Workers/)
-        .target(name: "Imaging", dependencies: ["DICOM", "CZlib", "RadGridCore"], path: "Workers/Imaging"),
+        .target(name: "Imaging", dependencies: ["DICOM", "DICOMCodecs", "CZlib", "RadGridCore"], path: "Workers/Imaging"),
         .target(name: "Screening", dependencies: ["Imaging", "DICOM", "RadGridCore", "GridContract"], path: "Workers/Screening"),
         .target(name: "WorkerDaemon", dependencies: [
             "TaskQueue", "RedisClient", "Zstd", "DICOM", "Imaging", "Screening", "RadGridCore", "StudyStore", "StudyLifecycle", "GridContract", "Audit",
@@ -151,8 +178,10 @@ let package = Package(
 
         // MARK: Benchmarks (kept apart from tests)
         .executableTarget(name: "radgrid-bench", dependencies: [
-            "RedisClient", "Zstd", "DICOM", "TaskQueue", "Routing", "Imaging", "Screening", "WorkerDaemon", "RadGridCore", "RadGridCLI", "RadGridCtl", "GridContract", "StudyLifecycle", "GridSupervisor", "Gateway", "Coordinator", "StudyStore", "Audit",
+            "RedisClient", "Zstd", "DICOM", "TaskQueue", "Routing", "Imaging", "Screening", "WorkerDaemon", "RadGridCore", "RadGridCLI", "RadGridCtl", "GridContract", "StudyLifecycle", "GridSupervisor", "Gateway", "Coordinator", "StudyStore", "Audit", "Accounts",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Collections", package: "swift-collections"),
         ], path: "Benchmarks/radgrid-bench"),
 
@@ -170,11 +199,12 @@ let package = Package(
                     exclude: ["Resources/charset"], resources: [.copy("Resources/codecs")]),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "RedisClient", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "StudyStoreTests", dependencies: ["StudyStore", "StudyLifecycle", "GridContract", "Audit", "RedisClient", "TestSupport"]),
+        .testTarget(name: "AccountsTests", dependencies: ["Accounts", "Audit", "Routing", "RedisClient", "TestSupport"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "GridContract", "StudyStore", "DICOM", "Zstd", "RedisClient", "TestSupport"]),
         .testTarget(name: "TaskQueueTests", dependencies: ["TaskQueue", "RedisClient", "TestSupport"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "GridContract", "Audit", "RedisClient", "TestSupport"]),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM", "TestSupport"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM", "DICOMCodecs", "TestSupport"]),
         .testTarget(name: "ScreeningTests", dependencies: ["Screening", "Imaging", "DICOM", "TestSupport"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["GridContract", "Gateway", "RadGridCtl", "DICOM", "Imaging", "GridSupervisor", "StudyLifecycle", "RedisClient", "TaskQueue", "Routing", "TestSupport", "StudyStore", "Audit", "Screening", "WorkerDaemon", "Coordinator"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["GridContract", "Gateway", "RadGridCtl", "DICOM", "Imaging", "GridSupervisor", "StudyLifecycle", "RedisClient", "TaskQueue", "Routing", "TestSupport", "StudyStore", "Audit", "Screening", "WorkerDaemon", "Coordinator", "Accounts"]),
     ]
 )

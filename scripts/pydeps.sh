@@ -18,6 +18,16 @@ pins=(
   pylibjpeg-rle==2.2.0
   pyjpegls==1.5.1
   zstandard==0.23.0
+  # The portal's reference clients: DICOMweb (QIDO/WADO) and the DevTools protocol (Chromium).
+  dicomweb-client==0.61.2
+  requests==2.34.2
+  urllib3==2.8.0
+  idna==3.20
+  charset-normalizer==3.5.3
+  certifi==2026.10.19.post1
+  pillow==13.0.0
+  retrying==1.4.2
+  websocket-client==1.9.2
 )
 python=${PYTHON:-python3}
 command -v "$python" >/dev/null || { echo "python3 not found" >&2; exit 1; }

@@ -17,6 +17,7 @@ struct RadGridBench: AsyncParsableCommand {
             CodecBench.self,
             E2EBench.self,
             ChaosBench.self,
+            PortalBench.self,
         ]
     )
 }

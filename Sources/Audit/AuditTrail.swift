@@ -6,7 +6,7 @@ import RedisClient
 /// Who did something: the kind of actor and its id (a site code, worker id, expert id, ...).
 public struct AuditActor: Sendable, Hashable, CustomStringConvertible {
     public enum Kind: String, Sendable, CaseIterable {
-        case site, gateway, coordinator, worker, router, expert, admin, system
+        case site, gateway, coordinator, worker, router, expert, qc, admin, system
     }
 
     public var kind: Kind

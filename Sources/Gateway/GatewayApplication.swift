@@ -17,6 +17,7 @@ import Telemetry
 ///   type="application/dicom"`; `?priority=stat|urgent|routine|bulk` (default routine).
 /// - `POST /studies/{uid}/commit` — the study is complete.
 /// - `GET /studies/{uid}` — the study's state, for its own site.
+/// - `GET /studies/{uid}/report` — the signed report: JSON, or a DICOM Basic Text SR with `Accept: application/dicom`.
 /// - `GET /health`, `GET /metrics` (Prometheus).
 public struct GatewayConfiguration: Sendable {
     public var host: String = "127.0.0.1"
@@ -57,6 +58,10 @@ public enum GatewayApplication {
         router.post("/studies/:uid/commit") { request, context in
             let uid = context.parameters.get("uid") ?? ""
             return await handler.respond { try await handler.commit(request, study: uid) }
+        }
+        router.get("/studies/:uid/report") { request, context in
+            let uid = context.parameters.get("uid") ?? ""
+            return await handler.respond { try await handler.report(request, study: uid) }
         }
         router.get("/studies/:uid") { request, context in
             let uid = context.parameters.get("uid") ?? ""
@@ -230,6 +235,26 @@ struct StowHandler: Sendable {
                                      "committed": record.committed, "priority": record.priority.rawValue, "lateInstances": record.lateInstances]
         if let failure = record.failure { object["reason"] = failure.code }
         return try json(object)
+    }
+
+    /// The signed report of one of the site's studies: JSON, or with `Accept: application/dicom`
+    /// the same report as a DICOM Basic Text SR. Drafts are the expert's own: 404 until signed.
+    func report(_ request: Request, study text: String) async throws -> Response {
+        let site = try await authenticate(request)
+        let study = try StudyUID(text)
+        guard let record = try await store.record(study) else { throw GatewayError.notFound("no such study") }
+        guard record.site == site else { throw GatewayError.forbidden("study belongs to another site") }
+        guard let report = try await store.report(study), report.status != .draft else { throw GatewayError.notFound("the study has no signed report yet") }
+        let accept = (request.headers[.accept] ?? "").lowercased()
+        let asDICOM = accept.contains("application/dicom") && !accept.contains("json")
+        try await store.audit(study).append(actor: AuditActor(.site, site.rawValue), action: "report.fetched", study: study.rawValue,
+                                            details: "format=\(asDICOM ? "sr" : "json");sha256=\(report.addenda.last?.hash ?? report.hash)")
+        if asDICOM {
+            let bytes = try ReportDocument.basicTextSR(report)
+            return Response(status: .ok, headers: [.contentType: "application/dicom"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
+        let data = try JSONSerialization.data(withJSONObject: try report.publicObject(), options: [.sortedKeys, .withoutEscapingSlashes])
+        return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     func json(_ object: [String: Any]) throws -> Response {

@@ -84,7 +84,7 @@ public struct CaseEventEntry: Sendable, Hashable {
     }
 
     /// `k=v;k=v` details of a router entry.
-    static func details(_ text: String) -> [String: String] {
+    public static func details(_ text: String) -> [String: String] {
         var out: [String: String] = [:]
         for pair in text.split(separator: ";") {
             let kv = pair.split(separator: "=", maxSplits: 1)

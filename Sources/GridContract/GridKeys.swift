@@ -13,6 +13,7 @@ import RadGridCore
 /// | `{s:<uid>}:blob:<sop>` | string (zstd DICOM) | deleted when reported; expires with the record otherwise |
 /// | `{s:<uid>}:outcomes` | hash sop → instance outcome | written by the study task; as the record |
 /// | `{s:<uid>}:thumbs` | hash series → PNG thumbnail | written by the study task; as the record |
+/// | `{s:<uid>}:report` | string (report JSON) | written by the portal; deleted with the record (retention) |
 /// | `studies:all` | zset uid → created ms | the sweeper removes studies whose record expired |
 /// | `studies:due` | zset uid → next look (ms) | the sweeper: every study not yet ended is in it |
 /// | `studies:state:<state>` | set | counts for status; the sweeper removes expired studies |
@@ -22,6 +23,10 @@ import RadGridCore
 /// | `sites:uploading:<site>` | counter | a site's uploads in progress; TTL 60 s, refreshed while receiving |
 /// | `gateway:tokens` | hash sha256 → site | configuration (`radgridctl sites`) |
 /// | `workers` / `workers:<name>` | zset / hash | heartbeats; hash TTL 3 beats, zset pruned by `radgridctl status` |
+/// | `accounts:<user>` | hash role, bcrypt hash, expert/site | configuration (`radgridctl experts passwd`, `accounts`) |
+/// | `sessions:<sha256>` | hash principal of one token | TTL: the idle timeout, refreshed on use, capped |
+/// | `sessions:user:<user>` | set of token hashes | TTL as the longest session; emptied by logout |
+/// | `login:fail:user:<user>`, `login:fail:addr:<ip>` | counter | TTL: the throttle window |
 public struct GridKeys: Sendable, Hashable {
     public let prefix: KeyPrefix
 
@@ -42,6 +47,8 @@ public struct GridKeys: Sendable, Hashable {
         public var outcomes: String { base + "outcomes" }
         /// Worklist thumbnails (PNG) by series UID.
         public var thumbnails: String { base + "thumbs" }
+        /// The expert's report (draft, signed, addenda) as JSON.
+        public var report: String { base + "report" }
         public func blob(_ sop: SOPInstanceUID) -> String { base + "blob:" + sop.rawValue }
         /// The study's audit chain name (also its hash tag).
         public var auditChain: String { "s:" + uid.rawValue }
@@ -61,6 +68,14 @@ public struct GridKeys: Sendable, Hashable {
     public var siteRegions: String { p + "sites:region" }
     public func siteUploads(_ site: SiteID) -> String { p + "sites:uploading:" + site.rawValue }
     public var siteTokens: String { p + "gateway:tokens" }
+
+    // MARK: Portal accounts and sessions
+
+    public func account(_ user: String) -> String { p + "accounts:" + user }
+    public func session(tokenHash: String) -> String { p + "sessions:" + tokenHash }
+    public func userSessions(_ user: String) -> String { p + "sessions:user:" + user }
+    public func loginFailures(user: String) -> String { p + "login:fail:user:" + user }
+    public func loginFailures(address: String) -> String { p + "login:fail:addr:" + address }
 
     // MARK: Workers
 

@@ -11,8 +11,8 @@ import StudyStore
 import Synchronization
 
 /// The whole grid on one machine (`radgrid up`, the benchmarks, the end-to-end tests): a
-/// private redis-server (AOF on) unless a URL is given, a router, a coordinator, N workers
-/// and the gateway, spawned from the build directory of the running executable, and kept
+/// private redis-server (AOF on) unless a URL is given, a router, a coordinator, N workers,
+/// the gateway and the expert portal, spawned from the build directory of the running executable, and kept
 /// alive: a child that dies is restarted with backoff, and said so.
 public final class LocalGrid: Sendable {
     public struct Options: Sendable {
@@ -23,11 +23,15 @@ public final class LocalGrid: Sendable {
         public var slots = 0
         /// 0 picks a free port once, so a restarted gateway keeps its URL.
         public var gatewayPort = 0
+        /// The expert portal's port; 0 picks a free one once.
+        public var portalPort = 0
         public var experts = 600
         public var site = "H001"
         public var stableAge: Double = 10
         /// Task lease of the workers (seconds); 0 keeps the workers' default.
         public var lease: Double = 0
+        /// Routing policy JSON for the router (`Ops/routing.json` form); nil: the built-in policy.
+        public var routingConfig: String?
         /// Extra arguments for every coordinator (tests shorten the sweeper's timings).
         public var coordinatorArguments: [String] = []
         public var coordinators = 1
@@ -59,6 +63,7 @@ public final class LocalGrid: Sendable {
     struct State: Sendable {
         var redisURL = ""
         var gatewayURL = ""
+        var portalURL = ""
         var token = ""
         var children: [Running] = []
         var redisServer: ChildProcess?
@@ -76,6 +81,7 @@ public final class LocalGrid: Sendable {
 
     public var redisURL: String { state.withLock { $0.redisURL } }
     public var gatewayURL: String { state.withLock { $0.gatewayURL } }
+    public var portalURL: String { state.withLock { $0.portalURL } }
     public var token: String { state.withLock { $0.token } }
     public var envFile: String { options.directory + "/grid.env" }
     /// The children now running (or waiting for a restart), by name.
@@ -121,7 +127,8 @@ public final class LocalGrid: Sendable {
         let bin = options.binDirectory
         let common = ["--redis", url, "--prefix", options.prefix.value]
         let logs = dir + "/logs/"
-        var specs = [ChildSpec(name: "router", executable: bin + "/radgrid", arguments: ["router"] + common, logPath: logs + "router.log")]
+        let routerArguments = ["router"] + common + (options.routingConfig.map { ["--config", $0] } ?? [])
+        var specs = [ChildSpec(name: "router", executable: bin + "/radgrid", arguments: routerArguments, logPath: logs + "router.log")]
         for n in 1...max(1, options.coordinators) {
             let name = options.coordinators > 1 ? "coordinator-\(n)" : "coordinator"
             specs.append(ChildSpec(name: name, executable: bin + "/radgrid",
@@ -137,13 +144,20 @@ public final class LocalGrid: Sendable {
         let gatewayPort = options.gatewayPort == 0 ? ChildProcess.freePort() : options.gatewayPort
         let gatewayLog = logs + "gateway.log"
         specs.append(ChildSpec(name: "gateway", executable: bin + "/radgrid", arguments: ["gateway", "--port", String(gatewayPort)] + common, logPath: gatewayLog))
+        let portalPort = options.portalPort == 0 ? ChildProcess.freePort() : options.portalPort
+        let portalLog = logs + "portal.log"
+        specs.append(ChildSpec(name: "portal", executable: bin + "/radgrid", arguments: ["portal", "--port", String(portalPort)] + common, logPath: portalLog))
         for spec in specs {
             let process = try spawn(spec)
             state.withLock { $0.children.append(Running(spec: spec, process: process, startedAt: .now)) }
         }
-        let gatewayURL = try await waitForGateway(logPath: gatewayLog)
-        state.withLock { $0.gatewayURL = gatewayURL }
-        let env = "REDIS_URL=\(url)\nRADGRID_PREFIX=\(options.prefix.value)\nRADGRID_GATEWAY=\(gatewayURL)\nRADGRID_TOKEN=\(token)\nRADGRID_SITE=\(options.site)\n"
+        let gatewayURL = try await waitForListening(child: "gateway", logPath: gatewayLog)
+        let portalURL = try await waitForListening(child: "portal", logPath: portalLog)
+        state.withLock {
+            $0.gatewayURL = gatewayURL
+            $0.portalURL = portalURL
+        }
+        let env = "REDIS_URL=\(url)\nRADGRID_PREFIX=\(options.prefix.value)\nRADGRID_GATEWAY=\(gatewayURL)\nRADGRID_TOKEN=\(token)\nRADGRID_SITE=\(options.site)\nRADGRID_PORTAL=\(portalURL)\n"
         try Files.write(envFile, env, mode: 0o600)
     }
 
@@ -165,7 +179,8 @@ public final class LocalGrid: Sendable {
         }
     }
 
-    func waitForGateway(logPath: String) async throws -> String {
+    /// The URL a child printed in its "listening on http://…" line.
+    func waitForListening(child name: String, logPath: String) async throws -> String {
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
             // The last "listening on" line: a restarted gateway appends a new one.
@@ -175,10 +190,10 @@ public final class LocalGrid: Sendable {
                 let url = line[range.lowerBound...].prefix { !$0.isWhitespace }
                 if !url.isEmpty { return String(url) }
             }
-            if child(named: "gateway")?.isRunning == false { break }
+            if child(named: name)?.isRunning == false { break }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw RadGridError(code: "up.gateway", message: "the gateway did not report its port; see \(logPath)")
+        throw RadGridError(code: "up.\(name)", message: "the \(name) did not report its port; see \(logPath)")
     }
 
     // MARK: Supervision
@@ -240,7 +255,7 @@ public final class LocalGrid: Sendable {
         }
         let workers = children.filter { $0.spec.name.hasPrefix("worker") }
         let control = children.filter { $0.spec.name.hasPrefix("coordinator") || $0.spec.name == "router" }
-        for group in [children.filter { $0.spec.name == "gateway" }, workers, control] {
+        for group in [children.filter { $0.spec.name == "gateway" || $0.spec.name == "portal" }, workers, control] {
             await withTaskGroup(of: Void.self) { tasks in
                 for child in group { tasks.addTask { await child.process.stop(grace: grace) } }
             }

@@ -63,7 +63,8 @@ struct StudyCommand: AsyncParsableCommand {
                 StudyOutput.Instance(sop: entry.sop.rawValue, series: entry.series?.rawValue ?? "", bytes: entry.bytes, outcome: outcomes[entry.sop])
             }
             let timeline = try await AuditTrail.timeline(client: client, prefix: redis.keyPrefix, study: studyInstanceUID)
-            let output = StudyOutput(study: studyInstanceUID, record: record, instances: instances, timeline: timeline)
+            var output = StudyOutput(study: studyInstanceUID, record: record, instances: instances, timeline: timeline)
+            output.report = try await store.report(uid)
             if json {
                 print(try JSONOutput.string(output))
                 return
@@ -158,6 +159,8 @@ struct StudyOutput: Encodable {
     let generation: Int
     let instances: [Instance]
     let timeline: [AuditRecord]
+    /// The expert's report (draft, signed, addenda), when there is one.
+    var report: StudyReport?
 
     init(study: String, record: StudyRecord?, instances: [Instance], timeline: [AuditRecord]) {
         self.study = study
@@ -188,6 +191,15 @@ struct StudyOutput: Encodable {
             if partial || lateInstances > 0 { lines.append("  flags:" + (partial ? " partial" : "") + (lateInstances > 0 ? " late-instances=\(lateInstances)" : "")) }
         } else {
             lines.append("  (record expired; audit trail below)")
+        }
+        if let report {
+            let signed = report.signedMs.map { " signed " + Date(timeIntervalSince1970: Double($0) / 1000).formatted(.iso8601) } ?? ""
+            lines.append("REPORT \(report.status.rawValue) by \(report.author)\(signed)\(report.critical ? "  CRITICAL" : "")  sha256 \(report.hash.prefix(16))…")
+            if !report.findings.isEmpty { lines.append("  findings: " + report.findings.replacingOccurrences(of: "\n", with: "\n            ")) }
+            lines.append("  impression: " + report.impression.replacingOccurrences(of: "\n", with: "\n              "))
+            for addendum in report.addenda {
+                lines.append("  addendum by \(addendum.author) (\(addendum.reason)): " + addendum.text.replacingOccurrences(of: "\n", with: " "))
+            }
         }
         if !instances.isEmpty {
             lines.append("INSTANCES (\(instances.count))")

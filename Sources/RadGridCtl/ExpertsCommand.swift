@@ -40,7 +40,7 @@ struct ExpertsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "experts",
         abstract: "Manage the roster of remote imaging experts.",
-        subcommands: [Import.self, Export.self, List.self, Show.self, Set.self, Generate.self]
+        subcommands: [Import.self, Export.self, List.self, Show.self, Set.self, Generate.self, ExpertPasswd.self, ExpertLogout.self]
     )
 
     static func format(_ explicit: String?, path: String?) -> String {

@@ -15,6 +15,7 @@ public struct RadGridCtlCommand: AsyncParsableCommand {
             SitesCommand.self,
             SubmitCommand.self,
             ExpertsCommand.self,
+            AccountsCommand.self,
             CaseCommand.self,
             PreprocessCommand.self,
             ScreenCommand.self,

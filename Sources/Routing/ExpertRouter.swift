@@ -323,7 +323,29 @@ public final class ExpertRouter: Sendable {
     }
 
     public func caseInfo(_ caseID: String) async throws -> CaseInfo? {
-        let reply = try await redis.send("HGETALL", RedisArgument(keys.caseKey(caseID)))
+        Self.caseInfo(caseID, try await redis.send("HGETALL", RedisArgument(keys.caseKey(caseID))))
+    }
+
+    /// Several cases in one pipeline, in the order asked (nil where a case does not exist).
+    public func caseInfos(_ caseIDs: [String]) async throws -> [CaseInfo?] {
+        guard !caseIDs.isEmpty else { return [] }
+        let replies = try await redis.pipeline(caseIDs.map { RedisCommand("HGETALL", RedisArgument(keys.caseKey($0))) })
+        return zip(caseIDs, replies).map { Self.caseInfo($0, $1) }
+    }
+
+    /// The cases offered to or accepted by `expert` (their worklist), from the holder index
+    /// the scripts keep (`route:{rt}:held`, members `expert|case`).
+    public func heldCases(expert: String) async throws -> [String] {
+        let reply = try await redis.send("ZRANGE", RedisArgument(keys.held), RedisArgument("[" + expert + "|"), RedisArgument("[" + expert + "|\u{FF}"), "BYLEX")
+        let prefixLength = expert.utf8.count + 1
+        return Self.strings(reply).compactMap { member in
+            let bytes = member.utf8
+            guard bytes.count > prefixLength else { return nil }
+            return String(decoding: bytes.dropFirst(prefixLength), as: UTF8.self)
+        }
+    }
+
+    static func caseInfo(_ caseID: String, _ reply: RedisValue) -> CaseInfo? {
         guard let map = reply.fieldMap, !map.isEmpty else { return nil }
         func s(_ key: String) -> String? { map[key]?.string }
         func i(_ key: String) -> Int64 { map[key]?.int ?? 0 }

@@ -25,6 +25,7 @@ import RedisClient
 /// <prefix>route:{rt}:intake        STREAM cases ready for routing (coordinator -> routers)
 /// <prefix>route:{rt}:audit         STREAM every routing step (no PHI)
 /// <prefix>route:{rt}:stats         HASH  counters
+/// <prefix>route:{rt}:held          ZSET  "expert|case" (score 0) per offered or accepted case: worklists
 /// ```
 public struct RoutingKeys: Sendable, Hashable {
     public let base: String
@@ -51,6 +52,7 @@ public struct RoutingKeys: Sendable, Hashable {
     public var intake: String { base + "intake" }
     public var audit: String { base + "audit" }
     public var stats: String { base + "stats" }
+    public var held: String { base + "held" }
     /// Placeholder in the case slot of scripts that touch no case.
     var none: String { base + "none" }
 
@@ -60,9 +62,9 @@ public struct RoutingKeys: Sendable, Hashable {
     /// `CT/head/neuro@H001`, `CR/chest@region:EU-N`.
     public static func poolName(_ specialty: Specialty, _ scope: String) -> String { "\(specialty)@\(scope)" }
 
-    /// KEYS[1...17] of every script, in the order the table `K` of `Lua/_routing.lua` names them.
+    /// KEYS[1...18] of every script, in the order the table `K` of `Lua/_routing.lua` names them.
     var statics: [RedisArgument] {
-        [cap, load, recent, until, cred, home, pools, wait, timers, audit, wake, escalated, open, next, profile, presence, stats]
+        [cap, load, recent, until, cred, home, pools, wait, timers, audit, wake, escalated, open, next, profile, presence, stats, held]
             .map { RedisArgument($0) }
     }
 }

@@ -148,7 +148,7 @@ extension StudyStore {
     func expire(_ record: StudyRecord, actor: AuditActor) async throws {
         let study = keys.study(record.uid)
         let blobs = try await instanceUIDs(record.uid).map { RedisArgument(study.blob($0)) }
-        _ = try await client.evalScript(Self.expireScript, keys: scriptKeys(record.uid) + [RedisArgument(study.instances), RedisArgument(study.outcomes), RedisArgument(study.thumbnails)] + blobs,
+        _ = try await client.evalScript(Self.expireScript, keys: scriptKeys(record.uid) + [RedisArgument(study.instances), RedisArgument(study.outcomes), RedisArgument(study.thumbnails), RedisArgument(study.report)] + blobs,
                                         arguments: [RedisArgument(actor.description)])
         var cleanup = StudyState.allCases.map { RedisCommand("SREM", RedisArgument(keys.studies(in: $0)), RedisArgument(record.uid.rawValue)) }
         cleanup.append(RedisCommand("ZREM", RedisArgument(keys.allStudies), RedisArgument(record.uid.rawValue)))

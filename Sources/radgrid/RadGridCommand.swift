@@ -12,6 +12,7 @@ struct RadGridCommand: AsyncParsableCommand {
             GatewayCommand.self,
             RouterCommand.self,
             CoordinatorCommand.self,
+            PortalCommand.self,
             UpCommand.self,
         ]
     )

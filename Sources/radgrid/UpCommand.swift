@@ -8,13 +8,15 @@ import ServiceLifecycle
 
 /// `radgrid up`: the whole grid on this machine until SIGINT/SIGTERM; children that die are restarted.
 struct UpCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "up", abstract: "Run the whole grid locally (redis, coordinator, router, workers, gateway).")
+    static let configuration = CommandConfiguration(commandName: "up", abstract: "Run the whole grid locally (redis, coordinator, router, workers, gateway, portal).")
 
     @OptionGroup var redis: RedisOptions
     @Option(help: "Data and log directory (default: a new temp dir).") var dir: String?
     @Option(help: "Worker processes.") var workers: Int = 2
     @Option(help: "Slots per worker (default: cores).") var slots: Int = 0
     @Option(help: "Gateway port (0 picks a free one).") var gatewayPort: Int = 0
+    @Option(help: "Portal port (0 picks a free one).") var portalPort: Int = 0
+    @Option(help: "Routing policy JSON for the router (see Ops/routing.json).") var routingConfig: String?
     @Option(help: "Demo experts generated when the roster is empty.") var experts: Int = 600
     @Option(help: "Demo site code (a token is issued for it).") var site: String = "H001"
     @Option(help: "Coordinator stable age in seconds.") var stableAge: Double = 10
@@ -28,6 +30,8 @@ struct UpCommand: AsyncParsableCommand {
         options.workers = workers
         options.slots = slots
         options.gatewayPort = gatewayPort
+        options.portalPort = portalPort
+        options.routingConfig = routingConfig
         options.experts = experts
         options.site = site
         options.stableAge = stableAge
@@ -42,6 +46,7 @@ struct UpCommand: AsyncParsableCommand {
         RadGrid is up (\(grid.children.count) processes; logs in \(options.directory)/logs)
           redis     \(grid.redisURL)
           gateway   \(grid.gatewayURL)  (site \(options.site), token \(grid.token))
+          portal    \(grid.portalURL)  (experts sign in here; set a password: radgridctl experts passwd ID --password-stdin --redis \(grid.redisURL))
           env file  \(grid.envFile)
         try:  radgridctl submit DIR --gateway \(grid.gatewayURL) --token \(grid.token)
               radgridctl top --redis \(grid.redisURL)

@@ -1,6 +1,7 @@
 import RedisClient
 import Testing
 import TestSupport
+@testable import Accounts
 @testable import Audit
 @testable import Routing
 @testable import StudyStore
@@ -22,6 +23,7 @@ import TestSupport
         ModuleScripts(module: "StudyStore", scripts: StudyStoreLua.all),
         ModuleScripts(module: "TaskQueue", scripts: TaskQueueLua.all),
         ModuleScripts(module: "Routing", scripts: RoutingLua.all),
+        ModuleScripts(module: "Accounts", scripts: AccountsLua.all),
     ]
 
     @Test(arguments: LuaScriptsTests.modules)
@@ -64,6 +66,8 @@ import TestSupport
         ])
         #expect(TaskQueueLua.complete.contains("local function now_ms()"))
         #expect(RoutingLua.assign.contains("local function audit("))
+        #expect(StudyStoreLua.all.map(\.name).contains("report"))
+        #expect(AccountsLua.all.map(\.name) == ["session"])
     }
 
     /// One time source: queue scripts read the server clock only in the prelude's `now_ms()`;

@@ -77,11 +77,19 @@ struct ModuleGraphTests {
         #expect(!Self.closure("StudyLifecycle", in: graph).contains("RedisClient"))
         // No library links ArgumentParser (defect: RadGridCore did, into every module).
         let libraries = ["RadGridCore", "GridContract", "RedisClient", "TaskQueue", "StudyStore", "StudyLifecycle", "Routing", "Coordinator",
-                         "Gateway", "Audit", "DICOM", "DICOMCodecs", "Imaging", "Screening", "WorkerDaemon", "GridSupervisor", "Zstd", "Telemetry"]
+                         "Gateway", "Audit", "DICOM", "DICOMCodecs", "Imaging", "Screening", "WorkerDaemon", "GridSupervisor", "Zstd", "Telemetry",
+                         "Accounts", "Portal"]
         for library in libraries {
             #expect(!Self.closure(library, in: graph).contains("ArgumentParser"), "\(library) links ArgumentParser")
         }
         // The data plane does not reach into the control plane's daemons.
         #expect(!Self.closure("WorkerDaemon", in: graph).contains("Coordinator") && !Self.closure("WorkerDaemon", in: graph).contains("Routing"))
+        // The portal reads studies and acts through the router; it never runs the pipeline,
+        // and nothing below it depends on it.
+        let portal = Self.closure("Portal", in: graph)
+        #expect(!portal.contains("Coordinator") && !portal.contains("WorkerDaemon") && !portal.contains("Gateway") && !portal.contains("TaskQueue"))
+        for (name, _) in graph where name != "Portal" && name != "radgrid" && !name.hasSuffix("Tests") {
+            #expect(!Self.closure(name, in: graph).contains("Portal"), "\(name) depends on the portal")
+        }
     }
 }

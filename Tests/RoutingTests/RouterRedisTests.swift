@@ -221,6 +221,35 @@ struct Fixture {
         #expect(try await f.audit().contains { $0.action == "accept_timeout" && $0.details["expert"] == first })
     }
 
+    /// The worklist index (`route:{rt}:held`) follows the holder through every step: offer,
+    /// decline, accept timeout, acceptance, completion and cancellation.
+    @Test func heldCasesFollowTheHolder() async throws {
+        let f = try await Fixture.make { $0.acceptTimeoutSeconds = 60 }
+        defer { f.close() }
+        try await f.add([Fixture.expert("E1"), Fixture.expert("E2"), Fixture.expert("E10")])
+        let first = try #require(try await f.submit("A").expert)
+        #expect(try await f.router.heldCases(expert: first) == ["A"])
+        // "E1" must not see "E10"'s cases through the prefix match.
+        let second = try #require(try await f.router.decline(caseID: "A", expert: first, reason: .workload).expert)
+        #expect(try await f.router.heldCases(expert: first).isEmpty)
+        #expect(try await f.router.heldCases(expert: second) == ["A"])
+        f.clock.advance(ms: 61_000)
+        _ = try await f.router.processDueTimers()
+        let third = try #require(try await f.state("A").expert)
+        #expect(try await f.router.heldCases(expert: second).isEmpty)
+        #expect(try await f.router.heldCases(expert: third) == ["A"])
+        try await f.router.accept(caseID: "A", expert: third)
+        #expect(try await f.router.heldCases(expert: third) == ["A"])
+        try await f.router.complete(caseID: "A", expert: third, reportReference: "report:abc")
+        for id in ["E1", "E2", "E10"] { #expect(try await f.router.heldCases(expert: id).isEmpty) }
+        let holder = try #require(try await f.submit("B").expert)
+        #expect(try await f.router.heldCases(expert: holder) == ["B"])
+        try await f.router.cancel(caseID: "B")
+        #expect(try await f.router.heldCases(expert: holder).isEmpty)
+        let infos = try await f.router.caseInfos(["A", "missing", "B"])
+        #expect(infos.map { $0?.state } == ["completed", nil, "cancelled"])
+    }
+
     @Test func waitingCaseTakesFreedCapacityInPriorityOrder() async throws {
         let f = try await Fixture.make()
         defer { f.close() }

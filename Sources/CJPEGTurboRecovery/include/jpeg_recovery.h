@@ -25,4 +25,10 @@ int rg_jpeg_read_header(rg_jpeg_decoder *decoder, const unsigned char *data, uns
 int rg_jpeg_start(rg_jpeg_decoder *decoder);
 int rg_jpeg_read_rows(rg_jpeg_decoder *decoder, JSAMPARRAY rows, JDIMENSION max_rows, JDIMENSION *rows_read);
 
+/// Compresses 8-bit grey (1 component) or RGB (3) rows into a baseline JPEG in memory.
+/// Returns 0 and a malloc'd buffer (free it with rg_jpeg_free) or -1 on any libjpeg error.
+int rg_jpeg_encode_8bit(const unsigned char *pixels, unsigned int width, unsigned int height, int components, int quality,
+                        unsigned char **output, unsigned long *output_size);
+void rg_jpeg_free(unsigned char *buffer);
+
 #endif

@@ -1,8 +1,8 @@
 -- The router's prelude, included by every routing script (`--#include _routing`). Each script
 -- is a single atomic step; every key it touches is in KEYS, all under the `{rt}` hash tag.
 --
--- KEYS (built by `ExpertRouter.command`): 1…17 the static keys (`RoutingKeys.statics`, in the
--- order of `K` below), 18 the case hash (a placeholder for scripts that touch no case), 19…
+-- KEYS (built by `ExpertRouter.command`): 1…18 the static keys (`RoutingKeys.statics`, in the
+-- order of `K` below), 19 the case hash (a placeholder for scripts that touch no case), 20…
 -- the pool ZSETs the script may touch.
 -- ARGV (built by `ExpertRouter.baseArguments`): 1…13 the same for every script (`A` below),
 -- then the script's own arguments from ARGV[NA + 1].
@@ -41,8 +41,9 @@ local K = {
   profile = KEYS[15],         -- HASH expert -> roster JSON
   presence = KEYS[16],        -- HASH expert -> "status|heartbeatUntilMs"
   stats = KEYS[17],           -- HASH counters
-  case = KEYS[18],            -- HASH the case (or a placeholder)
-  first_pool = 19,            -- KEYS[first_pool …] are pool ZSETs
+  held = KEYS[18],            -- ZSET 'expert|case' (score 0) for every offered or accepted case: worklists
+  case = KEYS[19],            -- HASH the case (or a placeholder)
+  first_pool = 20,            -- KEYS[first_pool …] are pool ZSETs
 }
 
 -- The ARGV every script receives, in the order of `ExpertRouter.baseArguments`, as sent (text):
@@ -104,8 +105,14 @@ local function recent(id)
   return count * math.pow(0.5, math.max(0, NOW - at) / tonumber(A.recent_half_life_ms))
 end
 
--- Frees an expert's share of a case and wakes the routers.
-local function unload(id, weight)
+-- Records that `id` holds (is offered or has accepted) a case, for the expert's worklist.
+local function hold(id, case_id)
+  redis.call('ZADD', K.held, 0, id .. '|' .. case_id)
+end
+
+-- Frees an expert's share of a case, drops it from their worklist and wakes the routers.
+local function unload(id, weight, case_id)
+  redis.call('ZREM', K.held, id .. '|' .. case_id)
   local left = redis.call('HINCRBY', K.load, id, -weight)
   if left < 0 then redis.call('HSET', K.load, id, 0) end
   local open = redis.call('HINCRBY', K.open, id, -1)
@@ -157,7 +164,7 @@ end
 
 -- Takes a case away from its holder and makes it wait again, excluding the holder.
 local function requeue(case_key, case_id, f)
-  unload(f.expert, f.weight)
+  unload(f.expert, f.weight, case_id)
   f.excl = f.excl .. f.expert .. ' '
   redis.call('HSET', case_key, 'state', 'waiting', 'expert', '', 'excl', f.excl, 'waiting_since', NOW)
   redis.call('HINCRBY', case_key, 'declines', 1)

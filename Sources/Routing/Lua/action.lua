@@ -15,7 +15,7 @@ if action == 'cancel' then
   local holder, pools = '', ''
   if f.state == 'offered' or f.state == 'accepted' then
     holder = f.expert
-    unload(holder, f.weight)
+    unload(holder, f.weight, case_id)
     pools = redis.call('HGET', K.pools, holder) or ''
   end
   redis.call('HSET', case_key, 'state', 'cancelled', 'expert', '', 'closed_at', NOW)
@@ -42,7 +42,7 @@ elseif action == 'decline' or action == 'release' then
   return {'ok', who, redis.call('HGET', K.pools, who) or ''}
 elseif action == 'complete' then
   if f.state ~= 'accepted' then return {'err', 'state', f.state} end
-  unload(who, f.weight)
+  unload(who, f.weight, case_id)
   redis.call('HSET', case_key, 'state', 'completed', 'completed_at', NOW, 'report', detail, 'closed_at', NOW)
   redis.call('PEXPIRE', case_key, A.closed_case_ttl_ms)
   redis.call('ZREM', K.timers, case_id)

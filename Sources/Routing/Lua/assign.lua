@@ -85,6 +85,7 @@ end
 if best then
   local new_load = redis.call('HINCRBY', K.load, best, w)
   redis.call('HINCRBY', K.open, best, 1)
+  hold(best, case_id)
   local cap = tonumber(redis.call('HGET', K.cap, best))
   local score = new_load / cap + jitter(best)
   for p = 1, npools do redis.call('ZADD', KEYS[K.first_pool + p - 1], 'XX', score, best) end

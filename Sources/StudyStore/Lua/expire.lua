@@ -1,6 +1,6 @@
 -- Retention: drops a study's record, instance index, outcomes and any blobs left, with an
 -- audit entry (the audit chain itself is kept: it is archived, not expired).
--- KEYS: 1-4 (see _study), 5 instance index, 6 outcomes, 7 thumbnails, then the blob keys
+-- KEYS: 1-4 (see _study), 5 instance index, 6 outcomes, 7 thumbnails, 8 report, then the blob keys
 -- ARGV: 1 actor
 -- Returns 1 when the record existed.
 --#include _study

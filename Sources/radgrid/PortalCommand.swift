@@ -1,0 +1,41 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Portal
+import RadGridCLI
+import RadGridCore
+import RedisClient
+import ServiceLifecycle
+import Telemetry
+
+/// `radgrid portal`: the experts' sign-in, worklist, DICOMweb and reading page.
+struct PortalCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "portal", abstract: "Run the expert portal (sign-in, worklist, DICOMweb, reading page).")
+
+    @OptionGroup var redis: RedisOptions
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on (0 picks a free one).") var port = 8106
+    @Option(help: "Minutes a session lasts without use.") var idleMinutes = 30
+    @Option(help: "Hours a session lasts at most.") var maxSessionHours = 12
+    @Option(help: "Folder of the reading page's files (default: the copy built in).") var publicDir: String?
+    @Option(help: "Memory for decoded images kept for scrolling, MiB.") var imageCacheMib = 512
+
+    func run() async throws {
+        LogSetup.bootstrap()
+        Telemetry.bootstrap()
+        let logger = Logger(label: "radgrid.portal")
+        let client = try RedisClient(url: redis.resolvedURL, logger: logger)
+        var configuration = PortalConfiguration()
+        configuration.host = host
+        configuration.port = port
+        configuration.accounts.idleTimeout = .seconds(max(1, idleMinutes) * 60)
+        configuration.accounts.maximumLifetime = .seconds(max(1, maxSessionHours) * 3600)
+        configuration.publicDirectory = publicDir
+        configuration.imageCacheBytes = max(16, imageCacheMib) << 20
+        let services = try PortalApplication.services(client: client, prefix: redis.keyPrefix, configuration: configuration, logger: logger) { port in
+            print("radgrid portal listening on http://\(host):\(port)")
+            fflush(nil)
+        }
+        try await ServiceGroup(configuration: .init(services: [client] + services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
+    }
+}
