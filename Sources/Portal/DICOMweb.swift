@@ -115,6 +115,7 @@ struct DICOMweb: Sendable {
             }
             guard ok else { continue }
             matched += 1
+            if results.count >= query.limit { break }
             guard matched > query.offset, results.count < query.limit else { continue }
             var object = Self.select(header, Self.studyTags, query)
             object["00080061"] = .object(["vr": .string("CS"), "Value": .array(modalities.map(JSONValue.string))])
@@ -192,6 +193,7 @@ struct DICOMweb: Sendable {
         _ = try await access.study(study, for: principal)
         let entries = try await selected(study: study, series: series, sop: sop)
         let headers = try await images.headers(study, entries.map(\.sop))
+        let outcomes = try await store.outcomes(study)
         var objects: [JSONValue] = []
         for entry in entries {
             guard let header = headers[entry.sop] else { continue }
@@ -199,8 +201,7 @@ struct DICOMweb: Sendable {
             let base = "\(baseURL)/dicomweb/studies/\(study)/series/\(seriesUID)/instances/\(entry.sop)"
             var dataSet = header
             // Pixel data is bulk data: name where its frames are.
-            let hasPixels = (try? await store.client.send("HGET", .init(store.keys.study(study).outcomes), .init(entry.sop.rawValue)).string) == "image"
-            if hasPixels { dataSet.set(.pixelData, vr: .OB, bytes: []) }
+            if outcomes[entry.sop] == .image { dataSet.set(.pixelData, vr: .OB, bytes: []) }
             objects.append(DICOMJSON.encode(dataSet) { tag in tag == .pixelData ? base + "/frames/1" : nil })
         }
         try await access.recordView(study, by: principal, what: "via=dicomweb;what=metadata" + Self.scope(series, sop))

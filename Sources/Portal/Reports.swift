@@ -47,11 +47,18 @@ struct ReportDesk: Sendable {
         guard info.state == "accepted", info.expert == expert else {
             throw PortalError.state(info.state == "offered" ? "accept the case before reporting" : "the case is not held by you")
         }
-        guard let findings = body["findings"] as? String? ?? "", let impression = body["impression"] as? String? ?? "" else {
-            throw PortalError.badRequest("findings and impression must be text")
+        func text(_ key: String) throws(PortalError) -> String {
+            guard let value = body[key] else { return "" }
+            guard let string = value as? String else { throw PortalError.badRequest("\(key) must be text") }
+            return string
         }
-        let critical = body["critical"] as? Bool ?? false
-        let final = body["final"] as? Bool ?? false
+        func flag(_ key: String) throws(PortalError) -> Bool {
+            guard let value = body[key] else { return false }
+            guard let bool = value as? Bool else { throw PortalError.badRequest("\(key) must be true or false") }
+            return bool
+        }
+        let findings = try text("findings"), impression = try text("impression")
+        let critical = try flag("critical"), final = try flag("final")
         var report = StudyReport(study: record.uid.rawValue, caseID: info.id, status: final ? .final : .draft, findings: findings,
                                  impression: impression, critical: critical, author: expert, authorName: principal.name, updatedMs: now,
                                  signedMs: final ? now : nil)

@@ -16,12 +16,13 @@ struct Worklist: Sendable {
     func cases(for expert: String) async throws -> [[String: Any]] {
         let infos = try await router.caseInfos(try await router.heldCases(expert: expert)).compactMap { $0 }
             .filter { ($0.state == "offered" || $0.state == "accepted") && $0.expert == expert }
-        var rows: [(CaseInfo, [String: Any])] = []
+        // Two pipelines whatever the worklist's length: case → study, then the study records.
         let studies = try await store.client.pipeline(infos.map { RedisCommand("GET", RedisArgument(store.keys.caseStudy(CaseID(unchecked: $0.id)))) })
-        for (info, reply) in zip(infos, studies) {
-            let record = try await reply.string.flatMap { try? StudyUID($0) }.asyncMap { try await store.record($0) } ?? nil
-            rows.append((info, summary(info, record)))
-        }
+            .map { $0.string.flatMap { try? StudyUID($0) } }
+        let known = studies.compactMap { $0 }
+        var records: [StudyUID: StudyRecord] = [:]
+        for (uid, record) in zip(known, try await store.records(known)) { records[uid] = record }
+        var rows = zip(infos, studies).map { info, uid in (info, summary(info, uid.flatMap { records[$0] })) }
         rows.sort { a, b in
             let pa = Priority(name: a.0.effectivePriority)?.rank ?? 9, pb = Priority(name: b.0.effectivePriority)?.rank ?? 9
             return pa != pb ? pa < pb : a.0.deadline < b.0.deadline
@@ -120,9 +121,3 @@ struct Worklist: Sendable {
     }
 }
 
-extension Optional {
-    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
-        guard let value = self else { return nil }
-        return try await transform(value)
-    }
-}

@@ -248,6 +248,13 @@ public struct StudyStore: Sendable {
         try RecordCodec.decode(try await client.send("HGETALL", RedisArgument(keys.study(uid).record)).fieldMap ?? [:])
     }
 
+    /// Several records in one pipeline, in the order asked (nil where a study is unknown).
+    public func records(_ uids: [StudyUID]) async throws -> [StudyRecord?] {
+        guard !uids.isEmpty else { return [] }
+        let replies = try await client.pipeline(uids.map { RedisCommand("HGETALL", RedisArgument(keys.study($0).record)) })
+        return try replies.map { try RecordCodec.decode(try $0.throwingServerError().fieldMap ?? [:]) }
+    }
+
     /// The study's instances as indexed at intake, sorted by SOP Instance UID.
     public func instances(_ uid: StudyUID) async throws -> [InstanceEntry] {
         let map = try await client.send("HGETALL", RedisArgument(keys.study(uid).instances)).fieldMap ?? [:]

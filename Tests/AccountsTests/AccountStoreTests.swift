@@ -139,14 +139,18 @@ import TestSupport
     }
 
     @Test func sessionsSlideWithUseUpToTheirHardEnd() async throws {
-        try await withAccounts({ $0.idleTimeout = .seconds(2); $0.maximumLifetime = .seconds(3) }) { f in
+        try await withAccounts({ $0.idleTimeout = .seconds(2); $0.maximumLifetime = .seconds(5) }) { f in
             try await f.accounts.setPassword(user: "E1", role: .expert, expert: "E1", password: "sliding window 1", by: "admin:test")
             let (token, _) = try await f.accounts.signIn(user: "E1", password: "sliding window 1", address: "127.0.0.1")
-            for _ in 0..<3 {
-                try await Task.sleep(for: .milliseconds(900))
+            let opened = ContinuousClock.now
+            // Used every second for four seconds: twice the idle timeout, so the session slid.
+            for _ in 0..<4 {
+                try await Task.sleep(for: .seconds(1))
                 #expect(try await f.accounts.session(token: token) != nil, "used within the idle timeout")
             }
-            try await Task.sleep(for: .milliseconds(700))
+            // Past the hard end (5 s) while still within the idle timeout of the last use.
+            let hardEnd = opened + .milliseconds(5300)
+            if ContinuousClock.now < hardEnd { try await Task.sleep(until: hardEnd) }
             #expect(try await f.accounts.session(token: token) == nil, "past the hard end")
         }
     }
