@@ -108,24 +108,8 @@ struct E2EBench: AsyncParsableCommand {
         return out
     }
 
-    /// Stores a phantom series straight into the study store (as `radgridctl submit` does) and commits it.
     func submit(store: StudyStore, kind: PhantomSpec.Kind, slices: Int, seed: UInt64) async throws -> StudyUID {
-        let spec = PhantomSpec(kind: kind, width: size, height: size, slices: slices, pixelSpacing: (kind == .head ? 240.0 : 352.0) / Double(size),
-                               sliceSpacing: kind == .head ? 140.0 / Double(slices) : 300.0 / Double(slices), lesionDiameterMM: seed % 3 == 0 ? 14 : 0,
-                               seed: seed &+ UInt64(getpid()) * 1000)
-        let phantom = Phantom.generate(spec)
-        var study: StudyUID?
-        // The gateway's own intake path for one upload (validate, compress, store once), minus HTTP.
-        let intake = InstanceIntake(store: store)
-        for outcome in await intake.ingest(try phantom.dicomFiles(), site: try SiteID("H001"), priority: .routine, expectedStudy: nil) {
-            switch outcome {
-            case .stored(let header, _, _): study = header.study
-            case .failed(_, _, _, let error): throw error
-            }
-        }
-        guard let study else { throw ValidationError("the phantom has no instances") }
-        try await store.handle(.commit(reason: "bench"), study: study, actor: AuditActor(.admin, "bench"), machine: StudyStateMachine())
-        return study
+        try await PhantomStudy.submit(store: store, kind: kind, size: size, slices: slices, seed: seed)
     }
 
     func waitAssigned(store: StudyStore, studies: [StudyUID], timeout: Double) async throws -> Double {
@@ -143,5 +127,26 @@ struct E2EBench: AsyncParsableCommand {
             try await Task.sleep(for: .milliseconds(20))
         }
         throw ValidationError("studies not assigned within \(Int(timeout)) s")
+    }
+}
+
+/// A phantom CT series submitted as a hospital's upload would be, for the benchmarks.
+enum PhantomStudy {
+    /// Stores the series through the gateway's own intake path (validate, compress, store once;
+    /// minus HTTP) and commits it. One lesion in three studies, by seed.
+    static func submit(store: StudyStore, kind: PhantomSpec.Kind, size: Int, slices: Int, seed: UInt64) async throws -> StudyUID {
+        let spec = PhantomSpec(kind: kind, width: size, height: size, slices: slices, pixelSpacing: (kind == .head ? 240.0 : 352.0) / Double(size),
+                               sliceSpacing: kind == .head ? 140.0 / Double(slices) : 300.0 / Double(slices), lesionDiameterMM: seed % 3 == 0 ? 14 : 0,
+                               seed: seed &+ UInt64(getpid()) * 1000)
+        var study: StudyUID?
+        for outcome in await InstanceIntake(store: store).ingest(try Phantom.generate(spec).dicomFiles(), site: try SiteID("H001"), priority: .routine, expectedStudy: nil) {
+            switch outcome {
+            case .stored(let header, _, _): study = header.study
+            case .failed(_, _, _, let error): throw error
+            }
+        }
+        guard let study else { throw ValidationError("the phantom has no instances") }
+        try await store.handle(.commit(reason: "bench"), study: study, actor: AuditActor(.admin, "bench"), machine: StudyStateMachine())
+        return study
     }
 }

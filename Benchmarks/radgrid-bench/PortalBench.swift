@@ -256,19 +256,7 @@ struct PortalBench: AsyncParsableCommand {
     }
 
     func submit(store: StudyStore, seed: UInt64, kind: PhantomSpec.Kind) async throws -> StudyUID {
-        let spec = PhantomSpec(kind: kind, width: size, height: size, slices: slices, pixelSpacing: (kind == .head ? 240.0 : 352.0) / Double(size),
-                               sliceSpacing: kind == .head ? 140.0 / Double(slices) : 300.0 / Double(slices), lesionDiameterMM: seed % 3 == 0 ? 14 : 0,
-                               seed: seed &+ UInt64(getpid()) * 1000)
-        var study: StudyUID?
-        for outcome in await InstanceIntake(store: store).ingest(try Phantom.generate(spec).dicomFiles(), site: try SiteID("H001"), priority: .routine, expectedStudy: nil) {
-            switch outcome {
-            case .stored(let header, _, _): study = header.study
-            case .failed(_, _, _, let error): throw error
-            }
-        }
-        guard let study else { throw ValidationError("the phantom has no instances") }
-        try await store.handle(.commit(reason: "bench"), study: study, actor: AuditActor(.admin, "bench"), machine: StudyStateMachine())
-        return study
+        try await PhantomStudy.submit(store: store, kind: kind, size: size, slices: slices, seed: seed)
     }
 }
 

@@ -41,7 +41,7 @@ public enum GatewayApplication {
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let store = StudyStore(client: client, prefix: prefix)
-        let baseURL = BaseURL(configuration.publicBaseURL ?? "http://\(configuration.host):\(configuration.port)")
+        let baseURL = ListeningURL(configuration.publicBaseURL ?? "http://\(configuration.host):\(configuration.port)")
         let handler = StowHandler(
             store: store, tokens: SiteTokens(client: client, prefix: prefix),
             intake: InstanceIntake(store: store, limits: configuration.intake, logger: logger),
@@ -87,14 +87,6 @@ public enum GatewayApplication {
     }
 }
 
-/// The gateway's public base URL: known once the server is bound (the port may be picked then).
-final class BaseURL: Sendable {
-    let value: Mutex<String>
-    init(_ value: String) { self.value = Mutex(value) }
-    func set(_ text: String) { value.withLock { $0 = text } }
-    var text: String { value.withLock { $0 } }
-}
-
 /// The request handlers, kept apart from routing so they read top to bottom.
 struct StowHandler: Sendable {
     let store: StudyStore
@@ -103,7 +95,7 @@ struct StowHandler: Sendable {
     let backpressure: Backpressure
     let maxRequestBytes: Int
     let machine: StudyStateMachine
-    let base: BaseURL
+    let base: ListeningURL
     let logger: Logger
 
     var baseURL: String { base.text }

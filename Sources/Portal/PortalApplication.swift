@@ -48,7 +48,7 @@ public enum PortalApplication {
             reports: ReportDesk(store: store, router: router, images: images, logger: logger),
             dicomweb: DICOMweb(access: access, images: images, store: store), hub: hub,
             files: try StaticFiles(directory: configuration.publicDirectory), keepAlive: configuration.keepAlive,
-            base: PortalBaseURL("http://\(configuration.host):\(configuration.port)"), logger: logger)
+            base: ListeningURL("http://\(configuration.host):\(configuration.port)"), logger: logger)
         let app = Application(
             router: handlers.routes(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "radgrid-portal"),
@@ -63,13 +63,6 @@ public enum PortalApplication {
     }
 }
 
-final class PortalBaseURL: Sendable {
-    let value: Mutex<String>
-    init(_ value: String) { self.value = Mutex(value) }
-    func set(_ text: String) { value.withLock { $0 = text } }
-    var text: String { value.withLock { $0 } }
-}
-
 struct PortalHandlers: Sendable {
     let accounts: AccountStore
     let router: ExpertRouter
@@ -81,7 +74,7 @@ struct PortalHandlers: Sendable {
     let hub: CaseEventHub
     let files: StaticFiles
     let keepAlive: Duration
-    let base: PortalBaseURL
+    let base: ListeningURL
     let logger: Logger
 
     typealias Context = PortalRequestContext
