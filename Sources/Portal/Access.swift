@@ -16,16 +16,16 @@ struct Access: Sendable {
 
     enum Purpose { case images, summary }
 
-    /// The study's record if `principal` may read it; 404 when it does not exist (also for a
-    /// site asking about another site's study: the answer must not tell that it exists), 403
-    /// for an expert without an accepted case on it.
+    /// The study's record if `principal` may read it; 404 when it does not exist, 403 for
+    /// another site's study (as the gateway answers) and for an expert without an accepted
+    /// case on it.
     func study(_ uid: StudyUID, for principal: Principal, purpose: Purpose = .images) async throws -> StudyRecord {
         guard let record = try await store.record(uid) else { throw PortalError.notFound("no such study") }
         switch principal.role {
         case .admin, .qc:
             return record
         case .site:
-            guard record.site.rawValue == principal.site else { throw PortalError.notFound("no such study") }
+            guard record.site.rawValue == principal.site else { throw PortalError.forbidden("the study belongs to another site") }
             return record
         case .expert:
             guard let caseID = record.caseID, let info = try await router.caseInfo(caseID.rawValue), info.expert == principal.expert else {
@@ -42,7 +42,7 @@ struct Access: Sendable {
         switch principal.role {
         case .admin, .qc: return info
         case .site:
-            guard info.site == principal.site else { throw PortalError.notFound("no such case") }
+            guard info.site == principal.site else { throw PortalError.forbidden("the case belongs to another site") }
             return info
         case .expert:
             guard info.expert == principal.expert, info.state == "offered" || info.state == "accepted" else {

@@ -187,14 +187,15 @@ import TestSupport
         #expect(facts["status_without_token"] as? Int == 401)
         #expect(facts["status_bad_token"] as? Int == 401)
 
-        // Sites: their own studies only; another site's study does not exist for them.
+        // Sites: their own studies only; another site's study is refused (403, as the gateway does).
         let site1 = try await Self.login(portal, "site1", "pw-site1-portal-test")
         let site2 = try await Self.login(portal, "site2", "pw-site2-portal-test")
         let site1Studies = String(decoding: try await Self.http("GET", portal + "/dicomweb/studies", token: site1).body, as: UTF8.self)
         #expect(site1Studies.contains(first.uid.rawValue))
         let site2Studies = try await Self.http("GET", portal + "/dicomweb/studies", token: site2)
         #expect(site2Studies.status == 200 && !String(decoding: site2Studies.body, as: UTF8.self).contains(first.uid.rawValue))
-        #expect(try await Self.http("GET", portal + "/dicomweb/studies/\(first.uid)/series", token: site2).status == 404)
+        #expect(try await Self.http("GET", portal + "/dicomweb/studies/\(first.uid)/series", token: site2).status == 403)
+        #expect(try await Self.http("GET", portal + "/dicomweb/studies/1.2.3.4.5.6.7/series", token: site2).status == 404)
 
         // Every read is on record: who read what.
         let timeline = try await store.audit(first.uid).entries()
