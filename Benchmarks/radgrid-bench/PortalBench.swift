@@ -75,26 +75,29 @@ struct PortalBench: AsyncParsableCommand {
     func measure(grid: LocalGrid, redis: RedisClient, http: HTTPClient, prefix: KeyPrefix, samples: Samples) async throws -> [String: Any] {
         let portal = grid.portalURL
         let router = ExpertRouter(redis: redis, prefix: prefix, actor: "bench")
-        let ids = try await router.expertIDs().sorted()
+        let rosterIDs = try await router.expertIDs().sorted()
         // Accounts with bcrypt cost 4: sign-in cost is not what this measures (600 × cost 10 would
         // take ~40 s of CPU before the run starts).
         var settings = AccountSettings()
         settings.bcryptCost = 4
         let accounts = AccountStore(client: redis, prefix: prefix, settings: settings)
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for (n, id) in ids.enumerated() {
+            for (n, id) in rosterIDs.enumerated() {
                 group.addTask { try await accounts.setPassword(user: id, role: .expert, expert: id, password: "bench-\(id)-password", by: "admin:bench") }
                 if n % 16 == 15 { try await group.waitForAll() }
             }
             try await group.waitForAll()
         }
         var tokens: [String: String] = [:]
-        for id in ids {
+        var lapsed = 0
+        for id in rosterIDs {
             let reply = try await send(http, "POST", portal + "/api/v1/login", body: ["user": id, "password": "bench-\(id)-password"])
+            if reply.status == 403 { lapsed += 1; continue }  // the generated roster has expired licences too: refused, as they must be
             guard reply.status == 200, let token = reply.json?["token"] as? String else { throw ValidationError("login of \(id) failed: \(reply.status)") }
             tokens[id] = token
         }
-        if !json { print("\(ids.count) experts signed in; opening their event streams") }
+        let ids = tokens.keys.sorted()
+        if !json { print("\(ids.count) experts signed in (\(lapsed) refused: no valid licence); opening their event streams") }
 
         var streams: [Task<Void, Never>] = []
         for id in ids {
@@ -188,12 +191,13 @@ struct PortalBench: AsyncParsableCommand {
         let worklist = samples.worklist.withLock { $0 }, frames = samples.frames.withLock { $0 }, offers = samples.offers.withLock { $0 }
         let errors = samples.errors.withLock { $0 }
         let assigned = try await submitted.withLock { $0 }.asyncCount { try await store.record($0)?.state != .failed }
-        print(String(format: "portal: %d experts signed in, %d streams open; %d studies (%d×%d², %d slices)", ids.count, open, assigned, size, size, slices))
+        print(String(format: "portal: %d experts signed in (%d refused, no valid licence), %d streams open; %d studies (%d×%d², %d slices)",
+                     ids.count, lapsed, open, assigned, size, size, slices))
         print(String(format: "  GET /api/v1/me/cases   n=%d  p50 %.1f ms  p99 %.1f ms  max %.1f ms", worklist.count, pct(worklist, 0.5), pct(worklist, 0.99), worklist.max() ?? 0))
         print(String(format: "  /rendered 512² PNG     n=%d  p50 %.1f ms  p99 %.1f ms  max %.1f ms", frames.count, pct(frames, 0.5), pct(frames, 0.99), frames.max() ?? 0))
         print(String(format: "  offer → stream delay   n=%d  p50 %.0f ms  p99 %.0f ms  max %.0f ms", offers.count, pct(offers, 0.5), pct(offers, 0.99), offers.max() ?? 0))
         if !errors.isEmpty { print("  errors: \(errors)") }
-        return ["benchmark": "portal", "experts": ids.count, "streams_open": open, "studies": assigned, "size": size, "slices": slices,
+        return ["benchmark": "portal", "experts": ids.count, "refused_lapsed": lapsed, "streams_open": open, "studies": assigned, "size": size, "slices": slices,
                 "worklist_n": worklist.count, "worklist_p50_ms": pct(worklist, 0.5), "worklist_p99_ms": pct(worklist, 0.99),
                 "rendered_n": frames.count, "rendered_p50_ms": pct(frames, 0.5), "rendered_p99_ms": pct(frames, 0.99),
                 "offer_n": offers.count, "offer_p50_ms": pct(offers, 0.5), "offer_p99_ms": pct(offers, 0.99), "offer_max_ms": offers.max() ?? 0,
