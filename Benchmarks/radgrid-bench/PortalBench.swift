@@ -191,7 +191,7 @@ struct PortalBench: AsyncParsableCommand {
         let worklist = samples.worklist.withLock { $0 }, frames = samples.frames.withLock { $0 }, offers = samples.offers.withLock { $0 }
         let errors = samples.errors.withLock { $0 }
         let assigned = try await submitted.withLock { $0 }.asyncCount { try await store.record($0)?.state != .failed }
-        print(String(format: "portal: %d experts signed in (%d refused, no valid licence), %d streams open; %d studies (%d×%d², %d slices)",
+        print(String(format: "portal: %d experts signed in (%d refused, no valid licence), %d streams open; %d studies (%d×%d, %d slices)",
                      ids.count, lapsed, open, assigned, size, size, slices))
         print(String(format: "  GET /api/v1/me/cases   n=%d  p50 %.1f ms  p99 %.1f ms  max %.1f ms", worklist.count, pct(worklist, 0.5), pct(worklist, 0.99), worklist.max() ?? 0))
         print(String(format: "  /rendered 512² PNG     n=%d  p50 %.1f ms  p99 %.1f ms  max %.1f ms", frames.count, pct(frames, 0.5), pct(frames, 0.99), frames.max() ?? 0))
