@@ -151,7 +151,8 @@ public struct AccountStore: Sendable {
             }
             if principal.name.isEmpty { principal.name = state.expert.name }
         }
-        let (token, session) = try await open(principal, now: now)
+        // The session starts now, after the password check (which may have waited for a thread).
+        let (token, session) = try await open(principal, now: clock())
         _ = try await client.send("DEL", RedisArgument(userKey))
         try await audit.append(actor: AuditActor(.system, "portal"), action: "auth.login",
                                details: "user=\(user);role=\(principal.role.rawValue);address=\(Self.cleanAddress(address))")
@@ -170,7 +171,7 @@ public struct AccountStore: Sendable {
             RedisCommand(["HSET", key, "user", RedisArgument(principal.user), "role", RedisArgument(principal.role.rawValue),
                           "expert", RedisArgument(principal.expert ?? ""), "site", RedisArgument(principal.site ?? ""), "name", RedisArgument(principal.name),
                           "created_ms", RedisArgument(now), "absolute_ms", RedisArgument(now + lifetime)]),
-            RedisCommand("PEXPIREAT", key, RedisArgument(expires)),
+            RedisCommand("PEXPIRE", key, RedisArgument(expires - now)),
             RedisCommand("SADD", userSet, RedisArgument(digest)),
             RedisCommand("PEXPIRE", userSet, RedisArgument(lifetime)),
         ])

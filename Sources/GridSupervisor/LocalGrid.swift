@@ -141,24 +141,43 @@ public final class LocalGrid: Sendable {
             if options.lease > 0 { args += ["--lease", String(options.lease)] }
             specs.append(ChildSpec(name: "worker-\(n)", executable: bin + "/radgrid-worker", arguments: args, logPath: logs + "worker-\(n).log"))
         }
-        let gatewayPort = options.gatewayPort == 0 ? ChildProcess.freePort() : options.gatewayPort
-        let gatewayLog = logs + "gateway.log"
-        specs.append(ChildSpec(name: "gateway", executable: bin + "/radgrid", arguments: ["gateway", "--port", String(gatewayPort)] + common, logPath: gatewayLog))
-        let portalPort = options.portalPort == 0 ? ChildProcess.freePort() : options.portalPort
-        let portalLog = logs + "portal.log"
-        specs.append(ChildSpec(name: "portal", executable: bin + "/radgrid", arguments: ["portal", "--port", String(portalPort)] + common, logPath: portalLog))
         for spec in specs {
             let process = try spawn(spec)
             state.withLock { $0.children.append(Running(spec: spec, process: process, startedAt: .now)) }
         }
-        let gatewayURL = try await waitForListening(child: "gateway", logPath: gatewayLog)
-        let portalURL = try await waitForListening(child: "portal", logPath: portalLog)
+        let (gatewayURL, gatewayPort) = try await startListener(name: "gateway", port: options.gatewayPort, avoiding: []) { ["gateway", "--port", String($0)] + common }
+        let (portalURL, _) = try await startListener(name: "portal", port: options.portalPort, avoiding: [gatewayPort]) { ["portal", "--port", String($0)] + common }
         state.withLock {
             $0.gatewayURL = gatewayURL
             $0.portalURL = portalURL
         }
         let env = "REDIS_URL=\(url)\nRADGRID_PREFIX=\(options.prefix.value)\nRADGRID_GATEWAY=\(gatewayURL)\nRADGRID_TOKEN=\(token)\nRADGRID_SITE=\(options.site)\nRADGRID_PORTAL=\(portalURL)\n"
         try Files.write(envFile, env, mode: 0o600)
+    }
+
+    /// Starts a child that listens on a port and waits for its URL. With no fixed port it takes
+    /// a free one, once, so a restarted child keeps its URL; if the child dies before it
+    /// listens (another process took the port in between), it tries another port, three times.
+    func startListener(name: String, port fixed: Int, avoiding: Set<Int>, arguments: (Int) -> [String]) async throws -> (url: String, port: Int) {
+        let logPath = options.directory + "/logs/\(name).log"
+        var attempt = 0
+        while true {
+            attempt += 1
+            var port = fixed
+            while port == 0 || (fixed == 0 && avoiding.contains(port)) { port = ChildProcess.freePort() }
+            let spec = ChildSpec(name: name, executable: options.binDirectory + "/radgrid", arguments: arguments(port), logPath: logPath)
+            let process = try spawn(spec)
+            state.withLock { state in
+                state.children.removeAll { $0.spec.name == name }
+                state.children.append(Running(spec: spec, process: process, startedAt: .now))
+            }
+            do {
+                return (try await waitForListening(child: name, logPath: logPath), port)
+            } catch {
+                guard fixed == 0, attempt < 3, !process.isRunning else { throw error }
+                logger.warning("\(name) did not start on port \(port); trying another", metadata: ["attempt": "\(attempt)"])
+            }
+        }
     }
 
     func spawn(_ spec: ChildSpec) throws -> ChildProcess {

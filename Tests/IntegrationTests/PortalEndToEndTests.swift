@@ -19,7 +19,7 @@ import TestSupport
 /// portal) against a private redis-server, with the reference clients the issue names:
 /// dicomweb-client for QIDO/WADO, a Python server-sent-events reader for live offers, and
 /// headless Chromium driving the reading page. Checks sign-in, access rules (401, 403 across
-/// experts, 404 across sites), revocation, the audit of every read, reports back to the site
+/// experts and across sites), revocation, the audit of every read, reports back to the site
 /// (JSON and DICOM SR).
 @Suite(.serialized) struct PortalEndToEndTests {
     static var binDir: String { GridEndToEndTests.binDir }
@@ -71,7 +71,9 @@ import TestSupport
         let server = try await RedisTestServer.start()
         defer { server.stop() }
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("rg-portal-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: work) }
+        // Kept when the test stops early: its logs say why.
+        var finished = false
+        defer { if finished { try? FileManager.default.removeItem(atPath: work) } }
         let client = try RedisClient(url: server.url)
         defer { client.shutdown() }
 
@@ -266,7 +268,7 @@ import TestSupport
         // case, scrolls, signs a report; the report must land.
         let shot = Corpus.packageRoot.path + "/docs/img/reading-page.png"
         let browser = try Self.python("Tests/Browser/reading_page.py", ["--portal", portal, "--user", secondOther, "--password", "pw-\(secondOther)-portal-test",
-                                                                         "--case", secondCase, "--screenshot", work + "/reading-page.png", "--timeout", "90"],
+                                                                         "--case", secondCase, "--lang", "zh-CN", "--screenshot", work + "/reading-page.png", "--timeout", "90"],
                                       output: work + "/browser.log", timeout: .seconds(150))
         #expect(browser.status == 0, "the browser test failed: \(browser.text)")
         let landed = try await store.report(second.uid)
@@ -282,5 +284,6 @@ import TestSupport
         #expect(try await Self.http("GET", portal + "/api/v1/me", token: holderToken).status == 401)
         #expect(try await AuditTrail.verify(client: client, prefix: Self.prefix).isIntact)
         await grid.stop(grace: .seconds(10))
+        finished = true
     }
 }

@@ -16,7 +16,8 @@ if not absolute or absolute <= now then
   return {}
 end
 local expires = math.min(now + idle, absolute)
-redis.call('PEXPIREAT', KEYS[1], expires)
+-- Relative, so Redis's own clock counts the idle time down from this request.
+redis.call('PEXPIRE', KEYS[1], expires - now)
 fields[#fields + 1] = 'expires_ms'
 fields[#fields + 1] = tostring(expires)
 return fields
