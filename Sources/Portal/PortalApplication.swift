@@ -59,7 +59,9 @@ public enum PortalApplication {
             },
             logger: logger
         )
-        return [hub, app]
+        // A ServiceGroup shuts down in reverse order: the event reader first, which ends every
+        // open event stream, so the HTTP server's graceful shutdown does not wait on them.
+        return [app, hub]
     }
 }
 

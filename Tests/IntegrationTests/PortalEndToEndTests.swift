@@ -263,6 +263,12 @@ import TestSupport
                                           json: ["addendum": "Follow-up CT in 24 h.", "reason": "recommendation"])
         #expect(amended.status == 200)
         #expect(try await store.report(first.uid)?.addenda.count == 1)
+        // The operator's view: `radgridctl study UID` shows the report with its addendum.
+        let shown = try ChildProcess(executable: Self.binDir + "/radgridctl", arguments: ["study", first.uid.rawValue, "--redis", server.url], outputPath: work + "/study.txt")
+        #expect(shown.wait(timeout: .seconds(20)) == 0)
+        let studyText = (try? String(contentsOfFile: work + "/study.txt", encoding: .utf8)) ?? ""
+        #expect(studyText.contains("REPORT amended by \(holder)") && studyText.contains("Acute haemorrhage likely.") && studyText.contains("Follow-up CT in 24 h."),
+                "\(studyText.prefix(2000))")
 
         // The reading page in headless Chromium: the other expert signs in, opens the second
         // case, scrolls, signs a report; the report must land.
