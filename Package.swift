@@ -199,6 +199,8 @@ let package = Package(
                     exclude: ["Resources/charset"], resources: [.copy("Resources/codecs")]),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "RedisClient", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "StudyStoreTests", dependencies: ["StudyStore", "StudyLifecycle", "GridContract", "Audit", "RedisClient", "TestSupport"]),
+        .testTarget(name: "PortalTests", dependencies: ["Portal", "Accounts", "Routing", "DICOM", "RedisClient", "TestSupport",
+                                                     .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         .testTarget(name: "AccountsTests", dependencies: ["Accounts", "Audit", "Routing", "RedisClient", "TestSupport"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "GridContract", "StudyStore", "DICOM", "Zstd", "RedisClient", "TestSupport"]),
         .testTarget(name: "TaskQueueTests", dependencies: ["TaskQueue", "RedisClient", "TestSupport"]),

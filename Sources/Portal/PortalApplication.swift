@@ -47,7 +47,7 @@ public enum PortalApplication {
             router: router, store: store, access: access, worklist: Worklist(store: store, router: router, images: images),
             reports: ReportDesk(store: store, router: router, images: images, logger: logger),
             dicomweb: DICOMweb(access: access, images: images, store: store), hub: hub,
-            files: try StaticFiles(directory: configuration.publicDirectory), keepAlive: configuration.keepAlive,
+            files: try StaticFiles(directory: configuration.publicDirectory), keepAlive: configuration.keepAlive, corsOrigins: Set(configuration.corsOrigins),
             base: ListeningURL("http://\(configuration.host):\(configuration.port)"), logger: logger)
         let app = Application(
             router: handlers.routes(),
@@ -76,6 +76,7 @@ struct PortalHandlers: Sendable {
     let hub: CaseEventHub
     let files: StaticFiles
     let keepAlive: Duration
+    let corsOrigins: Set<String>
     let base: ListeningURL
     let logger: Logger
 
@@ -84,6 +85,7 @@ struct PortalHandlers: Sendable {
     func routes() -> Router<Context> {
         let router = Router(context: Context.self)
         router.add(middleware: SecurityHeaders())
+        if !corsOrigins.isEmpty { router.add(middleware: ViewerCORS(origins: corsOrigins)) }
         router.post("/api/v1/login") { request, context in await respond { try await login(request, context) } }
         router.post("/api/v1/logout") { request, _ in
             await respond {
@@ -395,6 +397,32 @@ struct SecurityHeaders: RouterMiddleware {
         response.headers[.contentSecurityPolicy] = "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
         response.headers[.xContentTypeOptions] = "nosniff"
         response.headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
+        return response
+    }
+}
+
+/// Lets DICOMweb viewers served from the configured origins (OHIF and the like) call
+/// `/dicomweb` from the browser with a bearer token: the origin is echoed only when listed,
+/// and preflight requests are answered here, before routing.
+struct ViewerCORS: RouterMiddleware {
+    typealias Context = PortalRequestContext
+    let origins: Set<String>
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard request.uri.path.hasPrefix("/dicomweb"), let origin = request.headers[.origin], origins.contains(origin) else {
+            return try await next(request, context)
+        }
+        var response: Response
+        if request.method == .options {
+            response = Response(status: .noContent)
+            response.headers[.accessControlAllowMethods] = "GET, OPTIONS"
+            response.headers[.accessControlAllowHeaders] = "Authorization, Accept, Content-Type"
+            response.headers[.accessControlMaxAge] = "600"
+        } else {
+            response = try await next(request, context)
+        }
+        response.headers[.accessControlAllowOrigin] = origin
+        response.headers[.vary] = "Origin"
         return response
     }
 }

@@ -14,6 +14,9 @@ public struct PortalConfiguration: Sendable {
     public var headerCacheEntries = 20_000
     /// Decoded images kept in memory for scrolling and re-windowing (bytes).
     public var imageCacheBytes = 512 << 20
+    /// Web origins of DICOMweb viewers served elsewhere (e.g. `https://ohif.example.org`) that
+    /// may call `/dicomweb` from the browser (CORS); empty: same origin only.
+    public var corsOrigins: [String] = []
     /// Interval of the keep-alive comments on event streams.
     public var keepAlive: Duration = .seconds(15)
     public init() {}

@@ -19,6 +19,7 @@ struct PortalCommand: AsyncParsableCommand {
     @Option(help: "Hours a session lasts at most.") var maxSessionHours = 12
     @Option(help: "Folder of the reading page's files (default: the copy built in).") var publicDir: String?
     @Option(help: "Memory for decoded images kept for scrolling, MiB.") var imageCacheMib = 512
+    @Option(help: "Web origin of a DICOMweb viewer served elsewhere that may call /dicomweb (repeatable), e.g. https://ohif.example.org.") var corsOrigin: [String] = []
 
     func run() async throws {
         LogSetup.bootstrap()
@@ -32,6 +33,7 @@ struct PortalCommand: AsyncParsableCommand {
         configuration.accounts.maximumLifetime = .seconds(max(1, maxSessionHours) * 3600)
         configuration.publicDirectory = publicDir
         configuration.imageCacheBytes = max(16, imageCacheMib) << 20
+        configuration.corsOrigins = corsOrigin
         let services = try PortalApplication.services(client: client, prefix: redis.keyPrefix, configuration: configuration, logger: logger) { port in
             print("radgrid portal listening on http://\(host):\(port)")
             fflush(nil)
