@@ -66,8 +66,16 @@ public struct DecodedImage: Sendable, Equatable {
     }
 
     /// The array's bytes in little-endian order (what pydicom's array hashes to).
-    public func littleEndianBytes() -> [UInt8] {
-        func pack<T: FixedWidthInteger>(_ a: [T]) -> [UInt8] {
+    public func littleEndianBytes() -> [UInt8] { littleEndianBytes(values: 0..<storage.count) }
+
+    /// One frame's bytes (0-based) in little-endian order, without packing the other frames.
+    public func littleEndianBytes(frame: Int) -> [UInt8] {
+        let perFrame = rows * columns * samplesPerPixel
+        return littleEndianBytes(values: frame * perFrame..<(frame + 1) * perFrame)
+    }
+
+    func littleEndianBytes(values range: Range<Int>) -> [UInt8] {
+        func pack<T: FixedWidthInteger>(_ a: ArraySlice<T>) -> [UInt8] {
             let w = MemoryLayout<T>.size
             return [UInt8](unsafeUninitializedCapacity: a.count * w) { buf, n in
                 a.withUnsafeBufferPointer { src in
@@ -80,12 +88,12 @@ public struct DecodedImage: Sendable, Equatable {
             }
         }
         switch storage {
-        case .uint8(let a): return a
-        case .int8(let a): return a.map { UInt8(bitPattern: $0) }
-        case .uint16(let a): return pack(a)
-        case .int16(let a): return pack(a)
-        case .uint32(let a): return pack(a)
-        case .int32(let a): return pack(a)
+        case .uint8(let a): return Array(a[range])
+        case .int8(let a): return a[range].map { UInt8(bitPattern: $0) }
+        case .uint16(let a): return pack(a[range])
+        case .int16(let a): return pack(a[range])
+        case .uint32(let a): return pack(a[range])
+        case .int32(let a): return pack(a[range])
         }
     }
 

@@ -57,13 +57,9 @@ struct Access: Sendable {
         switch principal.role {
         case .expert:
             guard let expert = principal.expert else { return [] }
-            let infos = try await router.caseInfos(try await router.heldCases(expert: expert))
-            var studies: [StudyUID] = []
-            for info in infos.compactMap({ $0 }) where info.state == "accepted" {
-                guard let caseID = try? CaseID(info.id), let uid = try await store.study(forCase: caseID) else { continue }
-                studies.append(uid)
-            }
-            return studies
+            let accepted = try await router.caseInfos(try await router.heldCases(expert: expert)).compactMap { $0 }.filter { $0.state == "accepted" }
+            let replies = try await store.client.pipeline(accepted.map { RedisCommand("GET", RedisArgument(store.keys.caseStudy(CaseID(unchecked: $0.id)))) })
+            return replies.compactMap { $0.string.flatMap { try? StudyUID($0) } }
         case .site, .admin, .qc:
             let all = (try await store.client.send("ZREVRANGE", RedisArgument(store.keys.allStudies), "0", RedisArgument(limit - 1)).array ?? [])
                 .compactMap { $0.string.flatMap { try? StudyUID($0) } }

@@ -113,9 +113,10 @@ final class CaseEventHub: Service, Sendable {
 
     func dispatch(_ entry: StreamEntry) {
         let fields = entry.text
-        guard let parsed = try? CaseEventEntry.parse(id: entry.id, fields: fields), let expert = parsed.event.expert?.rawValue else { return }
-        let targets = subscribers.withLock { state in state.byExpert[expert].map { Array($0.values) } ?? [] }
-        guard !targets.isEmpty else { return }
+        // Most events are about experts not connected here: look them up before parsing.
+        guard let named = fields["expert"] ?? CaseEventEntry.details(fields["details"] ?? "")["expert"], !named.isEmpty else { return }
+        let targets = subscribers.withLock { state in state.byExpert[named].map { Array($0.values) } ?? [] }
+        guard !targets.isEmpty, let parsed = try? CaseEventEntry.parse(id: entry.id, fields: fields), parsed.event.expert?.rawValue == named else { return }
         let message: Message
         switch parsed.event {
         case .offered:

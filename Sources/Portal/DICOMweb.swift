@@ -218,12 +218,10 @@ struct DICOMweb: Sendable {
         }
         let decoded = try await images.decoded(study, sop)
         let image = decoded.image
-        let all = image.littleEndianBytes()
-        let frameBytes = all.count / max(1, image.frames)
         var parts: [(String, [UInt8])] = []
         for number in numbers.compactMap({ $0 }) {
             guard number <= image.frames else { throw PortalError.notFound("frame \(number) does not exist (the instance has \(image.frames))") }
-            parts.append(("application/octet-stream", Array(all[(number - 1) * frameBytes..<number * frameBytes])))
+            parts.append(("application/octet-stream", image.littleEndianBytes(frame: number - 1)))
         }
         try await access.recordView(study, by: principal, what: "via=dicomweb;what=frames;series=\(series);sop=\(sop);frames=\(list.prefix(64))")
         return Multipart.response(parts: parts, type: "application/octet-stream")

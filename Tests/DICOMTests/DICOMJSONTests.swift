@@ -53,4 +53,14 @@ typealias Tag = DICOM.Tag
         #expect(Set(only.keys) == ["00280010"])
         #expect(DICOMJSON.hexKey(Tag(0x0020, 0x000D)) == "0020000D")
     }
+
+    /// WADO-RS frames are packed one at a time: each equals its slice of the whole array.
+    @Test func oneFrameIsItsSliceOfTheWholeArray() throws {
+        var ds = DataSet()
+        try ds.setPixelData(.int16([1, -2, 300, -400, 5, 6, 7, -32768]), rows: 2, columns: 1, frames: 4)
+        let image = try DICOMFile.read(DICOMWriter.write(ds)).decodePixels()
+        let whole = image.littleEndianBytes()
+        for frame in 0..<4 { #expect(image.littleEndianBytes(frame: frame) == Array(whole[(frame * 4)..<(frame * 4 + 4)])) }
+        #expect(image.littleEndianBytes(frame: 3) == [0x07, 0x00, 0x00, 0x80])
+    }
 }
