@@ -10,7 +10,7 @@ struct CaseCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "case",
         abstract: "Submit, accept, decline, complete and inspect routed cases.",
-        subcommands: [Submit.self, Accept.self, Decline.self, Complete.self, Release.self, Cancel.self, Show.self]
+        subcommands: [Submit.self, Accept.self, Decline.self, Complete.self, Release.self, Cancel.self, Show.self, Explain.self]
     )
 
     struct Result: Codable {
@@ -178,6 +178,40 @@ struct CaseCommand: AsyncParsableCommand {
             deadline:    \(RoutingOutput.time(info.deadline))
             offers:      \(info.offers), declines \(info.declines)\(info.excluded.isEmpty ? "" : ", excluded " + info.excluded.joined(separator: ","))
             """)
+        }
+    }
+}
+
+extension CaseCommand {
+    struct Explain: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Why a case went to whom: each routing decision's candidates, and what keeps every expert of its specialty from it.")
+        @OptionGroup var options: RouterConnectionOptions
+        @Argument var caseID: String
+        @Flag(help: "Also list the experts for whom nothing stands in the way.") var all = false
+        @Flag(help: "JSON output.") var json = false
+
+        func run() async throws {
+            let router = try options.router()
+            defer { router.redis.shutdown() }
+            guard let explanation = try await router.explain(caseID: caseID) else {
+                throw RoutingError("routing.notFound", "case \(caseID) does not exist")
+            }
+            if json { print(try RoutingOutput.json(explanation)); return }
+            print("case \(explanation.caseID) (\(explanation.kind.rawValue)): \(explanation.specialty) level \(explanation.level), site \(explanation.site)"
+                  + (explanation.region.map { " / " + $0 } ?? "") + ", \(explanation.state)" + (explanation.expert.map { ", held by " + $0 } ?? ""))
+            print("rules: licence \(explanation.rules.requireLicence ? "required" : "not required"), at least \(explanation.rules.minPracticeYears) years of independent practice")
+            for (index, decision) in explanation.decisions.enumerated() {
+                print("decision \(index + 1) at \(RoutingOutput.time(decision.at)): \(decision.outcome)\(decision.expert.map { " to " + $0 } ?? ""), pools \(decision.pools.joined(separator: ", ")), \(decision.scanned) scanned")
+                for candidate in decision.candidates { print("  \(candidate.expert)  \(candidate.reason)") }
+            }
+            if explanation.decisionsMade > explanation.decisions.count {
+                print("(\(explanation.decisionsMade) decisions made; the last slot holds the latest)")
+            }
+            let shown = explanation.roster.filter { all || $0.reasons != ["eligible"] }
+            let eligible = explanation.roster.count - explanation.roster.filter { $0.reasons != ["eligible"] }.count
+            print("roster: \(explanation.roster.count) experts hold the specialty, \(eligible) could take it now")
+            for entry in shown { print("  \(entry.expert)  \(entry.reasons.joined(separator: ", "))") }
         }
     }
 }

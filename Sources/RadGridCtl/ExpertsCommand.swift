@@ -72,6 +72,11 @@ struct ExpertsCommand: AsyncParsableCommand {
             try await router.upsertExperts(experts, presence: online ? .online : nil,
                                            heartbeatUntil: online ? router.now + Int64(onlineHours) * 3_600_000 : nil)
             print("imported \(experts.count) experts")
+            let now = router.now
+            let unqualified = experts.filter { !$0.qualification(at: now, rules: router.config.qualificationRules).failures.isEmpty }
+            if !unqualified.isEmpty {
+                print("\(unqualified.count) of them fail a qualification rule now and will be offered nothing (radgridctl experts show ID says which)")
+            }
         }
     }
 
@@ -138,9 +143,19 @@ struct ExpertsCommand: AsyncParsableCommand {
             capacity:     \(e.capacity) units, load \(state.load), \(state.openCases) open
             shifts:       \(e.shifts.isEmpty ? "always" : e.shifts.map(\.description).joined(separator: ", ")) (\(e.timeZone))
             home site:    \(e.homeSite ?? "-")
+            title:        \(e.title ?? "-")
+            licence:      \(e.licence.map { $0.number + ($0.expires.map { " (until \(RoutingOutput.time($0)))" } ?? "") } ?? "none on file")
+            practice:     \(e.practiceYears(at: router.now).map { "\($0) years independent" } ?? "unknown")
+            suspended:    \(e.suspended ? "yes" : e.suspendedSpecialties.isEmpty ? "no" : "for " + e.suspendedSpecialties.map(\.description).joined(separator: ", "))
+            qualified:    \(Self.qualified(e, now: router.now, rules: router.config.qualificationRules))
             presence:     \(state.presence.rawValue), heartbeat until \(RoutingOutput.time(state.heartbeatUntil))
             available:    \(state.availableUntil > router.now ? "until \(RoutingOutput.time(state.availableUntil))" : "no")
             """)
+        }
+
+        static func qualified(_ expert: Expert, now: Int64, rules: QualificationRules) -> String {
+            let failures = expert.qualification(at: now, rules: rules).failures
+            return failures.isEmpty ? "yes" : "no: " + failures.map(\.explanation).joined(separator: "; ")
         }
     }
 

@@ -45,7 +45,8 @@ extension ExpertRouter {
         var until: Int64 = 0, next: Int64 = now + 3_600_000
         var creds = "", profile = ""
         if let expert {
-            let availability = Availability.compute(expert: expert, presence: presence, heartbeatUntil: heartbeatUntil, now: now)
+            let availability = Availability.compute(expert: expert, presence: presence, heartbeatUntil: heartbeatUntil, now: now,
+                                                   rules: config.qualificationRules)
             until = availability.until
             next = availability.nextCheck
             creds = expert.credentials.map { "\($0.scope)=\($0.expires ?? 0)" }.joined(separator: " ")
@@ -55,9 +56,31 @@ extension ExpertRouter {
             RedisArgument(id), RedisArgument(stored.pools), RedisArgument(mode), RedisArgument(expert?.capacity ?? 0),
             RedisArgument(expert?.homeSite ?? ""), RedisArgument(until), RedisArgument(next), RedisArgument(newPools.joined(separator: " ")),
             RedisArgument(creds), RedisArgument(oldScopes), RedisArgument(profile), RedisArgument("\(presence.rawValue)|\(heartbeatUntil)"),
+            RedisArgument(mode == "upsert" ? Self.changedFields(from: stored.profile, to: expert) : ""),
+            RedisArgument(expert.map { $0.qualification(at: now, rules: config.qualificationRules).failures.map(\.rawValue).joined(separator: ",") } ?? ""),
             RedisArgument(allPools.count),
         ] + allPools.map { RedisArgument($0) }
         return command(RoutingScripts.sync, caseID: nil, pools: allPools, now: now, arguments: arguments)
+    }
+
+    /// Roster fields an upsert changes, for the audit ("new" for a new expert); names only,
+    /// never values (licence numbers and names stay out of the trail).
+    static func changedFields(from old: Expert?, to new: Expert?) -> String {
+        guard let new else { return "" }
+        guard let old else { return "new" }
+        var fields: [String] = []
+        if old.name != new.name { fields.append("name") }
+        if old.specialties != new.specialties { fields.append("specialties") }
+        if old.credentials != new.credentials { fields.append("credentials") }
+        if old.capacity != new.capacity { fields.append("capacity") }
+        if old.timeZone != new.timeZone || old.shifts != new.shifts { fields.append("shifts") }
+        if old.homeSite != new.homeSite { fields.append("home_site") }
+        if old.licence != new.licence { fields.append("licence") }
+        if old.title != new.title { fields.append("title") }
+        if old.practiceSince != new.practiceSince { fields.append("practice_since") }
+        if old.suspended != new.suspended { fields.append("suspended") }
+        if old.suspendedSpecialties != new.suspendedSpecialties { fields.append("suspended_for") }
+        return fields.joined(separator: ",")
     }
 
     /// Adds or replaces experts (validated first; nothing is written when one is invalid).

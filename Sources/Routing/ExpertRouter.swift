@@ -53,6 +53,7 @@ public struct CaseInfo: Sendable, Codable, Hashable {
     public var excluded: [String]
     public var acceptBy: Int64?
     public var report: String?
+    public var kind: CaseKind = .read
 }
 
 /// An expert with live state, for `radgridctl experts list|show`.
@@ -143,12 +144,14 @@ public final class ExpertRouter: Sendable {
     }
 
     func assignCommand(mode: String, caseID: String, specialty: Specialty, site: String, region: String?, level: Int,
-                       priority: Int, weight: Int, deadline: Int64, now: Int64, actor: String? = nil) -> RedisCommand {
+                       priority: Int, weight: Int, deadline: Int64, now: Int64, actor: String? = nil,
+                       kind: CaseKind = .read, excluded: [String] = [], avoidHomeSite: String? = nil) -> RedisCommand {
         let pools = Self.poolNames(specialty: specialty, site: site, region: region, level: level)
         let arguments: [RedisArgument] = [
             RedisArgument(caseID), RedisArgument(mode), RedisArgument(specialty.description), RedisArgument(site),
             RedisArgument(region ?? ""), RedisArgument(level), RedisArgument(priority), RedisArgument(weight),
-            RedisArgument(deadline), RedisArgument(specialty.maxLevel), RedisArgument(pools.count),
+            RedisArgument(deadline), RedisArgument(specialty.maxLevel), RedisArgument(kind.rawValue),
+            RedisArgument(excluded.joined(separator: " ")), RedisArgument(avoidHomeSite ?? ""), RedisArgument(pools.count),
         ] + pools.map { RedisArgument($0) }
         return command(RoutingScripts.assign, caseID: caseID, pools: pools, now: now, actor: actor, arguments: arguments)
     }
@@ -197,7 +200,8 @@ public final class ExpertRouter: Sendable {
         let started = WallClock.monotonicNanoseconds()
         let reply = try await redis.send(assignCommand(mode: "submit", caseID: request.id, specialty: request.specialty, site: request.site,
                                                        region: request.region, level: 0, priority: request.priority.rank,
-                                                       weight: request.weight, deadline: deadline, now: now, actor: actor))
+                                                       weight: request.weight, deadline: deadline, now: now, actor: actor,
+                                                       kind: request.kind, excluded: request.excludedExperts, avoidHomeSite: request.avoidHomeSite))
         let elapsed = WallClock.monotonicNanoseconds() - started
         metrics.decision.recordNanoseconds(Int64(elapsed))
         return (try await finishAssign(reply, caseID: request.id).0, elapsed)
@@ -359,7 +363,8 @@ public final class ExpertRouter: Sendable {
                         submitted: i("submitted"), deadline: i("deadline"), escalated: i("escalated") != 0,
                         offers: Int(i("offers")), declines: Int(i("declines")),
                         excluded: (s("excl") ?? "").split(separator: " ").map(String.init),
-                        acceptBy: map["accept_by"]?.int, report: s("report"))
+                        acceptBy: map["accept_by"]?.int, report: s("report"),
+                        kind: s("kind").flatMap(CaseKind.init(rawValue:)) ?? .read)
     }
 
     // MARK: - Timers and waiting cases

@@ -117,9 +117,26 @@ public struct Expert: Sendable, Hashable, Codable {
     public var shifts: [ShiftWindow]
     /// Site the expert works at; with the conflict rule on, they never read its cases.
     public var homeSite: String?
+    /// The medical licence; `QualificationRules` decide whether one is required.
+    public var licence: Licence?
+    /// Professional title as the roster gives it (e.g. 主任医师, attending), shown, not ruled on.
+    public var title: String?
+    /// When independent practice began (ms, a UTC day); the years-of-practice rule reads it.
+    public var practiceSince: Int64?
+    /// Suspended from all reading (kept on the roster, offered nothing).
+    public var suspended: Bool
+    /// Suspended for these specialties and everything below them (QC), reading the rest.
+    public var suspendedSpecialties: [Specialty]
 
     public init(id: String, name: String, specialties: [Specialty], credentials: [Credential], capacity: Int,
-                timeZone: String = "UTC", shifts: [ShiftWindow] = [], homeSite: String? = nil) {
+                timeZone: String = "UTC", shifts: [ShiftWindow] = [], homeSite: String? = nil,
+                licence: Licence?, title: String? = nil, practiceSince: Int64?,
+                suspended: Bool = false, suspendedSpecialties: [Specialty] = []) {
+        self.licence = licence
+        self.title = title
+        self.practiceSince = practiceSince
+        self.suspended = suspended
+        self.suspendedSpecialties = suspendedSpecialties
         self.id = id
         self.name = name
         self.specialties = specialties
@@ -141,6 +158,32 @@ public struct Expert: Sendable, Hashable, Codable {
         guard (1...1000).contains(capacity) else { throw .invalid("capacity: must be an integer 1...1000") }
         guard TimeZone(identifier: timeZone) != nil else { throw .invalid("time_zone: unknown time zone '\(timeZone)'") }
         if let homeSite { try Self.validateID(homeSite, field: "home_site") }
+        try licence?.validate()
+        if let title { guard !title.isEmpty, title.count <= 60, !title.contains("\n") else { throw .invalid("title: 1-60 characters, one line") } }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, specialties, credentials, capacity, timeZone, shifts, homeSite
+        case licence, title, practiceSince, suspended, suspendedSpecialties
+    }
+
+    /// Profiles stored before the qualification fields existed read as unlicensed and not
+    /// suspended, so the rules keep them out until the roster is imported again.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        name = try c.decode(String.self, forKey: .name)
+        specialties = try c.decode([Specialty].self, forKey: .specialties)
+        credentials = try c.decode([Credential].self, forKey: .credentials)
+        capacity = try c.decode(Int.self, forKey: .capacity)
+        timeZone = try c.decodeIfPresent(String.self, forKey: .timeZone) ?? "UTC"
+        shifts = try c.decodeIfPresent([ShiftWindow].self, forKey: .shifts) ?? []
+        homeSite = try c.decodeIfPresent(String.self, forKey: .homeSite)
+        licence = try c.decodeIfPresent(Licence.self, forKey: .licence)
+        title = try c.decodeIfPresent(String.self, forKey: .title)
+        practiceSince = try c.decodeIfPresent(Int64.self, forKey: .practiceSince)
+        suspended = try c.decodeIfPresent(Bool.self, forKey: .suspended) ?? false
+        suspendedSpecialties = try c.decodeIfPresent([Specialty].self, forKey: .suspendedSpecialties) ?? []
     }
 
     static func validateID(_ id: String, field: String) throws(RoutingError) {
@@ -155,7 +198,7 @@ public struct Expert: Sendable, Hashable, Codable {
     public var poolNames: [String] {
         var names = Set<String>()
         for specialty in specialties {
-            for level in specialty.lineage {
+            for level in specialty.lineage where !isSuspended(for: level) {
                 for credential in credentials { names.insert(RoutingKeys.poolName(level, credential.scope)) }
             }
         }
@@ -164,7 +207,7 @@ public struct Expert: Sendable, Hashable, Codable {
 
     /// True when the expert may read a case needing `pool` at `scope`, ignoring time.
     public func qualifies(for pool: Specialty) -> Bool {
-        specialties.contains { $0.covers(pool) }
+        specialties.contains { $0.covers(pool) } && !isSuspended(for: pool)
     }
 }
 
@@ -215,6 +258,8 @@ public struct RoutingConfig: Sendable, Codable, Hashable {
     public var closedCaseRetentionDays: Int = 30
     /// How study headers become a reading specialty (`SpecialtyDeriver`).
     public var specialtyRules: SpecialtyRules
+    /// Licence and years of practice an expert needs before any case is offered.
+    public var qualificationRules: QualificationRules = .standard
 
     public static let standard = RoutingConfig(
         slaMinutes: ["stat": 30, "urgent": 120, "routine": 1440, "bulk": 4320],
@@ -263,6 +308,7 @@ public struct RoutingConfig: Sendable, Codable, Hashable {
         guard heartbeatTTLSeconds > 0, recentHalfLifeMinutes > 0 else { throw .invalid("heartbeatTTLSeconds, recentHalfLifeMinutes: must be positive") }
         guard (4...10_000).contains(maxCandidatesScanned) else { throw .invalid("maxCandidatesScanned: must be 4...10000") }
         guard closedCaseRetentionDays > 0 else { throw .invalid("closedCaseRetentionDays: must be positive") }
+        try qualificationRules.validate()
         do {
             _ = try SpecialtyDeriver.shared(for: specialtyRules)
         } catch {
@@ -310,7 +356,7 @@ public struct RoutingConfig: Sendable, Codable, Hashable {
     enum CodingKeys: String, CodingKey {
         case slaMinutes, acceptTimeoutSeconds, statCapacityMargin, conflictOfInterest, widenAtFractions
         case ageRoutineAfterMinutes, ageUrgentAfterMinutes, heartbeatTTLSeconds, recentHalfLifeMinutes
-        case maxCandidatesScanned, weights, auditMaxEntries, closedCaseRetentionDays, specialtyRules
+        case maxCandidatesScanned, weights, auditMaxEntries, closedCaseRetentionDays, specialtyRules, qualificationRules
     }
 
     public init(from decoder: any Decoder) throws {
@@ -330,6 +376,7 @@ public struct RoutingConfig: Sendable, Codable, Hashable {
         auditMaxEntries = try c.decodeIfPresent(Int.self, forKey: .auditMaxEntries) ?? d.auditMaxEntries
         closedCaseRetentionDays = try c.decodeIfPresent(Int.self, forKey: .closedCaseRetentionDays) ?? d.closedCaseRetentionDays
         specialtyRules = try c.decodeIfPresent(SpecialtyRules.self, forKey: .specialtyRules) ?? d.specialtyRules
+        qualificationRules = try c.decodeIfPresent(QualificationRules.self, forKey: .qualificationRules) ?? d.qualificationRules
     }
 }
 
@@ -343,6 +390,13 @@ public struct CaseRequest: Sendable, Hashable, Codable {
     public var weight: Int
     /// Milliseconds since the epoch; nil = submission time + SLA of the priority.
     public var deadline: Int64?
+    /// A first read, or a second read of someone else's report (QC).
+    public var kind: CaseKind = .read
+    /// Experts who may never be offered the case (a second read excludes the first reader).
+    public var excludedExperts: [String] = []
+    /// Experts whose home is this site may not take the case (a second read comes from
+    /// another hospital than the first reader's).
+    public var avoidHomeSite: String?
 
     public init(id: String, specialty: Specialty, site: String, region: String? = nil, priority: Priority, weight: Int, deadline: Int64? = nil) {
         self.id = id
@@ -381,7 +435,17 @@ public struct CaseRequest: Sendable, Hashable, Codable {
         try Expert.validateID(site, field: "site")
         if let region { try Credential.validateScope("region:" + region) }
         guard (1...1000).contains(weight) else { throw .invalid("weight: must be 1...1000 work units") }
+        for expert in excludedExperts { try Expert.validateID(expert, field: "excluded expert") }
+        if let avoidHomeSite { try Expert.validateID(avoidHomeSite, field: "avoided home site") }
     }
+}
+
+/// What an expert is asked to do with a case.
+public enum CaseKind: String, Sendable, Hashable, Codable {
+    /// Report the study.
+    case read
+    /// Read it again, blinded, and score the first report (peer review).
+    case review
 }
 
 /// Maps DICOM modality + body part + findings onto a reading specialty with the built-in

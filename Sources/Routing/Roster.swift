@@ -23,13 +23,20 @@ public struct RosterImportError: CodedError {
 
 /// CSV and JSON import/export of the roster.
 ///
-/// CSV columns: `id,name,specialties,credentials,capacity,time_zone,shifts,home_site`.
-/// Lists are `;`-separated: specialties `CT/head/neuro;MR/head/neuro`, credentials
+/// CSV columns: `id,name,specialties,credentials,capacity,time_zone,shifts,home_site,licence,
+/// licence_expires,title,practice_since,suspended,suspended_for` (the last eight may be left
+/// out). Lists are `;`-separated: specialties `CT/head/neuro;MR/head/neuro`, credentials
 /// `H001;H002@2027-06-30;region:EU-N` (`@date` = valid through that UTC day, or an ISO 8601
-/// instant), shifts `Mon-Fri 08:00-16:00;Sat 09:00-13:00`. JSON: an array of objects with the
-/// same field names, lists as arrays or `;` strings.
+/// instant), shifts `Mon-Fri 08:00-16:00;Sat 09:00-13:00`. `licence_expires` is a date like a
+/// credential's, `practice_since` the UTC day independent practice began, `suspended` yes/no,
+/// `suspended_for` specialties (QC suspensions). JSON: an array of objects with the same field
+/// names, lists as arrays or `;` strings.
 public enum RosterCodec {
-    public static let columns = ["id", "name", "specialties", "credentials", "capacity", "time_zone", "shifts", "home_site"]
+    public static let columns = ["id", "name", "specialties", "credentials", "capacity", "time_zone", "shifts", "home_site",
+                                 "licence", "licence_expires", "title", "practice_since", "suspended", "suspended_for"]
+    /// Columns an older roster may leave out.
+    static let optionalColumns: Set<String> = ["shifts", "home_site", "licence", "licence_expires", "title", "practice_since",
+                                                "suspended", "suspended_for"]
 
     // MARK: Import
 
@@ -46,7 +53,7 @@ public enum RosterCodec {
         guard let header = rows.first else { throw RosterImportError(issues: [RosterIssue(row: 1, field: "header", message: "empty file")]) }
         let names = header.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
         var issues: [RosterIssue] = []
-        for required in columns where required != "home_site" && required != "shifts" && !names.contains(required) {
+        for required in columns where !optionalColumns.contains(required) && !names.contains(required) {
             issues.append(RosterIssue(row: 1, field: required, message: "missing column"))
         }
         if !issues.isEmpty { throw RosterImportError(issues: issues) }
@@ -135,9 +142,43 @@ public enum RosterCodec {
             if !home.isEmpty {
                 do { try Expert.validateID(home, field: "home_site") } catch { issue("home_site", "1-64 letters, digits, - _ .") }
             }
+            var licence: Licence?
+            let licenceNumber = value("licence")
+            if !licenceNumber.isEmpty {
+                licence = Licence(number: licenceNumber)
+                let expiresText = value("licence_expires")
+                if !expiresText.isEmpty {
+                    if let expires = parseExpiry(expiresText) { licence?.expires = expires } else { issue("licence_expires", "must be YYYY-MM-DD or ISO 8601") }
+                }
+                do { try licence?.validate() } catch { issue("licence", error.message) }
+            } else if !value("licence_expires").isEmpty {
+                issue("licence", "licence_expires given without a licence number")
+            }
+            let title = value("title")
+            if title.count > 60 { issue("title", "at most 60 characters") }
+            var practiceSince: Int64?
+            let sinceText = value("practice_since")
+            if !sinceText.isEmpty {
+                // The expiry parser gives the end of the day; practice starts at its beginning.
+                if sinceText.count == 10, let end = parseExpiry(sinceText) { practiceSince = end - 86_400_000 } else {
+                    issue("practice_since", "must be YYYY-MM-DD")
+                }
+            }
+            var suspended = false
+            switch value("suspended").lowercased() {
+            case "", "no", "false", "0": break
+            case "yes", "true", "1": suspended = true
+            default: issue("suspended", "yes or no")
+            }
+            var suspendedFor: [Specialty] = []
+            for text in list("suspended_for") {
+                do { suspendedFor.append(try Specialty(text)) } catch { issue("suspended_for", "'\(text)': \(error.message)") }
+            }
             if rowIssues.isEmpty, let capacity {
                 experts.append(Expert(id: id, name: name, specialties: specialties, credentials: credentials, capacity: capacity,
-                                      timeZone: zone, shifts: shifts, homeSite: home.isEmpty ? nil : home))
+                                      timeZone: zone, shifts: shifts, homeSite: home.isEmpty ? nil : home,
+                                      licence: licence, title: title.isEmpty ? nil : title, practiceSince: practiceSince,
+                                      suspended: suspended, suspendedSpecialties: suspendedFor))
             }
             issues += rowIssues
         }
@@ -160,6 +201,13 @@ public enum RosterCodec {
         let formatter = ISO8601DateFormatter()
         guard let date = formatter.date(from: text) else { return nil }
         return Int64(date.timeIntervalSince1970 * 1000)
+    }
+
+    /// A UTC day, `YYYY-MM-DD`.
+    static func formatDay(_ ms: Int64) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withFullDate]
+        return formatter.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
     }
 
     static func formatExpiry(_ ms: Int64) -> String {
@@ -219,6 +267,9 @@ public enum RosterCodec {
                 expert.id, expert.name, expert.specialties.map(\.description).joined(separator: ";"),
                 expert.credentials.map(credentialText).joined(separator: ";"), String(expert.capacity), expert.timeZone,
                 expert.shifts.map(\.description).joined(separator: ";"), expert.homeSite ?? "",
+                expert.licence?.number ?? "", expert.licence?.expires.map(formatExpiry) ?? "", expert.title ?? "",
+                expert.practiceSince.map(formatDay) ?? "", expert.suspended ? "yes" : "no",
+                expert.suspendedSpecialties.map(\.description).joined(separator: ";"),
             ]
             lines.append(fields.map(csvField).joined(separator: ","))
         }
@@ -233,6 +284,14 @@ public enum RosterCodec {
                 "time_zone": expert.timeZone, "shifts": expert.shifts.map(\.description),
             ]
             if let home = expert.homeSite { object["home_site"] = home }
+            if let licence = expert.licence {
+                object["licence"] = licence.number
+                if let expires = licence.expires { object["licence_expires"] = formatExpiry(expires) }
+            }
+            if let title = expert.title { object["title"] = title }
+            if let since = expert.practiceSince { object["practice_since"] = formatDay(since) }
+            if expert.suspended { object["suspended"] = "yes" }
+            if !expert.suspendedSpecialties.isEmpty { object["suspended_for"] = expert.suspendedSpecialties.map(\.description) }
             return object
         }
         let data = (try? JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys])) ?? Data("[]".utf8)
@@ -286,6 +345,7 @@ public enum RosterGenerator {
                              "Maya", "Nils", "Omar", "Priya", "Quinn", "Rosa", "Sven", "Tara", "Umar", "Vera", "Wei", "Yara", "Zoe"]
     static let lastNames = ["Adler", "Berg", "Costa", "Diaz", "Eriksen", "Fischer", "Garcia", "Haddad", "Ivanova", "Jensen", "Kim",
                             "Larsen", "Moreau", "Nakamura", "Okafor", "Patel", "Rossi", "Schmidt", "Tanaka", "Unger", "Varga", "Weber"]
+    static let titles = ["主任医师", "副主任医师", "主治医师", "Consultant", "Attending"]
     static let shiftPatterns: [(share: Int, shifts: [String])] = [
         (40, ["Mon-Fri 08:00-16:00"]), (12, ["Mon-Fri 12:00-20:00"]), (12, ["Mon-Fri 16:00-24:00"]),
         (10, ["Daily 22:00-06:00"]), (10, ["Sat,Sun 08:00-20:00", "Wed 08:00-16:00"]), (8, []), (8, ["Mon-Thu 07:00-17:00"]),
@@ -350,9 +410,22 @@ public enum RosterGenerator {
             let home: String? = !isFloor && homeRoll < 70 ? regionSites.randomElement(using: &rng) : nil
             let name = "Dr. \(firstNames.randomElement(using: &rng)!) \(lastNames.randomElement(using: &rng)!)"
             let id = "E" + String(repeating: "0", count: max(0, width - String(index).count)) + String(index)
+            // Licences run 3-10 years from the base time (3 % lapse within its first year);
+            // independent practice began 3-30 years before it (2 % are still short of 3 years).
+            // The staffing floor always qualifies. Drawn from a generator of their own so the
+            // rest of a seeded roster is what it was before these fields existed.
+            var q = SeededGenerator(seed: seed ^ (UInt64(index) &* 0x2545_F491_4F6C_DD1D))
+            let licenceRoll = Int.random(in: 0..<100, using: &q)
+            let licenceDays = !isFloor && licenceRoll < 3 ? Int.random(in: 60...330, using: &q) : Int.random(in: 1095...3650, using: &q)
+            let licence = Licence(number: String(format: "11%013d", index * 7919 % 10_000_000_000_000),
+                                  expires: baseTime + Int64(licenceDays) * 86_400_000)
+            let practiceRoll = Int.random(in: 0..<100, using: &q)
+            let practiceDays = !isFloor && practiceRoll < 2 ? Int.random(in: 200...1000, using: &q) : Int.random(in: 1200...11000, using: &q)
+            let title = titles[Int.random(in: 0..<titles.count, using: &q)]
             experts.append(Expert(id: id, name: name, specialties: specialties.sorted().map { try! Specialty($0) },
                                   credentials: credentials, capacity: Int.random(in: 12...40, using: &rng),
-                                  timeZone: zone, shifts: shifts, homeSite: home))
+                                  timeZone: zone, shifts: shifts, homeSite: home, licence: licence, title: title,
+                                  practiceSince: baseTime - Int64(practiceDays) * 86_400_000))
         }
         return experts
     }

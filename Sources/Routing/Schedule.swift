@@ -159,17 +159,24 @@ public struct Availability: Sendable, Hashable {
     public var until: Int64
     public var nextCheck: Int64
 
-    /// `until` = min(heartbeat expiry, end of the current shift) when online and on shift;
-    /// the next check is the earliest of shift change, heartbeat expiry, credential expiry.
-    public static func compute(expert: Expert, presence: Presence, heartbeatUntil: Int64, now: Int64) -> Availability {
+    /// `until` = min(heartbeat expiry, end of the current shift, licence expiry) when online,
+    /// on shift and qualified (`QualificationRules`); the next check is the earliest of shift
+    /// change, heartbeat expiry, credential expiry and the qualification changing.
+    public static func compute(expert: Expert, presence: Presence, heartbeatUntil: Int64, now: Int64,
+                               rules: QualificationRules) -> Availability {
         let shift = ShiftSchedule.status(expert.shifts, timeZone: expert.timeZone, at: now)
+        let qualification = expert.qualification(at: now, rules: rules)
         var until: Int64 = 0
         var next: Int64 = now + 6 * 3_600_000
-        if presence == .online, heartbeatUntil > now, shift.onShift {
+        if presence == .online, heartbeatUntil > now, shift.onShift, qualification.failures.isEmpty {
             until = min(heartbeatUntil, shift.until ?? Int64.max)
+            // The licence lapsing ends availability at that instant: the assign script prunes
+            // on `until`, so no offer slips through between two sweeps.
+            if rules.requireLicence, let expires = expert.licence?.expires { until = min(until, expires) }
             next = min(next, heartbeatUntil)
         }
         if let change = shift.nextChange { next = min(next, change) }
+        if let change = qualification.changesAt { next = min(next, change) }
         for credential in expert.credentials {
             if let expires = credential.expires, expires > now { next = min(next, expires) }
         }

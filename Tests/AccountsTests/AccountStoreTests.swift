@@ -31,8 +31,8 @@ import TestSupport
         let router = ExpertRouter(redis: client, prefix: prefix, actor: "test")
         let later = WallClock.nowMilliseconds() + 86_400_000
         try await router.upsertExperts([
-            Expert(id: "E1", name: "Dr One", specialties: [try Specialty("CT/head")], credentials: [Credential(scope: "H001", expires: later)], capacity: 10),
-            Expert(id: "E2", name: "Dr Two", specialties: [try Specialty("CT/head")], credentials: [Credential(scope: "H001", expires: WallClock.nowMilliseconds() - 1000)], capacity: 10),
+            Expert(id: "E1", name: "Dr One", specialties: [try Specialty("CT/head")], credentials: [Credential(scope: "H001", expires: later)], capacity: 10, licence: Licence(number: "L-1"), practiceSince: 0),
+            Expert(id: "E2", name: "Dr Two", specialties: [try Specialty("CT/head")], credentials: [Credential(scope: "H001", expires: WallClock.nowMilliseconds() - 1000)], capacity: 10, licence: Licence(number: "L-1"), practiceSince: 0),
         ])
         try await body(Fixture(client: client, prefix: prefix, accounts: AccountStore(client: client, prefix: prefix, settings: settings, clock: clock), router: router))
     }

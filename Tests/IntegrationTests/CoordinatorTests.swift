@@ -54,7 +54,7 @@ final class InProcessGrid: @unchecked Sendable {
         // Three neuroradiologists for H001, plenty of capacity.
         let experts = (1...3).map { n in
             Expert(id: "N\(n)", name: "Dr. N\(n)", specialties: [try! Specialty("CT/head/neuro"), try! Specialty("CT/chest/thoracic")],
-                   credentials: [Credential(scope: "H001", expires: nil)], capacity: 50, timeZone: "UTC", shifts: [], homeSite: nil)
+                   credentials: [Credential(scope: "H001", expires: nil)], capacity: 50, timeZone: "UTC", shifts: [], homeSite: nil, licence: Licence(number: "L-1"), practiceSince: 0)
         }
         try await router.upsertExperts(experts, presence: .online, heartbeatUntil: WallClock.nowMilliseconds() + 86_400_000)
     }

@@ -82,9 +82,9 @@ import TestSupport
         let later = WallClock.nowMilliseconds() + 86_400_000
         let specialties = [try Specialty("CT/head/neuro"), try Specialty("CT/chest/thoracic")]
         try await router.upsertExperts([
-            Expert(id: "EA", name: "Dr A", specialties: specialties, credentials: [Credential(scope: "H001", expires: later)], capacity: 20),
-            Expert(id: "EB", name: "Dr B 王医生", specialties: specialties, credentials: [Credential(scope: "H001", expires: later)], capacity: 20),
-            Expert(id: "EC", name: "Dr C", specialties: specialties, credentials: [Credential(scope: "H001", expires: WallClock.nowMilliseconds() - 1)], capacity: 20),
+            Expert(id: "EA", name: "Dr A", specialties: specialties, credentials: [Credential(scope: "H001", expires: later)], capacity: 20, licence: Licence(number: "L-1"), practiceSince: 0),
+            Expert(id: "EB", name: "Dr B 王医生", specialties: specialties, credentials: [Credential(scope: "H001", expires: later)], capacity: 20, licence: Licence(number: "L-1"), practiceSince: 0),
+            Expert(id: "EC", name: "Dr C", specialties: specialties, credentials: [Credential(scope: "H001", expires: WallClock.nowMilliseconds() - 1)], capacity: 20, licence: Licence(number: "L-1"), practiceSince: 0),
         ], presence: .online, heartbeatUntil: later)
         var settings = AccountSettings()
         settings.bcryptCost = 4

@@ -34,7 +34,7 @@ import TestSupport
             var specialties = [try! Specialty(Self.specialties[s])]
             if k % 3 == 0 { specialties.append(try! Specialty(Self.specialties[(s + 1) % 4])) }
             return Expert(id: "X\(i)", name: "Dr. X\(i)", specialties: specialties, credentials: credentials,
-                          capacity: 6 + (i * 7) % 9, timeZone: "UTC", homeSite: home)
+                          capacity: 6 + (i * 7) % 9, timeZone: "UTC", homeSite: home, licence: Licence(number: "L-1"), practiceSince: 0)
         }
     }
 

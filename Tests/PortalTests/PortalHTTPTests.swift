@@ -41,7 +41,7 @@ import TestSupport
         let prefix = KeyPrefix(TestRedis.uniquePrefix())
         let router = ExpertRouter(redis: client, prefix: prefix, actor: "test")
         try await router.upsertExperts([Expert(id: "E1", name: "Dr One", specialties: [try Specialty("CT/head")],
-                                               credentials: [Credential(scope: "H001")], capacity: 10)])
+                                               credentials: [Credential(scope: "H001")], capacity: 10, licence: Licence(number: "L-1"), practiceSince: 0)])
         var settings = AccountSettings()
         settings.bcryptCost = 4
         try await AccountStore(client: client, prefix: prefix, settings: settings).setPassword(user: "E1", role: .expert, expert: "E1", password: "in-process test 1", by: "admin:test")

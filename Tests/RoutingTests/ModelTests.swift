@@ -100,16 +100,80 @@ enum RoutingPaths {
     @Test func availabilityCombinesPresenceHeartbeatAndShift() throws {
         let expert = Expert(id: "E1", name: "Dr. A", specialties: [try Specialty("CR/chest")],
                             credentials: [Credential(scope: "H001", expires: Self.ms("2026-11-23T15:00:00Z"))], capacity: 10,
-                            timeZone: "America/New_York", shifts: [try ShiftWindow("Mon-Fri 09:00-17:00")])
+                            timeZone: "America/New_York", shifts: [try ShiftWindow("Mon-Fri 09:00-17:00")], licence: Licence(number: "L-1"), practiceSince: 0)
         let now = Self.ms("2026-11-23T14:30:00Z")
-        let online = Availability.compute(expert: expert, presence: .online, heartbeatUntil: now + 120_000, now: now)
+        let online = Availability.compute(expert: expert, presence: .online, heartbeatUntil: now + 120_000, now: now, rules: .standard)
         #expect(online.until == now + 120_000)
         #expect(online.nextCheck == now + 120_000)
-        let away = Availability.compute(expert: expert, presence: .away, heartbeatUntil: now + 120_000, now: now)
+        let away = Availability.compute(expert: expert, presence: .away, heartbeatUntil: now + 120_000, now: now, rules: .standard)
         #expect(away.until == 0)
-        let long = Availability.compute(expert: expert, presence: .online, heartbeatUntil: now + 86_400_000, now: now)
+        let long = Availability.compute(expert: expert, presence: .online, heartbeatUntil: now + 86_400_000, now: now, rules: .standard)
         #expect(long.until == Self.ms("2026-11-23T22:00:00Z"))
         #expect(long.nextCheck == Self.ms("2026-11-23T15:00:00Z")) // credential expiry comes first
+    }
+
+    @Test func qualificationNeedsAValidLicenceAndYearsOfPractice() throws {
+        let now = Self.ms("2026-11-23T14:30:00Z")
+        var expert = Expert(id: "E1", name: "Dr. A", specialties: [try Specialty("CT/head/neuro")], credentials: [Credential(scope: "H001")],
+                            capacity: 10, licence: Licence(number: "110-2", expires: Self.ms("2026-11-23T16:00:00Z")),
+                            practiceSince: Self.ms("2023-11-24T00:00:00Z"))
+        // Two days short of three years: not yet; the answer changes on the anniversary.
+        var result = expert.qualification(at: now, rules: .standard)
+        #expect(result.failures == [.practiceYears])
+        #expect(result.changesAt == Self.ms("2026-11-24T00:00:00Z") || result.changesAt == Self.ms("2026-11-23T16:00:00Z"))
+        #expect(expert.practiceYears(at: now) == 2)
+        #expect(expert.qualification(at: now, rules: QualificationRules(requireLicence: true, minPracticeYears: 2)).failures.isEmpty)
+        expert.practiceSince = Self.ms("2020-01-01T00:00:00Z")
+        result = expert.qualification(at: now, rules: .standard)
+        #expect(result.failures.isEmpty)
+        #expect(result.changesAt == Self.ms("2026-11-23T16:00:00Z"))
+        // Availability ends when the licence lapses, even inside a shift and heartbeat.
+        let online = Availability.compute(expert: expert, presence: .online, heartbeatUntil: now + 86_400_000, now: now, rules: .standard)
+        #expect(online.until == Self.ms("2026-11-23T16:00:00Z"))
+        #expect(expert.qualification(at: Self.ms("2026-11-23T16:00:00Z"), rules: .standard).failures == [.licenceExpired])
+        expert.licence = nil
+        #expect(expert.qualification(at: now, rules: .standard).failures == [.licenceMissing])
+        #expect(Availability.compute(expert: expert, presence: .online, heartbeatUntil: now + 60_000, now: now, rules: .standard).until == 0)
+        #expect(expert.qualification(at: now, rules: QualificationRules(requireLicence: false, minPracticeYears: 3)).failures.isEmpty)
+        expert.practiceSince = nil
+        #expect(expert.qualification(at: now, rules: QualificationRules(requireLicence: false, minPracticeYears: 3)).failures == [.practiceUnknown])
+        expert.suspended = true
+        #expect(expert.qualification(at: now, rules: QualificationRules(requireLicence: false, minPracticeYears: 0)).failures == [.suspended])
+    }
+
+    @Test func aSubspecialtySuspensionRemovesOnlyThatPoolAndBelow() throws {
+        var expert = Expert(id: "E1", name: "Dr. A", specialties: [try Specialty("CT/head/neuro")], credentials: [Credential(scope: "H001")],
+                            capacity: 10, licence: Licence(number: "110-2"), practiceSince: 0)
+        #expect(expert.poolNames.count == 3)
+        expert.suspendedSpecialties = [try Specialty("CT/head/neuro")]
+        #expect(expert.poolNames == ["CT/head@H001", "CT@H001"])
+        #expect(!expert.qualifies(for: try Specialty("CT/head/neuro")))
+        #expect(expert.qualifies(for: try Specialty("CT/head")))
+    }
+
+    @Test func rosterCarriesQualificationColumnsBothWays() throws {
+        let csv = """
+        id,name,specialties,credentials,capacity,time_zone,shifts,home_site,licence,licence_expires,title,practice_since,suspended,suspended_for
+        E1,Dr. A,CT/head/neuro,H001,10,UTC,,,110-22,2030-06-30,主任医师,2015-03-01,no,CT/head/neuro
+        E2,Dr. B,CR/chest,H001,10,UTC,,,,,,,yes,
+        """
+        let experts = try RosterCodec.parseCSV(csv)
+        #expect(experts[0].licence == Licence(number: "110-22", expires: Self.ms("2030-07-01T00:00:00Z")))
+        #expect(experts[0].practiceSince == Self.ms("2015-03-01T00:00:00Z"))
+        #expect(experts[0].title == "主任医师")
+        #expect(experts[0].suspendedSpecialties == [try Specialty("CT/head/neuro")])
+        #expect(experts[1].licence == nil && experts[1].suspended)
+        #expect(try RosterCodec.parseCSV(RosterCodec.csv(experts)) == experts)
+        #expect(try RosterCodec.parseJSON(Data(RosterCodec.json(experts).utf8)) == experts)
+        let bad = "id,name,specialties,credentials,capacity,time_zone,licence,licence_expires,practice_since,suspended\nE1,Dr. A,CR/chest,H001,10,UTC,110-1,2030-13-01,yesterday,maybe\n"
+        #expect(throws: RosterImportError.self) { try RosterCodec.parseCSV(bad) }
+        do { _ = try RosterCodec.parseCSV(bad) } catch let error as RosterImportError {
+            #expect(Set(error.issues.map(\.field)) == ["licence_expires", "practice_since", "suspended"])
+        }
+        // Profiles stored before these fields existed still decode, as unlicensed.
+        let old = #"{"id":"E9","name":"Dr. Old","specialties":["CR"],"credentials":[{"scope":"H001"}],"capacity":5,"timeZone":"UTC","shifts":[]}"#
+        let decoded = try JSONDecoder().decode(Expert.self, from: Data(old.utf8))
+        #expect(decoded.licence == nil && !decoded.suspended)
     }
 }
 

@@ -40,7 +40,7 @@ struct Fixture {
                        home: String? = nil, expires: [String: Int64] = [:], zone: String = "UTC", shifts: [String] = []) -> Expert {
         Expert(id: id, name: "Dr. \(id)", specialties: specialties.map { try! Specialty($0) },
                credentials: sites.map { Credential(scope: $0, expires: expires[$0]) }, capacity: capacity,
-               timeZone: zone, shifts: shifts.map { try! ShiftWindow($0) }, homeSite: home)
+               timeZone: zone, shifts: shifts.map { try! ShiftWindow($0) }, homeSite: home, licence: Licence(number: "L-1"), practiceSince: 0)
     }
 
     func add(_ experts: [Expert]) async throws {

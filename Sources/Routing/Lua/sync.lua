@@ -8,7 +8,9 @@
 --   check), +3 mode (upsert | avail | remove), +4 capacity, +5 home site, +6 available until ms,
 --   +7 next check ms, +8 new pools string, +9 new credentials "scope=expiry …", +10 old
 --   credential scopes "scope …", +11 profile JSON, +12 presence "status|heartbeatUntilMs",
---   +13 number of pool keys, +14… pool names.
+--   +13 what an upsert changed ("licence,capacity", '' for none or another mode), +14 the
+--   qualification rules the expert fails ("licence_expired,practice_years", '' none),
+--   +15 number of pool keys, +16… pool names.
 -- Returns {'ok', wasAvailable, isAvailable} ('true'/'false'; '' for remove), {'retry', current
 --   pools, ''} when the pools changed meanwhile, or {'busy', '', ''} (remove with open work).
 --#include _routing
@@ -16,8 +18,9 @@ local id, expected_pools, mode = ARGV[NA + 1], ARGV[NA + 2], ARGV[NA + 3]
 local capacity_text, home_site, until_text, next_check = ARGV[NA + 4], ARGV[NA + 5], ARGV[NA + 6], ARGV[NA + 7]
 local new_pools, new_credentials, old_scopes = ARGV[NA + 8], ARGV[NA + 9], ARGV[NA + 10]
 local profile, presence = ARGV[NA + 11], ARGV[NA + 12]
-local npools = tonumber(ARGV[NA + 13])
-local first_pool_name = NA + 14
+local changes, unqualified = ARGV[NA + 13], ARGV[NA + 14]
+local npools = tonumber(ARGV[NA + 15])
+local first_pool_name = NA + 16
 local current = redis.call('HGET', K.pools, id) or ''
 if current ~= expected_pools then return {'retry', current, ''} end
 local was_until = tonumber(redis.call('HGET', K.available_until, id) or '0')
@@ -68,7 +71,8 @@ for p = 1, npools do
   end
 end
 if mode == 'upsert' then
-  audit('expert_upsert', '', 'expert=' .. id .. ';cap=' .. cap .. ';available=' .. tostring(available))
+  audit('expert_upsert', '', 'expert=' .. id .. ';cap=' .. cap .. ';available=' .. tostring(available) ..
+    ';changed=' .. changes .. ';unqualified=' .. unqualified)
 elseif available ~= was_available then
   if available then audit('expert_available', '', 'expert=' .. id) else audit('expert_unavailable', '', 'expert=' .. id) end
 end
