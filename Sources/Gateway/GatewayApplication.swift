@@ -3,6 +3,8 @@ import Foundation
 import GridContract
 import Hummingbird
 import Logging
+import QualityControl
+import Routing
 import RadGridCore
 import RedisClient
 import StudyLifecycle
@@ -18,6 +20,7 @@ import Telemetry
 /// - `POST /studies/{uid}/commit` — the study is complete.
 /// - `GET /studies/{uid}` — the study's state, for its own site.
 /// - `GET /studies/{uid}/report` — the signed report: JSON, or a DICOM Basic Text SR with `Accept: application/dicom`.
+/// - `POST /studies/{uid}/dispute` — the site disputes the signed report: QC reads it again.
 /// - `GET /health`, `GET /metrics` (Prometheus).
 public struct GatewayConfiguration: Sendable {
     public var host: String = "127.0.0.1"
@@ -30,6 +33,8 @@ public struct GatewayConfiguration: Sendable {
     public var publicBaseURL: String?
     /// The study lifecycle's timings (stable age).
     public var lifecycle = LifecycleSettings()
+    /// QC policy for disputes (`Ops/qc.json`).
+    public var qc: QCPolicy = .standard
     public init() {}
 }
 
@@ -62,6 +67,12 @@ public enum GatewayApplication {
         router.get("/studies/:uid/report") { request, context in
             let uid = context.parameters.get("uid") ?? ""
             return await handler.respond { try await handler.report(request, study: uid) }
+        }
+        let secondReads = SecondReads(store: store, router: ExpertRouter(redis: client, prefix: prefix, actor: "gateway", logger: logger),
+                                      qc: QCStore(client: client, prefix: prefix), policy: configuration.qc, logger: logger)
+        router.post("/studies/:uid/dispute") { request, context in
+            let uid = context.parameters.get("uid") ?? ""
+            return await handler.respond { try await handler.dispute(request, study: uid, secondReads: secondReads) }
         }
         router.get("/studies/:uid") { request, context in
             let uid = context.parameters.get("uid") ?? ""
@@ -247,6 +258,22 @@ struct StowHandler: Sendable {
         }
         let data = try JSONSerialization.data(withJSONObject: try report.publicObject(), options: [.sortedKeys, .withoutEscapingSlashes])
         return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// The site disputes a signed report of one of its studies: QC reads it again (once; a
+    /// dispute of a review already closed is recorded, not reopened).
+    func dispute(_ request: Request, study text: String, secondReads: SecondReads) async throws -> Response {
+        let site = try await authenticate(request)
+        let study = try StudyUID(text)
+        guard let record = try await store.record(study) else { throw GatewayError.notFound("no such study") }
+        guard record.site == site else { throw GatewayError.forbidden("study belongs to another site") }
+        guard let report = try await store.report(study), report.status != .draft else { throw GatewayError.notFound("the study has no signed report yet") }
+        do {
+            let outcome = try await secondReads.dispute(study: record, actor: AuditActor(.site, site.rawValue))
+            return try json(["study": study.rawValue, "outcome": outcome])
+        } catch let error as QCError {
+            throw GatewayError(code: error.code, message: error.message, status: error.code == "qc.disputesOff" ? 403 : 409)
+        }
     }
 
     func json(_ object: [String: Any]) throws -> Response {

@@ -32,6 +32,8 @@ public struct StudyRecord: Sendable, Hashable {
     public var screening: ScreeningOutcome?
     public var failure: StudyFailure?
     public var blobsDeleted: Bool
+    /// QC holds the instances past the report; their deletion waits for it.
+    public var blobsDeferred: Bool = false
 
     public init(uid: StudyUID, site: SiteID, state: StudyState = .received, version: Int = 1, priority: Priority = .routine,
                 modality: String = "", bodyPart: String = "", instances: Int = 0, rawBytes: Int64 = 0, storedBytes: Int64 = 0,

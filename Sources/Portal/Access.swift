@@ -2,6 +2,7 @@ import Accounts
 import Audit
 import RedisClient
 import GridContract
+import QualityControl
 import RadGridCore
 import Routing
 import StudyStore
@@ -13,6 +14,7 @@ import StudyStore
 struct Access: Sendable {
     let store: StudyStore
     let router: ExpertRouter
+    let qc: QCStore
 
     enum Purpose { case images, summary }
 
@@ -28,12 +30,28 @@ struct Access: Sendable {
             guard record.site.rawValue == principal.site else { throw PortalError.forbidden("the study belongs to another site") }
             return record
         case .expert:
-            guard let caseID = record.caseID, let info = try await router.caseInfo(caseID.rawValue), info.expert == principal.expert else {
+            // The first read's case, or its second read (QC) held by this expert.
+            guard let caseID = record.caseID else { throw PortalError.forbidden("the study is not on your worklist") }
+            let infos = try await router.caseInfos([caseID.rawValue, caseID.rawValue + QCReview.reviewSuffix])
+            guard let info = infos.compactMap({ $0 }).first(where: { $0.expert == principal.expert && ($0.state == "offered" || $0.state == "accepted") }) else {
                 throw PortalError.forbidden("the study is not on your worklist")
             }
             if info.state == "accepted" || (purpose == .summary && info.state == "offered") { return record }
-            throw PortalError.forbidden(info.state == "offered" ? "accept the case before opening its images" : "the study is not on your worklist")
+            throw PortalError.forbidden("accept the case before opening its images")
         }
+    }
+
+    /// The study of each case, in order (nil where unknown): a first read through the
+    /// coordinator's case index, a second read through its QC record.
+    func studyUIDs(for infos: [CaseInfo]) async throws -> [StudyUID?] {
+        guard !infos.isEmpty else { return [] }
+        let commands = infos.map { info -> RedisCommand in
+            if info.kind == .review, let read = QCReview.readCase(ofReview: info.id) {
+                return RedisCommand("HGET", RedisArgument(qc.recordKey(read)), "study")
+            }
+            return RedisCommand("GET", RedisArgument(store.keys.caseStudy(CaseID(unchecked: info.id))))
+        }
+        return try await store.client.pipeline(commands).map { $0.string.flatMap { try? StudyUID($0) } }
     }
 
     /// The case if `principal` holds it or is offered it (experts), or may see it (admin, qc, its site).
@@ -58,8 +76,7 @@ struct Access: Sendable {
         case .expert:
             guard let expert = principal.expert else { return [] }
             let accepted = try await router.caseInfos(try await router.heldCases(expert: expert)).compactMap { $0 }.filter { $0.state == "accepted" }
-            let replies = try await store.client.pipeline(accepted.map { RedisCommand("GET", RedisArgument(store.keys.caseStudy(CaseID(unchecked: $0.id)))) })
-            return replies.compactMap { $0.string.flatMap { try? StudyUID($0) } }
+            return try await studyUIDs(for: accepted).compactMap { $0 }
         case .site, .admin, .qc:
             let all = (try await store.client.send("ZREVRANGE", RedisArgument(store.keys.allStudies), "0", RedisArgument(limit - 1)).array ?? [])
                 .compactMap { $0.string.flatMap { try? StudyUID($0) } }

@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import QualityControl
 import RadGridCore
 import RedisClient
 import Routing
@@ -38,14 +39,17 @@ public enum PortalApplication {
     public static func services(client: RedisClient, prefix: KeyPrefix, configuration: PortalConfiguration, logger: Logger,
                                 onListening: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> [any Service] {
         let store = StudyStore(client: client, prefix: prefix, logger: logger)
-        let router = ExpertRouter(redis: client, prefix: prefix, actor: "portal", logger: logger)
+        let router = ExpertRouter(redis: client, prefix: prefix, config: configuration.routing, actor: "portal", logger: logger)
         let images = StudyImages(store: store, configuration: configuration)
         let hub = CaseEventHub(client: client, keys: GridKeys(prefix: prefix), logger: logger)
-        let access = Access(store: store, router: router)
+        let qc = QCStore(client: client, prefix: prefix)
+        let secondReads = SecondReads(store: store, router: router, qc: qc, policy: configuration.qc, logger: logger)
+        let access = Access(store: store, router: router, qc: qc)
         let handlers = PortalHandlers(
             accounts: AccountStore(client: client, prefix: prefix, settings: configuration.accounts, logger: logger),
-            router: router, store: store, access: access, worklist: Worklist(store: store, router: router, images: images),
-            reports: ReportDesk(store: store, router: router, images: images, logger: logger),
+            router: router, store: store, access: access, worklist: Worklist(store: store, router: router, images: images, access: access),
+            reports: ReportDesk(store: store, router: router, images: images, secondReads: secondReads, logger: logger),
+            secondReads: secondReads,
             dicomweb: DICOMweb(access: access, images: images, store: store), hub: hub,
             files: try StaticFiles(directory: configuration.publicDirectory), keepAlive: configuration.keepAlive, corsOrigins: Set(configuration.corsOrigins),
             base: ListeningURL("http://\(configuration.host):\(configuration.port)"), logger: logger)
@@ -72,6 +76,7 @@ struct PortalHandlers: Sendable {
     let access: Access
     let worklist: Worklist
     let reports: ReportDesk
+    let secondReads: SecondReads
     let dicomweb: DICOMweb
     let hub: CaseEventHub
     let files: StaticFiles
@@ -118,6 +123,9 @@ struct PortalHandlers: Sendable {
                 let uid: StudyUID
                 do {
                     let info = try await access.caseInfo(id, for: session.principal)
+                    if info.kind == .review && session.principal.role == .expert {
+                        throw PortalError.forbidden("a second read is blinded to the first report until it is scored")
+                    }
                     uid = try await caseStudy(info, session.principal, purpose: .images).uid
                 } catch let refused as PortalError where refused.status == 403 {
                     // The signer keeps reading their own report after the case closed.
@@ -150,6 +158,7 @@ struct PortalHandlers: Sendable {
                 return try Reply.json(["report": try ReportView.object(report)])
             }
         }
+        addQualityControl(to: router)
         addDICOMweb(to: router)
         Telemetry.addRoute(to: router)
         router.get("/health") { _, _ in
@@ -203,7 +212,7 @@ struct PortalHandlers: Sendable {
     // MARK: Cases
 
     func caseStudy(_ info: CaseInfo, _ principal: Principal, purpose: Access.Purpose) async throws -> StudyRecord {
-        guard let caseID = try? CaseID(info.id), let uid = try await store.study(forCase: caseID) else { throw PortalError.notFound("the case's study is not known") }
+        guard let uid = try await access.studyUIDs(for: [info]).first ?? nil else { throw PortalError.notFound("the case's study is not known") }
         return try await access.study(uid, for: principal, purpose: purpose)
     }
 
@@ -211,7 +220,10 @@ struct PortalHandlers: Sendable {
         let info = try await access.caseInfo(id, for: session.principal)
         let record = try await caseStudy(info, session.principal, purpose: .summary)
         let withPatient = !(session.principal.role == .expert && info.state != "accepted")
-        let detail = try await worklist.detail(info, record: record, withPatient: withPatient)
+        var detail = try await worklist.detail(info, record: record, withPatient: withPatient)
+        if session.principal.role == .qc || session.principal.role == .admin, let explanation = try await router.explain(caseID: info.id) {
+            detail["routing"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(explanation))
+        }
         if withPatient { try await access.recordView(record.uid, by: session.principal, what: "via=api;what=case;case=\(info.id)") }
         return try Reply.json(detail)
     }

@@ -1,5 +1,7 @@
 import Accounts
 import Foundation
+import QualityControl
+import Routing
 import Hummingbird
 import RadGridCore
 
@@ -19,6 +21,10 @@ public struct PortalConfiguration: Sendable {
     public var corsOrigins: [String] = []
     /// Interval of the keep-alive comments on event streams.
     public var keepAlive: Duration = .seconds(15)
+    /// The routing policy (qualification rules apply when QC suspends an expert; explanations).
+    public var routing: RoutingConfig = .standard
+    /// What is read again and when experts are flagged (`Ops/qc.json`).
+    public var qc: QCPolicy = .standard
     public init() {}
 }
 

@@ -4,6 +4,7 @@ import DICOM
 import Foundation
 import GridContract
 import Logging
+import QualityControl
 import RadGridCore
 import Routing
 import StudyStore
@@ -18,6 +19,7 @@ struct ReportDesk: Sendable {
     let store: StudyStore
     let router: ExpertRouter
     let images: StudyImages
+    let secondReads: SecondReads
     let logger: Logger
 
     /// Handles `POST /api/v1/cases/{id}/report` for the expert holding the accepted case.
@@ -78,6 +80,14 @@ struct ReportDesk: Sendable {
         }
         _ = try await store.writeReport(report, operation: final ? .final : .draft, actor: actor)
         if final {
+            // QC decides (once) whether this read is read again, and holds the images if so,
+            // before the case completes and the coordinator's retention step would drop them.
+            do {
+                try await secondReads.signed(caseInfo: info, study: record, reportCritical: report.critical)
+            } catch {
+                logger.error("signed report but QC could not record it", metadata: ["case": "\(info.id)", "error": "\(error)"])
+                throw PortalError(503, "portal.qcFailed", "the report is signed but quality control could not record it; retry")
+            }
             do {
                 try await router.complete(caseID: info.id, expert: expert, reportReference: "report:" + String(report.hash.prefix(40)))
             } catch let error as RoutingError {

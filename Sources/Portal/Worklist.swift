@@ -3,6 +3,7 @@ import DICOM
 import Foundation
 import RedisClient
 import GridContract
+import QualityControl
 import Routing
 import StudyStore
 
@@ -11,14 +12,14 @@ struct Worklist: Sendable {
     let store: StudyStore
     let router: ExpertRouter
     let images: StudyImages
+    let access: Access
 
     /// The expert's offered and accepted cases, STAT first, then by deadline.
     func cases(for expert: String) async throws -> [[String: Any]] {
         let infos = try await router.caseInfos(try await router.heldCases(expert: expert)).compactMap { $0 }
             .filter { ($0.state == "offered" || $0.state == "accepted") && $0.expert == expert }
         // Two pipelines whatever the worklist's length: case → study, then the study records.
-        let studies = try await store.client.pipeline(infos.map { RedisCommand("GET", RedisArgument(store.keys.caseStudy(CaseID(unchecked: $0.id)))) })
-            .map { $0.string.flatMap { try? StudyUID($0) } }
+        let studies = try await access.studyUIDs(for: infos)
         let known = studies.compactMap { $0 }
         var records: [StudyUID: StudyRecord] = [:]
         for (uid, record) in zip(known, try await store.records(known)) { records[uid] = record }
@@ -36,6 +37,7 @@ struct Worklist: Sendable {
             "id": info.id, "state": info.state, "priority": info.priority, "effective_priority": info.effectivePriority,
             "specialty": info.specialty, "site": info.site, "deadline_ms": info.deadline, "escalated": info.escalated,
             "accept_by_ms": info.state == "offered" ? (info.acceptBy.map { $0 as Any } ?? NSNull()) : NSNull(),
+            "kind": info.kind.rawValue,
         ]
         row["study"] = record?.uid.rawValue ?? NSNull()
         row["modality"] = record?.modality ?? ""
@@ -112,7 +114,11 @@ struct Worklist: Sendable {
             .compactMap { seriesInfo[$0.key] }
         result["instances"] = rows.map { ["sop": $0.sop, "series": $0.series, "number": $0.number, "status": $0.status, "frames": $0.frames] as [String: Any] }
         result["findings"] = (record.screening?.findings ?? []).map(Self.finding)
-        if let report = try await store.report(record.uid) {
+        if info.kind == .review {
+            // Blinded: the second reader sees the first report only after scoring it.
+            result["report"] = NSNull()
+            result["review"] = ["blinded": true, "scores": RadpeerScore.allCases.map { ["score": $0.rawValue, "meaning": $0.meaning] }] as [String: Any]
+        } else if let report = try await store.report(record.uid) {
             result["report"] = try ReportView.object(report)
         } else {
             result["report"] = NSNull()

@@ -24,6 +24,7 @@ public struct RadGridCtlCommand: AsyncParsableCommand {
             TopCommand.self,
             DemoCommand.self,
             LifecycleCommand.self,
+            QCCommand.self,
         ]
     )
 

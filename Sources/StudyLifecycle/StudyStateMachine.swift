@@ -42,7 +42,7 @@ public struct StudyStateMachine: Sendable {
         case .screened: return now + settings.repairAfter
         case .assigned, .accepted: return now + settings.reconcileEvery
         case .reported:
-            return record.blobsDeleted || !settings.deleteBlobsWhenReported ? max(now, record.updatedAt + settings.reportedRetention) : now + settings.repairAfter
+            return record.blobsDeleted || record.blobsDeferred || !settings.deleteBlobsWhenReported ? max(now, record.updatedAt + settings.reportedRetention) : now + settings.repairAfter
         case .failed, .quarantined, .notRoutable:
             return max(now, record.updatedAt + settings.endedRetention)
         }
@@ -237,7 +237,7 @@ public struct StudyStateMachine: Sendable {
             }
             return reconcile(record, seenCase, caseID: caseID, route: route, now: now)
         case .reported:
-            if !record.blobsDeleted && settings.deleteBlobsWhenReported { return StudyDecision(effects: [.deleteBlobs], settle: .at(now + settings.reportedRetention)) }
+            if !record.blobsDeleted && !record.blobsDeferred && settings.deleteBlobsWhenReported { return StudyDecision(effects: [.deleteBlobs], settle: .at(now + settings.reportedRetention)) }
             if now >= record.updatedAt + settings.reportedRetention { return StudyDecision(effects: [.expire], settle: .remove) }
             return StudyDecision(settle: .at(record.updatedAt + settings.reportedRetention), ignored: "retained")
         case .failed, .quarantined, .notRoutable:

@@ -10,7 +10,7 @@ enum RecordField {
     static let generation = "gen", recoveries = "recov", createdAt = "createdAt", updatedAt = "updatedAt"
     static let lastInstanceAt = "lastInstanceAt", caseID = "case", expert = "expert", caseEvent = "caseEvent"
     static let route = "route", screening = "screening", failure = "reason", failureDetail = "reasonDetail"
-    static let blobsDeleted = "blobsDeleted"
+    static let blobsDeleted = "blobsDeleted", blobsDeferred = "blobsDeferred"
 }
 
 enum RecordCodec {
@@ -39,6 +39,7 @@ enum RecordCodec {
         record.screening = optional(RecordField.screening).flatMap { try? JSONDecoder().decode(ScreeningOutcome.self, from: Data($0.utf8)) }
         record.failure = optional(RecordField.failure).map { StudyFailure($0, text(RecordField.failureDetail)) }
         record.blobsDeleted = text(RecordField.blobsDeleted) == "1"
+        record.blobsDeferred = text(RecordField.blobsDeferred) == "1"
         return record
     }
 

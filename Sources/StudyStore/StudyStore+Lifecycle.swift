@@ -144,6 +144,25 @@ extension StudyStore {
         return Int(reply.int ?? 0)
     }
 
+    /// Keeps the study's compressed instances past its report (QC reads it again); the
+    /// retention step defers until `releaseBlobHold`.
+    public func holdBlobs(_ uid: StudyUID, actor: AuditActor, reason: String) async throws {
+        let reply = try await client.evalScript(Self.blobHoldScript, keys: scriptKeys(uid),
+                                                arguments: [RedisArgument(actor.description), "hold", RedisArgument(reason)])
+        try reply.throwingServerError()
+    }
+
+    /// Ends a hold; instances whose deletion was deferred go now. Returns how many.
+    @discardableResult
+    public func releaseBlobHold(_ uid: StudyUID, actor: AuditActor) async throws -> Int {
+        let study = keys.study(uid)
+        let blobs = try await instanceUIDs(uid).map { RedisArgument(study.blob($0)) }
+        let reply = try await client.evalScript(Self.blobHoldScript, keys: scriptKeys(uid) + blobs,
+                                                arguments: [RedisArgument(actor.description), "release", ""])
+        try reply.throwingServerError()
+        return Int(reply.array?.last?.int ?? 0)
+    }
+
     /// Retention: drops the record, its instances and its index entries (the audit chain stays).
     func expire(_ record: StudyRecord, actor: AuditActor) async throws {
         let study = keys.study(record.uid)

@@ -40,6 +40,7 @@ public struct StudyStore: Sendable {
     static let storeInstanceScript = RedisScript(StudyStoreLua.storeInstance)
     static let applyScript = RedisScript(StudyStoreLua.apply)
     static let deleteBlobsScript = RedisScript(StudyStoreLua.deleteBlobs)
+    static let blobHoldScript = RedisScript(StudyStoreLua.blobHold)
     static let expireScript = RedisScript(StudyStoreLua.expire)
     static let claimDueScript = RedisScript(StudyStoreLua.claimDue)
 

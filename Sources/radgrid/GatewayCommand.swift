@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Gateway
 import Logging
+import QualityControl
 import RadGridCLI
 import RadGridCore
 import RedisClient
@@ -19,6 +20,7 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Largest single instance in MiB.") var maxInstanceMib = 512
     @Option(help: "Refuse uploads (429) when this many studies wait for processing.") var maxWaitingStudies = 10_000
     @Option(help: "Seconds without a new instance after which a study is complete (must match the coordinators').") var stableAge: Double = 10
+    @Option(help: "QC policy JSON (site disputes, second-read deadline); defaults built in (= Ops/qc.json).") var qcPolicy: String?
 
     func run() async throws {
         LogSetup.bootstrap()
@@ -32,6 +34,7 @@ struct GatewayCommand: AsyncParsableCommand {
         configuration.intake.maxInstanceBytes = maxInstanceMib << 20
         configuration.backpressure.maxWaitingStudies = maxWaitingStudies
         configuration.lifecycle.stableAge = Int64((max(0.05, stableAge) * 1000).rounded())
+        if let qcPolicy { configuration.qc = try QCPolicy.load(path: qcPolicy) }
         let app = GatewayApplication.make(client: client, prefix: redis.keyPrefix, configuration: configuration, logger: logger) { port in
             print("radgrid gateway listening on http://\(host):\(port)")
             fflush(nil)

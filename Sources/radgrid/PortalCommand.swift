@@ -2,9 +2,11 @@ import ArgumentParser
 import Foundation
 import Logging
 import Portal
+import QualityControl
 import RadGridCLI
 import RadGridCore
 import RedisClient
+import Routing
 import ServiceLifecycle
 import Telemetry
 
@@ -19,6 +21,8 @@ struct PortalCommand: AsyncParsableCommand {
     @Option(help: "Hours a session lasts at most.") var maxSessionHours = 12
     @Option(help: "Folder of the reading page's files (default: the copy built in).") var publicDir: String?
     @Option(help: "Memory for decoded images kept for scrolling, MiB.") var imageCacheMib = 512
+    @Option(help: "Routing policy JSON (qualification rules); defaults built in.") var routingConfig: String?
+    @Option(help: "QC policy JSON (sampling, arbitration, flags); defaults built in (= Ops/qc.json).") var qcPolicy: String?
     @Option(help: "Web origin of a DICOMweb viewer served elsewhere that may call /dicomweb (repeatable), e.g. https://ohif.example.org.") var corsOrigin: [String] = []
 
     func run() async throws {
@@ -34,6 +38,8 @@ struct PortalCommand: AsyncParsableCommand {
         configuration.publicDirectory = publicDir
         configuration.imageCacheBytes = max(16, imageCacheMib) << 20
         configuration.corsOrigins = corsOrigin
+        if let routingConfig { configuration.routing = try RoutingConfig.load(path: routingConfig) }
+        if let qcPolicy { configuration.qc = try QCPolicy.load(path: qcPolicy) }
         let services = try PortalApplication.services(client: client, prefix: redis.keyPrefix, configuration: configuration, logger: logger) { port in
             print("radgrid portal listening on http://\(host):\(port)")
             fflush(nil)

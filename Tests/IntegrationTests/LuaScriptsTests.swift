@@ -1,4 +1,5 @@
 import RedisClient
+@testable import QualityControl
 import Testing
 import TestSupport
 @testable import Accounts
@@ -24,6 +25,7 @@ import TestSupport
         ModuleScripts(module: "TaskQueue", scripts: TaskQueueLua.all),
         ModuleScripts(module: "Routing", scripts: RoutingLua.all),
         ModuleScripts(module: "Accounts", scripts: AccountsLua.all),
+        ModuleScripts(module: "QualityControl", scripts: QualityControlLua.all),
     ]
 
     @Test(arguments: LuaScriptsTests.modules)
@@ -68,6 +70,7 @@ import TestSupport
         #expect(RoutingLua.assign.contains("local function audit("))
         #expect(StudyStoreLua.all.map(\.name).contains("report"))
         #expect(AccountsLua.all.map(\.name) == ["session"])
+        #expect(QualityControlLua.all.map(\.name).sorted() == ["arbitrate", "dispute", "score", "sign"])
     }
 
     /// One time source: queue scripts read the server clock only in the prelude's `now_ms()`;
