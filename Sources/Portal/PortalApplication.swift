@@ -1,4 +1,5 @@
 import Accounts
+import CriticalResults
 import Foundation
 import GridContract
 import HTTPTypes
@@ -45,7 +46,8 @@ public enum PortalApplication {
         let handlers = PortalHandlers(
             accounts: AccountStore(client: client, prefix: prefix, settings: configuration.accounts, logger: logger),
             router: router, store: store, access: access, worklist: Worklist(store: store, router: router, images: images),
-            reports: ReportDesk(store: store, router: router, images: images, logger: logger),
+            reports: ReportDesk(store: store, router: router, images: images, logger: logger,
+                                criticalResults: CriticalResultStore(client: client, prefix: prefix)),
             dicomweb: DICOMweb(access: access, images: images, store: store), hub: hub,
             files: try StaticFiles(directory: configuration.publicDirectory), keepAlive: configuration.keepAlive, corsOrigins: Set(configuration.corsOrigins),
             base: ListeningURL("http://\(configuration.host):\(configuration.port)"), logger: logger)
