@@ -98,8 +98,15 @@ public final class CriticalResultNotifier: Service, Sendable {
             return all
         }
         for (claim, outcome) in outcomes {
-            let recorded = try await store.record(claim, outcome: outcome, now: clock())
             let metadata: Logger.Metadata = ["result": "\(claim.result.id)", "level": "\(claim.level)", "attempt": "\(claim.attempt)"]
+            let recorded: CriticalResultStore.RecordedDelivery
+            do {
+                recorded = try await store.record(claim, outcome: outcome, now: clock())
+            } catch {
+                // Unrecorded, the lease runs out and the delivery is tried again: record the others.
+                logger.warning("critical-result outcome not recorded", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                continue
+            }
             switch recorded {
             case .delivered:
                 summary.delivered += 1
