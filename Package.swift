@@ -104,7 +104,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Gateway", dependencies: [
-            "StudyStore", "StudyLifecycle", "GridContract", "Audit", "DICOM", "Zstd", "RedisClient", "RadGridCore", "Telemetry", "QualityControl", "Routing",
+            "CriticalResults", "StudyStore", "StudyLifecycle", "GridContract", "Audit", "DICOM", "Zstd", "RedisClient", "RadGridCore", "Telemetry", "QualityControl", "Routing",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
@@ -113,7 +113,7 @@ let package = Package(
         // The experts' portal: sign-in, worklist API, live offers (SSE), DICOMweb read side,
         // reports, and the reading page's static files (Public/).
         .target(name: "Portal", dependencies: [
-            "Accounts", "Routing", "StudyStore", "QualityControl", "GridContract", "Audit", "DICOM", "Imaging", "Zstd", "RedisClient", "RadGridCore", "Telemetry",
+            "CriticalResults", "Accounts", "Routing", "StudyStore", "QualityControl", "GridContract", "Audit", "DICOM", "Imaging", "Zstd", "RedisClient", "RadGridCore", "Telemetry",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
@@ -132,6 +132,17 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], exclude: ["Lua"], plugins: ["LuaEmbed"]),
+        // Critical results, closed loop: signed webhooks to the sending site, retries, escalation,
+        // the site's acknowledgement (docs/CRITICAL-RESULTS.md).
+        .target(name: "CriticalResults", dependencies: [
+            "RedisClient", "RadGridCore", "GridContract", "Audit",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ], exclude: ["Lua"], plugins: ["LuaEmbed"]),
         // Peer review of signed reports: sampling, blinded second reads, RADPEER scores,
         // arbitration, per-expert figures and flags.
         .target(name: "QualityControl", dependencies: [
@@ -141,7 +152,7 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
         ], exclude: ["Lua"], plugins: ["LuaEmbed"]),
         .target(name: "Coordinator", dependencies: [
-            "StudyStore", "StudyLifecycle", "TaskQueue", "Routing", "Audit", "GridContract", "RedisClient", "RadGridCore",
+            "CriticalResults", "StudyStore", "StudyLifecycle", "TaskQueue", "Routing", "Audit", "GridContract", "RedisClient", "RadGridCore",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -153,13 +164,13 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "RadGridCtl", dependencies: [
-            "Coordinator", "WorkerDaemon", "RedisClient", "Zstd", "DICOM", "TaskQueue", "Routing", "RadGridCore", "RadGridCLI", "GridContract", "StudyLifecycle", "Imaging", "Screening", "Audit", "StudyStore", "Gateway", "Accounts", "QualityControl",
+            "CriticalResults", "Coordinator", "WorkerDaemon", "RedisClient", "Zstd", "DICOM", "TaskQueue", "Routing", "RadGridCore", "RadGridCLI", "GridContract", "StudyLifecycle", "Imaging", "Screening", "Audit", "StudyStore", "Gateway", "Accounts", "QualityControl",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "radgrid", dependencies: [
-            "Coordinator", "GridSupervisor", "Portal", "QualityControl", "RadGridCLI", "StudyStore", "RedisClient", "TaskQueue", "Routing", "RadGridCore", "Gateway", "Telemetry",
+            "CriticalResults", "Coordinator", "GridSupervisor", "Portal", "QualityControl", "RadGridCLI", "StudyStore", "RedisClient", "TaskQueue", "Routing", "RadGridCore", "Gateway", "Telemetry",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -200,6 +211,11 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["RedisClient", "RadGridCore"], path: "Tests/TestSupport"),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "TestSupport"]),
         .testTarget(name: "ZstdTests", dependencies: ["Zstd"]),
+        .testTarget(name: "CriticalResultsTests", dependencies: [
+            "CriticalResults", "Gateway", "StudyStore", "Audit", "GridContract", "RedisClient", "TestSupport",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         .testTarget(name: "DICOMCodecsTests", dependencies: ["DICOMCodecs"], resources: [.copy("Resources")]),
         .testTarget(name: "GridContractTests", dependencies: ["GridContract"]),
         .testTarget(name: "StudyLifecycleTests", dependencies: ["StudyLifecycle", "GridContract"]),
@@ -216,6 +232,6 @@ let package = Package(
         .testTarget(name: "QualityControlTests", dependencies: ["QualityControl", "Routing", "StudyStore", "GridContract", "Audit", "RedisClient", "RadGridCore", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM", "DICOMCodecs", "TestSupport"]),
         .testTarget(name: "ScreeningTests", dependencies: ["Screening", "Imaging", "DICOM", "TestSupport"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["GridContract", "Gateway", "RadGridCtl", "DICOM", "Imaging", "GridSupervisor", "StudyLifecycle", "RedisClient", "TaskQueue", "Routing", "TestSupport", "StudyStore", "Audit", "Screening", "WorkerDaemon", "Coordinator", "Accounts", "QualityControl"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["CriticalResults", "Portal", "GridContract", "Gateway", "RadGridCtl", "DICOM", "Imaging", "GridSupervisor", "StudyLifecycle", "RedisClient", "TaskQueue", "Routing", "TestSupport", "StudyStore", "Audit", "Screening", "WorkerDaemon", "Coordinator", "Accounts", "QualityControl"]),
     ]
 )

@@ -1,4 +1,5 @@
 import Audit
+import CriticalResults
 import GridContract
 import Logging
 import Metrics
@@ -50,7 +51,8 @@ public final class Coordinator: Service, Sendable {
         machine = StudyStateMachine(settings: settings.lifecycle)
         planner = RoutePlanner(client: client, keys: keys, config: settings.routing)
         actor = AuditActor(.coordinator, settings.consumerName)
-        effects = StudyWork(store: store, queue: queue, router: router, logger: logger)
+        effects = StudyWork(store: store, queue: queue, router: router, logger: logger,
+                            critical: CriticalResultStore(client: client, prefix: settings.prefix, actor: actor))
     }
 
     public func run() async throws {
@@ -233,19 +235,24 @@ public struct StudyWork: StudyEffectPerformer {
     let queue: TaskQueue
     let router: ExpertRouter
     let logger: Logger
+    /// Critical results: an AI critical finding on a STAT case notifies the sending site.
+    let critical: CriticalResultStore?
 
-    public init(store: StudyStore, queue: TaskQueue, router: ExpertRouter, logger: Logger = Logger(label: "radgrid.coordinator")) {
+    public init(store: StudyStore, queue: TaskQueue, router: ExpertRouter, logger: Logger = Logger(label: "radgrid.coordinator"),
+                critical: CriticalResultStore? = nil) {
         self.store = store
         self.queue = queue
         self.router = router
         self.logger = logger
+        self.critical = critical
     }
 
     /// The grid's task queue and router on `client`, under `prefix`.
     public init(client: RedisClient, prefix: KeyPrefix, routing: RoutingConfig = .standard, actor: String = "radgridctl") {
         self.init(store: StudyStore(client: client, prefix: prefix),
                   queue: TaskQueue(client: client, name: GridKeys.taskQueue, configuration: TaskQueueConfiguration(prefix: prefix)),
-                  router: ExpertRouter(redis: client, prefix: prefix, config: routing, actor: actor))
+                  router: ExpertRouter(redis: client, prefix: prefix, config: routing, actor: actor),
+                  critical: CriticalResultStore(client: client, prefix: prefix))
     }
 
     public func perform(_ effect: StudyEffect, for record: StudyRecord) async throws {
@@ -257,6 +264,11 @@ public struct StudyWork: StudyEffectPerformer {
                                       region: route.region, priority: route.priority, weight: route.weight)
             let outcome = try await router.submitCase(request)
             logger.info("case submitted", metadata: ["study": "\(record.uid)", "case": "\(caseID)", "outcome": "\(outcome)", "priority": "\(route.priority)"])
+            // Critical results: the pre-screen found something critical on a STAT case (idempotent per study).
+            if record.screening?.urgency == .critical, route.priority == .stat, let critical {
+                try await critical.raise(study: record.uid, caseID: caseID, site: record.site, source: .ai, priority: route.priority,
+                                         now: WallClock.nowMilliseconds())
+            }
         default:
             throw StudyStoreError(.notApplicable, "the store performs \(effect)")
         }

@@ -1,4 +1,5 @@
 import Audit
+import CriticalResults
 import Foundation
 import GridContract
 import Hummingbird
@@ -21,6 +22,7 @@ import Telemetry
 /// - `GET /studies/{uid}` — the study's state, for its own site.
 /// - `GET /studies/{uid}/report` — the signed report: JSON, or a DICOM Basic Text SR with `Accept: application/dicom`.
 /// - `POST /studies/{uid}/dispute` — the site disputes the signed report: QC reads it again.
+/// - `POST /studies/{uid}/critical/ack` — the site acknowledges the study's critical result (CriticalAck.swift).
 /// - `GET /health`, `GET /metrics` (Prometheus).
 public struct GatewayConfiguration: Sendable {
     public var host: String = "127.0.0.1"
@@ -52,7 +54,8 @@ public enum GatewayApplication {
             intake: InstanceIntake(store: store, limits: configuration.intake, logger: logger),
             backpressure: Backpressure(client: client, store: store, thresholds: configuration.backpressure),
             maxRequestBytes: configuration.maxRequestBytes, machine: StudyStateMachine(settings: configuration.lifecycle),
-            base: baseURL, logger: logger
+            base: baseURL, logger: logger,
+            critical: CriticalResultStore(client: client, prefix: prefix)
         )
         let router = Router(context: BasicRequestContext.self)
         router.post("/studies") { request, context in await handler.respond { try await handler.stow(request, expectedStudy: nil) } }
@@ -73,6 +76,11 @@ public enum GatewayApplication {
         router.post("/studies/:uid/dispute") { request, context in
             let uid = context.parameters.get("uid") ?? ""
             return await handler.respond { try await handler.dispute(request, study: uid, secondReads: secondReads) }
+        }
+        // Critical results: the site's acknowledgement (CriticalAck.swift).
+        router.post("/studies/:uid/critical/ack") { request, context in
+            let uid = context.parameters.get("uid") ?? ""
+            return await handler.respond { try await handler.acknowledgeCritical(request, study: uid) }
         }
         router.get("/studies/:uid") { request, context in
             let uid = context.parameters.get("uid") ?? ""
@@ -108,6 +116,8 @@ struct StowHandler: Sendable {
     let machine: StudyStateMachine
     let base: ListeningURL
     let logger: Logger
+    /// Critical results the site acknowledges (CriticalAck.swift).
+    let critical: CriticalResultStore
 
     var baseURL: String { base.text }
 

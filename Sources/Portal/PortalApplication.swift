@@ -1,4 +1,5 @@
 import Accounts
+import CriticalResults
 import Foundation
 import GridContract
 import HTTPTypes
@@ -48,7 +49,8 @@ public enum PortalApplication {
         let handlers = PortalHandlers(
             accounts: AccountStore(client: client, prefix: prefix, settings: configuration.accounts, logger: logger),
             router: router, store: store, access: access, worklist: Worklist(store: store, router: router, images: images, access: access),
-            reports: ReportDesk(store: store, router: router, images: images, secondReads: secondReads, logger: logger),
+            reports: ReportDesk(store: store, router: router, images: images, secondReads: secondReads, logger: logger,
+                                criticalResults: CriticalResultStore(client: client, prefix: prefix)),
             secondReads: secondReads,
             dicomweb: DICOMweb(access: access, images: images, store: store), hub: hub,
             files: try StaticFiles(directory: configuration.publicDirectory), keepAlive: configuration.keepAlive, corsOrigins: Set(configuration.corsOrigins),

@@ -1,5 +1,6 @@
 import Accounts
 import Audit
+import CriticalResults
 import DICOM
 import Foundation
 import GridContract
@@ -21,6 +22,8 @@ struct ReportDesk: Sendable {
     let images: StudyImages
     let secondReads: SecondReads
     let logger: Logger
+    /// Critical results: a signed report marked critical notifies the sending site.
+    var criticalResults: CriticalResultStore? = nil
 
     /// Handles `POST /api/v1/cases/{id}/report` for the expert holding the accepted case.
     func write(caseInfo info: CaseInfo, study record: StudyRecord, principal: Principal, body: [String: Any]) async throws -> StudyReport {
@@ -97,6 +100,11 @@ struct ReportDesk: Sendable {
                     logger.error("signed report but the case did not complete", metadata: ["case": "\(info.id)", "code": "\(error.code)"])
                     throw PortalError(503, "portal.completeFailed", "the report is signed but the case could not be completed; retry")
                 }
+            }
+            // Critical results: notify the sending site (idempotent per study, so a retried signature raises nothing new).
+            if report.critical {
+                try await criticalResults?.raise(study: record.uid, caseID: record.caseID, site: record.site, source: .report,
+                                                 priority: record.route?.priority ?? record.priority, now: now, actor: actor)
             }
         }
         return report

@@ -13,6 +13,7 @@ public struct RadGridCtlCommand: AsyncParsableCommand {
             AuditCommand.self,
             StudyCommand.self,
             SitesCommand.self,
+            CriticalCommand.self,
             SubmitCommand.self,
             ExpertsCommand.self,
             AccountsCommand.self,

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Coordinator
+import CriticalResults
 import Logging
 import RadGridCLI
 import RadGridCore
@@ -21,6 +22,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Routing policy JSON (SLAs, case weights); defaults built in.") var routingConfig: String?
     @Option(help: "Consumer name in the coordinators group (default coordinator-<pid>).") var name: String?
     @Option(help: "Prometheus /metrics port (0 = off).") var metricsPort: Int = 0
+    @Option(help: "Critical-results policy JSON (retries, escalation times, retention; Ops/critical-results.json form); defaults built in.")
+    var criticalPolicy: String?
 
     func run() async throws {
         LogSetup.bootstrap()
@@ -35,8 +38,13 @@ struct CoordinatorCommand: AsyncParsableCommand {
         settings.claimIdle = .milliseconds(Self.milliseconds(claimIdle))
         if let name { settings.consumerName = name }
         if let routingConfig { settings.routing = try RoutingConfig.load(path: routingConfig) }
+        // Checked before anything starts: a bad policy file is an error naming its field.
+        let policy = try criticalPolicy.map { try CriticalResultPolicy.load(path: $0) } ?? .standard
         let client = try RedisClient(url: redis.resolvedURL, logger: logger)
-        var services: [any Service] = [client, Coordinator(client: client, settings: settings, logger: logger)]
+        // Critical results are delivered and escalated by every coordinator (leader-free, leased).
+        let notifier = CriticalResultNotifier(store: CriticalResultStore(client: client, prefix: redis.keyPrefix, policy: policy),
+                                              logger: Logger(label: "radgrid.critical"))
+        var services: [any Service] = [client, Coordinator(client: client, settings: settings, logger: logger), notifier]
         if metricsPort > 0 { services.append(Telemetry.metricsServer(host: "127.0.0.1", port: metricsPort, logger: logger)) }
         try await ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
     }

@@ -63,6 +63,15 @@ struct KeyOwnershipTests {
         ("route:{rt}:stats", .capped),
         ("route:{rt}:intake", .capped),
         ("route:{rt}:audit", .capped),
+        // Critical results (CriticalResultKeys): a result stays until acknowledged, then expires.
+        ("crit:{cr}:r:*", .owned("critical results: kept until acknowledged, then a TTL of the retention")),
+        ("crit:{cr}:open", .owned("critical results: a member leaves when acknowledged")),
+        ("crit:{cr}:deliveries", .owned("critical results: a member leaves when delivered, dead-lettered or acknowledged")),
+        ("crit:{cr}:timers", .owned("critical results: a member leaves after the last escalation or the acknowledgement")),
+        ("crit:{cr}:dead", .owned("critical results: a member leaves on retry or acknowledgement")),
+        ("crit:{cr}:acked", .owned("critical results: pruned by the notifiers past the retention")),
+        ("crit:{cr}:config:*", .owned("configuration: radgridctl sites webhook, critical admin-webhook; the notifiers' policy")),
+        ("{cr}:audit:*", .owned("audit chain: kept for the record")),
     ]
 
     static func matches(_ key: String, _ pattern: String) -> Bool {

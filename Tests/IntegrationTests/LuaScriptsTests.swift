@@ -4,6 +4,7 @@ import Testing
 import TestSupport
 @testable import Accounts
 @testable import Audit
+@testable import CriticalResults
 @testable import Routing
 @testable import StudyStore
 @testable import TaskQueue
@@ -26,6 +27,7 @@ import TestSupport
         ModuleScripts(module: "Routing", scripts: RoutingLua.all),
         ModuleScripts(module: "Accounts", scripts: AccountsLua.all),
         ModuleScripts(module: "QualityControl", scripts: QualityControlLua.all),
+        ModuleScripts(module: "CriticalResults", scripts: CriticalResultsLua.all),
     ]
 
     @Test(arguments: LuaScriptsTests.modules)
@@ -71,6 +73,7 @@ import TestSupport
         #expect(StudyStoreLua.all.map(\.name).contains("report"))
         #expect(AccountsLua.all.map(\.name) == ["session"])
         #expect(QualityControlLua.all.map(\.name).sorted() == ["arbitrate", "dispute", "score", "sign"])
+        #expect(CriticalResultsLua.all.map(\.name).sorted() == ["ack", "claim", "escalate", "raise", "record", "retry"])
     }
 
     /// One time source: queue scripts read the server clock only in the prelude's `now_ms()`;
@@ -81,6 +84,11 @@ import TestSupport
         }
         for (name, source) in RoutingLua.all {
             #expect(!source.contains("'TIME'"), "\(name).lua reads TIME")
+        }
+        // Critical-result transitions take the caller's clock; only the audit entry's own
+        // timestamp (the chain prelude) reads the server's.
+        for (name, source) in CriticalResultsLua.all {
+            #expect(source.components(separatedBy: "'TIME'").count == 2, "\(name).lua reads TIME outside the audit prelude")
         }
     }
 }

@@ -78,12 +78,16 @@ struct ModuleGraphTests {
         // No library links ArgumentParser (defect: RadGridCore did, into every module).
         let libraries = ["RadGridCore", "GridContract", "RedisClient", "TaskQueue", "StudyStore", "StudyLifecycle", "Routing", "Coordinator",
                          "Gateway", "Audit", "DICOM", "DICOMCodecs", "Imaging", "Screening", "WorkerDaemon", "GridSupervisor", "Zstd", "Telemetry",
-                         "Accounts", "Portal"]
+                         "Accounts", "Portal", "CriticalResults"]
         for library in libraries {
             #expect(!Self.closure(library, in: graph).contains("ArgumentParser"), "\(library) links ArgumentParser")
         }
         // The data plane does not reach into the control plane's daemons.
         #expect(!Self.closure("WorkerDaemon", in: graph).contains("Coordinator") && !Self.closure("WorkerDaemon", in: graph).contains("Routing"))
+        // Critical results sit beside the study store: the gateway, the portal and the
+        // coordinator raise and acknowledge through it; it depends on none of them.
+        let critical = Self.closure("CriticalResults", in: graph)
+        #expect(!critical.contains("StudyStore") && !critical.contains("Gateway") && !critical.contains("Portal") && !critical.contains("Coordinator"))
         // The portal reads studies and acts through the router; it never runs the pipeline,
         // and nothing below it depends on it.
         let portal = Self.closure("Portal", in: graph)

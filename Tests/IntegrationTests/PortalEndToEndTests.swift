@@ -85,6 +85,8 @@ import TestSupport
             Expert(id: "EA", name: "Dr A", specialties: specialties, credentials: [Credential(scope: "H001", expires: later)], capacity: 20, licence: Licence(number: "L-1"), practiceSince: 0),
             Expert(id: "EB", name: "Dr B 王医生", specialties: specialties, credentials: [Credential(scope: "H001", expires: later)], capacity: 20, licence: Licence(number: "L-1"), practiceSince: 0),
             Expert(id: "EC", name: "Dr C", specialties: specialties, credentials: [Credential(scope: "H001", expires: WallClock.nowMilliseconds() - 1)], capacity: 20, licence: Licence(number: "L-1"), practiceSince: 0),
+            // The QC reader: another specialty, so no case of this test is routed to them.
+            Expert(id: "QA", name: "Dr QA", specialties: [try Specialty("MR/msk")], credentials: [Credential(scope: "H001", expires: later)], capacity: 20, licence: Licence(number: "L-9"), practiceSince: 0),
         ], presence: .online, heartbeatUntil: later)
         var settings = AccountSettings()
         settings.bcryptCost = 4
@@ -269,6 +271,60 @@ import TestSupport
         let studyText = (try? String(contentsOfFile: work + "/study.txt", encoding: .utf8)) ?? ""
         #expect(studyText.contains("REPORT amended by \(holder)") && studyText.contains("Acute haemorrhage likely.") && studyText.contains("Follow-up CT in 24 h."),
                 "\(studyText.prefix(2000))")
+
+        // Quality control: an expert's first reads are always read again (Ops/qc.json), blind,
+        // by a qualified expert of another hospital: the other expert (the lapsed one never).
+        let reviewCase = caseID + ".qc"
+        var reviewInfo: CaseInfo?
+        let reviewDeadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < reviewDeadline {
+            reviewInfo = try await router.caseInfo(reviewCase)
+            if reviewInfo != nil { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(reviewInfo?.kind == .review && reviewInfo?.expert == other && reviewInfo?.state == "offered")
+        let otherList = try #require(try await Self.http("GET", portal + "/api/v1/me/cases", token: otherToken).json?["cases"] as? [[String: Any]])
+        #expect(otherList.first { $0["id"] as? String == reviewCase }?["kind"] as? String == "review")
+        #expect(try await Self.http("POST", portal + "/api/v1/cases/\(reviewCase)/accept", token: otherToken, json: [:]).status == 200)
+        let blind = try await Self.http("GET", portal + "/api/v1/cases/\(reviewCase)", token: otherToken)
+        #expect(blind.status == 200 && blind.json?["report"] is NSNull, "a second read shows no first report before scoring")
+        #expect(((blind.json?["instances"] as? [[String: Any]]) ?? []).count == 6)
+        #expect(try await Self.http("GET", portal + "/api/v1/cases/\(reviewCase)/report", token: otherToken).status == 403)
+        // The images stay for the second reader although the study is reported.
+        let reviewSeries = try await Self.http("GET", portal + "/dicomweb/studies/\(first.uid)/series", token: otherToken)
+        #expect(reviewSeries.status == 200)
+        #expect(try await store.record(first.uid)?.blobsDeleted == false)
+        #expect(try await Self.http("POST", portal + "/api/v1/cases/\(reviewCase)/review", token: otherToken, json: ["score": "4"]).status == 400)
+        #expect(try await Self.http("POST", portal + "/api/v1/cases/\(reviewCase)/review", token: holderToken, json: ["score": "1"]).status == 403)
+        let scored = try await Self.http("POST", portal + "/api/v1/cases/\(reviewCase)/review", token: otherToken,
+                                         json: ["score": "2b", "comment": "size underestimated"])
+        #expect(scored.status == 200, "\(String(decoding: scored.body, as: UTF8.self))")
+        let scoredReview = scored.json?["review"] as? [String: Any]
+        #expect(scoredReview?["state"] as? String == "arbitration")
+        #expect((scoredReview?["first_report"] as? [String: Any])?["impression"] as? String == "Acute haemorrhage likely.")
+        // A qc-role reader settles it; the operator sees the figures.
+        try await accounts.setPassword(user: "qc1", role: .qc, expert: "QA", password: "pw-qc1-portal-test", by: "admin:test")
+        let qcToken = try await Self.login(portal, "qc1", "pw-qc1-portal-test")
+        #expect(try await Self.http("POST", portal + "/api/v1/qc/reviews/\(caseID)/arbitrate", token: otherToken, json: ["score": "2a"]).status == 403)
+        let queue = try await Self.http("GET", portal + "/api/v1/qc/queue", token: qcToken)
+        #expect(((queue.json?["arbitration"] as? [[String: Any]]) ?? []).contains { $0["case"] as? String == caseID })
+        let explained = try await Self.http("GET", portal + "/api/v1/cases/\(caseID)", token: qcToken)
+        let routing = explained.json?["routing"] as? [String: Any]
+        #expect(((routing?["roster"] as? [[String: Any]]) ?? []).contains { $0["expert"] as? String == "EC" && (($0["reasons"] as? [String]) ?? []).contains("credential_expired") })
+        let settled = try await Self.http("POST", portal + "/api/v1/qc/reviews/\(caseID)/arbitrate", token: qcToken, json: ["score": "2a", "comment": "not significant"])
+        #expect(settled.status == 200 && (settled.json?["review"] as? [String: Any])?["final_score"] as? String == "2a")
+        #expect(try await store.record(first.uid)?.blobsDeleted == true, "the images go once the review closes")
+        let stats = try ChildProcess(executable: Self.binDir + "/radgridctl", arguments: ["qc", "stats", "--json", "--redis", server.url, "--prefix", Self.prefix.value],
+                                     outputPath: work + "/qc-stats.json")
+        #expect(stats.wait(timeout: .seconds(20)) == 0)
+        let figures = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: work + "/qc-stats.json")))) as? [[String: Any]]
+        let holderFigures = figures?.first { $0["expert"] as? String == holder }
+        #expect(holderFigures?["reviews"] as? Int == 1 && (holderFigures?["by_score"] as? [String: Int])?["2a"] == 1, "\(String(describing: figures))")
+        let explain = try ChildProcess(executable: Self.binDir + "/radgridctl", arguments: ["case", "explain", reviewCase, "--redis", server.url, "--prefix", Self.prefix.value],
+                                       outputPath: work + "/explain.txt")
+        #expect(explain.wait(timeout: .seconds(20)) == 0)
+        let explainText = (try? String(contentsOfFile: work + "/explain.txt", encoding: .utf8)) ?? ""
+        #expect(explainText.contains("(review)") && explainText.contains("\(holder)  declined"), "\(explainText)")
 
         // The reading page in headless Chromium: the other expert signs in, opens the second
         // case, scrolls, signs a report; the report must land.
