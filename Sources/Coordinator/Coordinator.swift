@@ -37,6 +37,7 @@ public final class Coordinator: Service, Sendable {
     let logger: Logger
     let actor: AuditActor
     let effects: StudyWork
+    let turnaround: Turnaround
     let metricEvents = Counter(label: "radgrid_coordinator_events_total")
     let metricSweeps = Counter(label: "radgrid_coordinator_sweeps_total")
 
@@ -51,6 +52,7 @@ public final class Coordinator: Service, Sendable {
         machine = StudyStateMachine(settings: settings.lifecycle)
         planner = RoutePlanner(client: client, keys: keys, config: settings.routing)
         actor = AuditActor(.coordinator, settings.consumerName)
+        turnaround = Turnaround(client: client, prefix: settings.prefix)
         effects = StudyWork(store: store, queue: queue, router: router, logger: logger,
                             critical: CriticalResultStore(client: client, prefix: settings.prefix, actor: actor))
     }
@@ -119,7 +121,12 @@ public final class Coordinator: Service, Sendable {
         guard let event = parsed, Self.mirrored(event.event) else { return }
         // Cases created outside the grid (tests, benchmarks, the CLI) map to no study.
         guard let uid = try await store.study(forCase: event.caseID) else { return }
-        try await handle(.caseEvent(event), study: uid)
+        let outcome = try await handle(.caseEvent(event), study: uid)
+        // Turnaround is counted once, on the transition to reported.
+        if case .completed = event.event, case .handled(let decision, let record) = outcome, decision.next?.state == .reported,
+           let info = try await router.caseInfo(event.caseID.rawValue) {
+            try await turnaround.record(priority: record.priority, receivedAt: record.createdAt, info: info)
+        }
     }
 
     /// Router steps that can change a study; the rest (waits, widening) only cost a read.

@@ -20,6 +20,7 @@ import RadGridCore
 /// | `studies:committed` | stream | coordinators' group; capped (MAXLEN ~) |
 /// | `coord:case:<case>` | string case → study uid | deleted when the study ends; TTL as a backstop |
 /// | `sites:region` | hash site → region | configuration (operators) |
+/// | `turnaround` | hash `<priority>\|<stage>\|n`, `…\|sum_ms`, `…\|b<bucket>`, `<priority>\|breaches` | counters of reported studies (kept; `radgridctl status`) |
 /// | `sites:uploading:<site>` | counter | a site's uploads in progress; TTL 60 s, refreshed while receiving |
 /// | `gateway:tokens` | hash sha256 → site | configuration (`radgridctl sites`) |
 /// | `workers` / `workers:<name>` | zset / hash | heartbeats; hash TTL 3 beats, zset pruned by `radgridctl status` |
@@ -66,6 +67,8 @@ public struct GridKeys: Sendable, Hashable {
 
     public func caseStudy(_ id: CaseID) -> String { p + "coord:case:" + id.rawValue }
     public var siteRegions: String { p + "sites:region" }
+    /// Turnaround counters of reported studies (`Coordinator.Turnaround`).
+    public var turnaround: String { p + "turnaround" }
     public func siteUploads(_ site: SiteID) -> String { p + "sites:uploading:" + site.rawValue }
     public var siteTokens: String { p + "gateway:tokens" }
 

@@ -54,6 +54,8 @@ public struct GridStatus: Codable, Sendable {
     public var experts: ExpertLoad
     public var deadLetters: Int
     public var waitingCases: Int
+    /// Turnaround of reported studies per priority and stage, and SLA breaches.
+    public var turnaround: Turnaround.Summary?
     public var studyList: [Study]?
 
     public static func collect(client: RedisClient, prefix: KeyPrefix, queueName: String = GridKeys.taskQueue, listStudies: Bool = false) async throws -> GridStatus {
@@ -100,7 +102,7 @@ public struct GridStatus: Codable, Sendable {
             list = out
         }
         return GridStatus(queue: stats, workers: workers, studies: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }),
-                          experts: experts, deadLetters: stats.deadLetters, waitingCases: Int(replies[2].int ?? 0), studyList: list)
+                          experts: experts, deadLetters: stats.deadLetters, waitingCases: Int(replies[2].int ?? 0), turnaround: try await Turnaround(client: client, prefix: prefix).summary(), studyList: list)
     }
 
     public func render() -> String {
@@ -121,6 +123,17 @@ public struct GridStatus: Codable, Sendable {
         if !experts.busiest.isEmpty {
             out.append("  busiest: " + experts.busiest.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         }
+        if let turnaround, !turnaround.reported.isEmpty {
+            out.append("TURNAROUND (reported studies; p50/p95 are histogram bucket bounds, minutes)")
+            out.append("  " + pad("priority", 10) + pad("reported", 10) + pad("breaches", 10) + Turnaround.Stage.allCases.map { pad($0.rawValue + " p50/p95", 30) }.joined())
+            for priority in Priority.allCases.map(\.description) where turnaround.reported[priority] != nil {
+                let cells = Turnaround.Stage.allCases.map { stage -> String in
+                    guard let f = turnaround.stages[priority]?[stage.rawValue] else { return pad("-", 30) }
+                    return pad("\(Self.minutes(f.p50Minutes))/\(Self.minutes(f.p95Minutes)) (mean \(String(format: "%.1f", f.meanMinutes)))", 30)
+                }
+                out.append("  " + pad(priority, 10) + pad(String(turnaround.reported[priority] ?? 0), 10) + pad(String(turnaround.breaches[priority] ?? 0), 10) + cells.joined())
+            }
+        }
         if let studyList {
             out.append("CASES")
             out.append("  " + pad("study", 22) + pad("state", 12) + pad("prio", 8) + pad("urgency", 10) + pad("specialty", 19) + pad("case prio", 10) + "expert")
@@ -131,6 +144,8 @@ public struct GridStatus: Codable, Sendable {
         }
         return out.joined(separator: "\n")
     }
+
+    static func minutes(_ value: Double?) -> String { value.map { String(format: "≤%g", $0) } ?? ">\(Int(Turnaround.bucketMinutes.last!))" }
 
     func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
     func lpad(_ v: Int, _ n: Int) -> String { let s = String(v); return s.count >= n ? " " + s : String(repeating: " ", count: n - s.count) + s }

@@ -54,6 +54,10 @@ public struct CaseInfo: Sendable, Codable, Hashable {
     public var acceptBy: Int64?
     public var report: String?
     public var kind: CaseKind = .read
+    /// Times of the first offer, the acceptance and the completion (ms), when they happened.
+    public var firstOfferedAt: Int64?
+    public var acceptedAt: Int64?
+    public var completedAt: Int64?
 }
 
 /// An expert with live state, for `radgridctl experts list|show`.
@@ -364,7 +368,8 @@ public final class ExpertRouter: Sendable {
                         offers: Int(i("offers")), declines: Int(i("declines")),
                         excluded: (s("excl") ?? "").split(separator: " ").map(String.init),
                         acceptBy: map["accept_by"]?.int, report: s("report"),
-                        kind: s("kind").flatMap(CaseKind.init(rawValue:)) ?? .read)
+                        kind: s("kind").flatMap(CaseKind.init(rawValue:)) ?? .read,
+                        firstOfferedAt: map["first_offered_at"]?.int, acceptedAt: map["accepted_at"]?.int, completedAt: map["completed_at"]?.int)
     }
 
     // MARK: - Timers and waiting cases

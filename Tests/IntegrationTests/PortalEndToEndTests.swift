@@ -1,5 +1,6 @@
 import Accounts
 import Audit
+import Coordinator
 import DICOM
 import Foundation
 #if canImport(FoundationNetworking)
@@ -245,6 +246,10 @@ import TestSupport
             try await Task.sleep(for: .milliseconds(200))
         }
         #expect(reported?.state == .reported)
+        // The coordinator counted its turnaround once, every stage, for `radgridctl status`.
+        let turnaround = try await Turnaround(client: client, prefix: Self.prefix).summary()
+        #expect(turnaround.reported.values.reduce(0, +) == 1)
+        #expect(turnaround.stages[first.priority.description]?.count == Turnaround.Stage.allCases.count, "\(turnaround)")
         let signedEntries = try await store.audit(first.uid).entries().filter { $0.action == "report.signed" }
         #expect(signedEntries.count == 1 && signedEntries[0].actor == "expert:\(holder)" && !signedEntries[0].details.contains("haemorrhage"))
 

@@ -19,7 +19,8 @@
 -- unavailable (off shift, offline or no longer qualified), credential (none valid for the
 -- site), declined (declined, timed out, or read it first), conflict (home site sent it),
 -- same_hospital (a second read from the first reader's hospital), full (no capacity left),
--- ranked (eligible, another ranked first) or offered.
+-- ranked (eligible, another ranked first) or offered. `first_offered_at` keeps the first
+-- offer's time (turnaround: received -> assigned).
 --#include _routing
 local case_key = K.case
 local case_id, mode, specialty, site, region = ARGV[NA + 1], ARGV[NA + 2], ARGV[NA + 3], ARGV[NA + 4], ARGV[NA + 5]
@@ -129,6 +130,7 @@ if best then
   redis.call('HSET', K.recent, best, (best_recent + 1) .. ':' .. NOW)
   local accept_by = NOW + tonumber(A.accept_timeout_ms)
   redis.call('HSET', case_key, 'state', 'offered', 'expert', best, 'offered_at', NOW, 'accept_by', accept_by)
+  redis.call('HSETNX', case_key, 'first_offered_at', NOW)
   redis.call('HINCRBY', case_key, 'offers', 1)
   redis.call('ZREM', K.wait, case_id)
   local due = accept_by
