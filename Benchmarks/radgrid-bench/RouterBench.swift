@@ -2,6 +2,7 @@ import ArgumentParser
 import Collections
 import Foundation
 import GridContract
+import QualityControl
 import RadGridCore
 import RedisClient
 import Routing
@@ -21,6 +22,9 @@ struct RouterBench: AsyncParsableCommand {
     @Option(help: "Experts in the simulation.") var simExperts: Int = 600
     @Option(help: "Simulated hours.") var simHours: Double = 4
     @Option(help: "Offered load as a fraction of reading capacity.") var load: Double = 0.85
+    @Option(help: "QC: share of reads drawn at random for a second read.") var qcRate: Double = 0.05
+    @Option(help: "QC: share of first reads seeded wrong (a discrepancy a second reader should find).") var seededWrong: Double = 0.03
+    @Option(help: "QC: chance a second reader finds a seeded discrepancy.") var qcDetect: Double = 0.9
     @Flag(help: "Skip the simulation.") var noSim = false
     @Flag(help: "Print one JSON object as the last line.") var json = false
 
@@ -36,7 +40,11 @@ struct RouterBench: AsyncParsableCommand {
             result["server_script_mean_ms_\(size)"] = figures.serverMicros / 1000
         }
         if !noSim {
-            let sim = try await RouterSimulation(client: client, seed: seed, experts: simExperts, hours: simHours, load: load).run()
+            var qc = QCPolicy.standard
+            qc.samplingRate = ["default": qcRate]
+            qc.firstCases = 0  // the simulated experts are established: their first reads are behind them
+            let sim = try await RouterSimulation(client: client, seed: seed, experts: simExperts, hours: simHours, load: load,
+                                                 qc: qc, seededWrong: seededWrong, qcDetect: qcDetect).run()
             sim.printTable()
             for (key, value) in sim.json { result[key] = value }
         }
@@ -133,20 +141,31 @@ final class SimClock: Sendable {
 
 /// Discrete-event simulation: Poisson arrivals at `load` of the experts' reading capacity,
 /// exponential reading times by modality, each expert reading one case at a time (STAT
-/// first), 3 % declines, 1 % ignored offers. Routing runs through the real scripts.
+/// first), 3 % declines, 1 % ignored offers. Routing runs through the real scripts. QC: a
+/// share of first reads is seeded wrong; reads are drawn for a second read at the policy's
+/// random rate, and a wrong read of a STAT case (the pre-screen's critical finding not
+/// reported) always; second reads are routed like any case (another hospital than the first
+/// reader's, never the first reader) and take expert time; a second reader finds a seeded
+/// discrepancy with `qcDetect`.
 struct RouterSimulation {
     let client: RedisClient
     let seed: UInt64
     let expertCount: Int
     let hours: Double
     let load: Double
+    let qc: QCPolicy
+    let seededWrong: Double
+    let qcDetect: Double
 
-    init(client: RedisClient, seed: UInt64, experts: Int, hours: Double, load: Double) {
+    init(client: RedisClient, seed: UInt64, experts: Int, hours: Double, load: Double, qc: QCPolicy, seededWrong: Double, qcDetect: Double) {
         self.client = client
         self.seed = seed
         self.expertCount = experts
         self.hours = hours
         self.load = load
+        self.qc = qc
+        self.seededWrong = seededWrong
+        self.qcDetect = qcDetect
     }
 
     struct Event: Comparable {
@@ -163,12 +182,18 @@ struct RouterSimulation {
         var submitted: Int64
         var serviceMs: Int64
         var started: Int64?
+        /// A second read: the first read's case index.
+        var reviewOf: Int?
+        /// A first read seeded wrong (set when it is read).
+        var wrong = false
+        var reader: String?
     }
 
     struct Reader {
         var queue: [Int] = []
         var current: Int?
         var busyMs: Int64 = 0
+        var reviewBusyMs: Int64 = 0
     }
 
     struct Report {
@@ -181,6 +206,11 @@ struct RouterSimulation {
         var capacityViolations = 0
         var doubleAssignments = 0
         var offers = 0, declines = 0, timeouts = 0, escalations = 0, widened = 0, aged = 0
+        /// Received → accepted, minutes, first reads by priority.
+        var accepts: [Priority: [Double]] = [:]
+        var qcSampled = 0, qcReviews = 0, qcSeeded = 0, qcSeededSampled = 0, qcCaught = 0, qcViolations = 0
+        var busyMs: Int64 = 0, reviewBusyMs: Int64 = 0
+        var qcShare: Double { busyMs > 0 ? Double(reviewBusyMs) / Double(busyMs) : 0 }
 
         func pct(_ values: [Double], _ p: Double) -> Double {
             guard !values.isEmpty else { return 0 }
@@ -198,7 +228,12 @@ struct RouterSimulation {
                 print("  wait \(priority.description.padding(toLength: 8, withPad: " ", startingAt: 0)) n=\(w.count)  p50=\(String(format: "%.1f", pct(w, 0.5))) min  p95=\(String(format: "%.1f", pct(w, 0.95))) min  max=\(String(format: "%.1f", w.max() ?? 0)) min")
             }
             print("  utilisation mean=\(String(format: "%.3f", meanUtilisation)) max=\(String(format: "%.3f", maxUtilisation)) max/mean=\(String(format: "%.3f", maxUtilisation / max(meanUtilisation, 1e-9)))")
-            print("  violations credential=\(credentialViolations) eligibility=\(eligibilityViolations) capacity=\(capacityViolations) double=\(doubleAssignments)")
+            print("  violations credential=\(credentialViolations) eligibility=\(eligibilityViolations) capacity=\(capacityViolations) double=\(doubleAssignments) qc=\(qcViolations)")
+            for priority in Priority.allCases {
+                let a = accepts[priority] ?? []
+                print("  received→accepted \(priority.description.padding(toLength: 8, withPad: " ", startingAt: 0)) n=\(a.count)  p50=\(String(format: "%.1f", pct(a, 0.5))) min  p95=\(String(format: "%.1f", pct(a, 0.95))) min")
+            }
+            print("  qc  sampled=\(qcSampled) reviews=\(qcReviews) seeded=\(qcSeeded) seeded-sampled=\(qcSeededSampled) caught=\(qcCaught)  share of expert time=\(String(format: "%.3f", qcShare))")
         }
 
         var json: [String: Any] {
@@ -216,6 +251,10 @@ struct RouterSimulation {
                 "capacity_violations": capacityViolations, "double_assignments": doubleAssignments,
                 "wait_p50_min": p50, "wait_p95_min": p95, "wait_max_min": maxima,
                 "declines": declines, "accept_timeouts": timeouts, "escalations": escalations,
+                "stat_p95_accept_min": pct(accepts[.stat] ?? [], 0.95),
+                "accept_p95_min": Dictionary(uniqueKeysWithValues: Priority.allCases.map { ($0.description, pct(accepts[$0] ?? [], 0.95)) }),
+                "qc_sampled": qcSampled, "qc_reviews": qcReviews, "qc_seeded": qcSeeded, "qc_seeded_sampled": qcSeededSampled,
+                "qc_caught": qcCaught, "qc_violations": qcViolations, "qc_share_of_expert_time": qcShare,
             ]
         }
     }
@@ -277,10 +316,15 @@ struct RouterSimulation {
             let c = readers[e].queue.remove(at: pick)
             readers[e].current = c
             cases[c].started = now
-            report.started += 1
-            report.waits[cases[c].request.priority, default: []].append(Double(now - cases[c].submitted) / 60_000)
             let finish = now + cases[c].serviceMs
-            readers[e].busyMs += max(0, min(finish, end) - max(now, warm))
+            let busy = max(0, min(finish, end) - max(now, warm))
+            readers[e].busyMs += busy
+            if cases[c].reviewOf == nil {
+                report.started += 1
+                report.waits[cases[c].request.priority, default: []].append(Double(now - cases[c].submitted) / 60_000)
+            } else {
+                readers[e].reviewBusyMs += busy
+            }
             schedule(finish, .finish(e))
         }
 
@@ -309,6 +353,13 @@ struct RouterSimulation {
                         let level = Int(d["level"] ?? "") ?? 0
                         if !expert.qualifies(for: request.specialty.widened(to: level)) || expert.homeSite == request.site
                             || excluded[entry.caseID, default: []].contains(expertID) { report.eligibilityViolations += 1 }
+                        if let first = cases[c].reviewOf {
+                            // A second read: never the first reader, never from the first reader's hospital.
+                            let firstReader = cases[first].reader.flatMap { index[$0] }.map { experts[$0] }
+                            if firstReader?.id == expertID || (firstReader?.homeSite != nil && firstReader?.homeSite == expert.homeSite) {
+                                report.qcViolations += 1
+                            }
+                        }
                         holder[entry.caseID] = expertID
                         expertLoad[expertID, default: 0] += weight
                         let roll = Int.random(in: 0..<100, using: &rng)
@@ -319,6 +370,9 @@ struct RouterSimulation {
                             continue // ignored; the accept timeout hands it on
                         } else {
                             try await router.accept(caseID: entry.caseID, expert: expertID)
+                            if cases[c].reviewOf == nil {
+                                report.accepts[request.priority, default: []].append(Double(now - cases[c].submitted) / 60_000)
+                            }
                             readers[e].queue.append(c)
                             startNext(e, at: now)
                         }
@@ -355,6 +409,34 @@ struct RouterSimulation {
                 guard let c = readers[e].current else { continue }
                 readers[e].current = nil
                 try await router.complete(caseID: cases[c].request.id, expert: experts[e].id, reportReference: "R")
+                if let first = cases[c].reviewOf {
+                    report.qcReviews += 1
+                    if cases[first].wrong && Double.random(in: 0..<1, using: &rng) < qcDetect { report.qcCaught += 1 }
+                } else {
+                    // The report is signed: seeded wrong or not, and whether QC reads it again.
+                    cases[c].reader = experts[e].id
+                    cases[c].wrong = Double.random(in: 0..<1, using: &rng) < seededWrong
+                    if cases[c].wrong { report.qcSeeded += 1 }
+                    let request = cases[c].request
+                    let drawn = QCSampler.randomlySampled(caseID: request.id, modality: request.specialty.modality, policy: qc)
+                    // A wrong read of a STAT case misses the pre-screen's critical finding.
+                    let disagreement = !QCSampler.disagreement(aiCritical: request.priority == .stat, reportCritical: request.priority == .stat && !cases[c].wrong,
+                                                               policy: qc).isEmpty
+                    if drawn || disagreement {
+                        report.qcSampled += 1
+                        if cases[c].wrong { report.qcSeededSampled += 1 }
+                        var review = CaseRequest(id: request.id + QCReview.reviewSuffix, specialty: request.specialty, site: request.site,
+                                                 region: request.region, priority: Priority(name: qc.reviewPriority) ?? .routine, weight: request.weight,
+                                                 deadline: now + Int64(qc.reviewDeadlineHours) * 3_600_000)
+                        review.kind = .review
+                        review.excludedExperts = [experts[e].id]
+                        review.avoidHomeSite = experts[e].homeSite
+                        caseIndex[review.id] = cases.count
+                        let minutes = RouterBenchSupport.modalityMinutes[request.specialty.modality] ?? 8
+                        cases.append(SimCase(request: review, submitted: now, serviceMs: max(30_000, Int64(exponential(minutes * 60_000))), reviewOf: c))
+                        try await router.submitCase(review)
+                    }
+                }
                 try await router.drainWaiting(limit: 500)
                 try await followAudit(now: now)
                 startNext(e, at: now)
@@ -365,9 +447,11 @@ struct RouterSimulation {
             }
             if now >= end, case .tick = event.kind { break }
         }
-        report.cases = cases.count
+        report.cases = cases.filter { $0.reviewOf == nil }.count
+        report.busyMs = readers.reduce(0) { $0 + $1.busyMs }
+        report.reviewBusyMs = readers.reduce(0) { $0 + $1.reviewBusyMs }
         // Cases not started by the end count with their wait so far.
-        for simCase in cases where simCase.started == nil {
+        for simCase in cases where simCase.started == nil && simCase.reviewOf == nil {
             report.waits[simCase.request.priority, default: []].append(Double(end - simCase.submitted) / 60_000)
         }
         report.utilisation = readers.map { Double($0.busyMs) / Double(end - warm) }
