@@ -22,6 +22,7 @@ struct RouterBench: AsyncParsableCommand {
     @Option(help: "Experts in the simulation.") var simExperts: Int = 600
     @Option(help: "Simulated hours.") var simHours: Double = 4
     @Option(help: "Offered load as a fraction of reading capacity.") var load: Double = 0.85
+    @Option(help: "Routing policy JSON for the simulation (default: built in, = Ops/routing.json).") var routingConfig: String?
     @Option(help: "QC: share of reads drawn at random for a second read.") var qcRate: Double = 0.05
     @Option(help: "QC: share of first reads seeded wrong (a discrepancy a second reader should find).") var seededWrong: Double = 0.03
     @Option(help: "QC: chance a second reader finds a seeded discrepancy.") var qcDetect: Double = 0.9
@@ -43,7 +44,8 @@ struct RouterBench: AsyncParsableCommand {
             var qc = QCPolicy.standard
             qc.samplingRate = ["default": qcRate]
             qc.firstCases = 0  // the simulated experts are established: their first reads are behind them
-            let sim = try await RouterSimulation(client: client, seed: seed, experts: simExperts, hours: simHours, load: load,
+            let routing = try routingConfig.map { try RoutingConfig.load(path: $0) } ?? .standard
+            let sim = try await RouterSimulation(client: client, seed: seed, experts: simExperts, hours: simHours, load: load, routing: routing,
                                                  qc: qc, seededWrong: seededWrong, qcDetect: qcDetect).run()
             sim.printTable()
             for (key, value) in sim.json { result[key] = value }
@@ -153,11 +155,13 @@ struct RouterSimulation {
     let expertCount: Int
     let hours: Double
     let load: Double
+    let routing: RoutingConfig
     let qc: QCPolicy
     let seededWrong: Double
     let qcDetect: Double
 
-    init(client: RedisClient, seed: UInt64, experts: Int, hours: Double, load: Double, qc: QCPolicy, seededWrong: Double, qcDetect: Double) {
+    init(client: RedisClient, seed: UInt64, experts: Int, hours: Double, load: Double, routing: RoutingConfig, qc: QCPolicy, seededWrong: Double, qcDetect: Double) {
+        self.routing = routing
         self.client = client
         self.seed = seed
         self.expertCount = experts
@@ -267,7 +271,7 @@ struct RouterSimulation {
         // Utilisation is measured after a warm-up (a fifth of the run, at most 30 minutes).
         let warm = start + min(1_800_000, (end - start) / 5)
         let clock = SimClock(start)
-        let router = ExpertRouter(redis: client, prefix: KeyPrefix(prefix), actor: "sim", clock: { clock.now })
+        let router = ExpertRouter(redis: client, prefix: KeyPrefix(prefix), config: routing, actor: "sim", clock: { clock.now })
         var rng = SeededGenerator(seed: seed)
         var experts = RosterGenerator.generate(count: expertCount, seed: seed)
         // A staffed period: everyone on shift; 1 % of credentials lapse during the run.
@@ -346,7 +350,7 @@ struct RouterSimulation {
                         let request = cases[c].request
                         let weight = Int(d["weight"] ?? "") ?? 0
                         if holder[entry.caseID] != nil { report.doubleAssignments += 1 }
-                        let limit = d["eprio"] == "0" ? Double(expert.capacity) * 1.25 : Double(expert.capacity)
+                        let limit = d["eprio"] == "0" ? Double(expert.capacity) * (1 + routing.statCapacityMargin) : Double(expert.capacity)
                         if Double(expertLoad[expertID, default: 0] + weight) > limit + 1e-9 { report.capacityViolations += 1 }
                         let scopes = [request.site, "region:" + (request.region ?? "")]
                         if !expert.credentials.contains(where: { scopes.contains($0.scope) && $0.isValid(at: entry.time) }) { report.credentialViolations += 1 }

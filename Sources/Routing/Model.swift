@@ -260,6 +260,16 @@ public struct RoutingConfig: Sendable, Codable, Hashable {
     public var specialtyRules: SpecialtyRules
     /// Licence and years of practice an expert needs before any case is offered.
     public var qualificationRules: QualificationRules = .standard
+    /// What "least loaded" means when choosing among eligible experts.
+    public var balanceBy: Balance = .ratio
+
+    public enum Balance: String, Sendable, Codable, Hashable {
+        /// Least share of capacity in use: experts fill in proportion to their capacity.
+        case ratio
+        /// Least work in hand (capacity still a hard limit): a case goes to whoever will get
+        /// to it soonest when reading speeds are alike.
+        case load
+    }
 
     public static let standard = RoutingConfig(
         slaMinutes: ["stat": 30, "urgent": 120, "routine": 1440, "bulk": 4320],
@@ -356,7 +366,7 @@ public struct RoutingConfig: Sendable, Codable, Hashable {
     enum CodingKeys: String, CodingKey {
         case slaMinutes, acceptTimeoutSeconds, statCapacityMargin, conflictOfInterest, widenAtFractions
         case ageRoutineAfterMinutes, ageUrgentAfterMinutes, heartbeatTTLSeconds, recentHalfLifeMinutes
-        case maxCandidatesScanned, weights, auditMaxEntries, closedCaseRetentionDays, specialtyRules, qualificationRules
+        case maxCandidatesScanned, weights, auditMaxEntries, closedCaseRetentionDays, specialtyRules, qualificationRules, balanceBy
     }
 
     public init(from decoder: any Decoder) throws {
@@ -377,6 +387,7 @@ public struct RoutingConfig: Sendable, Codable, Hashable {
         closedCaseRetentionDays = try c.decodeIfPresent(Int.self, forKey: .closedCaseRetentionDays) ?? d.closedCaseRetentionDays
         specialtyRules = try c.decodeIfPresent(SpecialtyRules.self, forKey: .specialtyRules) ?? d.specialtyRules
         qualificationRules = try c.decodeIfPresent(QualificationRules.self, forKey: .qualificationRules) ?? d.qualificationRules
+        balanceBy = try c.decodeIfPresent(Balance.self, forKey: .balanceBy) ?? d.balanceBy
     }
 }
 

@@ -72,6 +72,15 @@ struct KeyOwnershipTests {
         ("crit:{cr}:acked", .owned("critical results: pruned by the notifiers past the retention")),
         ("crit:{cr}:config:*", .owned("configuration: radgridctl sites webhook, critical admin-webhook; the notifiers' policy")),
         ("{cr}:audit:*", .owned("audit chain: kept for the record")),
+        // Quality control (QCStore): open reviews stay until closed, the rest expire.
+        ("{qc}:case:*", .owned("QC: an unsampled read expires; an open review stays until closed, then expires")),
+        ("{qc}:open", .owned("QC: a member leaves when its review closes")),
+        ("{qc}:arbitration", .owned("QC: a member leaves when arbitrated")),
+        ("{qc}:reads", .owned("QC: per-expert counters (one field per expert)")),
+        ("{qc}:stats", .owned("QC: per-expert figures")),
+        ("{qc}:flagged", .owned("QC: cleared by radgridctl qc unflag")),
+        ("{qc}:audit:*", .owned("audit chain: kept for the record")),
+        ("turnaround", .owned("coordinator: turnaround counters of reported studies (radgridctl status)")),
     ]
 
     static func matches(_ key: String, _ pattern: String) -> Bool {

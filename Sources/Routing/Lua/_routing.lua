@@ -63,8 +63,9 @@ local A = {
   age_urgent_ms = ARGV[12],       -- urgent (eprio 1) ages to STAT after this
   seed = ARGV[13],                -- jitter seed
   closed_case_ttl_ms = ARGV[14],  -- a completed or cancelled case expires after this
+  balance = ARGV[15],             -- 'load': least work in hand first; 'ratio': least share of capacity
 }
-local NA = 14  -- a script's own arguments are ARGV[NA + 1 …]
+local NA = 15  -- a script's own arguments are ARGV[NA + 1 …]
 local NOW = tonumber(A.now)
 local TIE = 5e-7
 
@@ -87,12 +88,23 @@ local function jitter(id)
   return (h % 1000) * 1e-10
 end
 
--- An expert's load over capacity (1e9 without capacity), load, capacity.
+-- The pool score of an expert with `load` of `cap` work units: the share of capacity in use
+-- ('ratio'), or the work in hand ('load', units / 1000 so both stay within [0, 1] below
+-- capacity and the assign script's score bound works for both). Capacity stays a hard limit
+-- either way; 'load' sends a case to whoever will get to it soonest when reading speeds are
+-- alike, 'ratio' fills experts in proportion to their capacity.
+local BY_LOAD = A.balance == 'load'
+local function score_of(load, cap)
+  if cap <= 0 then return 1e9 end
+  if BY_LOAD then return load / 1000 end
+  return load / cap
+end
+
+-- An expert's pool score (1e9 without capacity), load, capacity.
 local function ratio(id)
   local cap = tonumber(redis.call('HGET', K.cap, id) or '0')
   local load = tonumber(redis.call('HGET', K.load, id) or '0')
-  if cap <= 0 then return 1e9, load, 0 end
-  return load / cap, load, cap
+  return score_of(load, cap), load, cap
 end
 
 -- The expert's recent offers, halved every half-life.

@@ -3,7 +3,7 @@
 -- case's pools (ties: fewest recent offers, then jitter), or makes it wait.
 -- KEYS: the router's (see _routing.lua); K.case is the case, the pools follow from
 --   K.first_pool in the order of the pool names.
--- ARGV: the router's, then NA+1 case id, +2 mode, +3 specialty, +4 site, +5 region,
+-- ARGV: the router's (see _routing.lua), then NA+1 case id, +2 mode, +3 specialty, +4 site, +5 region,
 --   +6 level, +7 priority rank, +8 weight, +9 deadline ms, +10 max level, +11 kind (read |
 --   review), +12 experts excluded from the start (' '-separated: a second read excludes the
 --   first reader), +13 home site whose experts may not take it ('' none: a second read comes
@@ -125,7 +125,7 @@ if best then
   redis.call('HINCRBY', K.open, best, 1)
   hold(best, case_id)
   local cap = tonumber(redis.call('HGET', K.cap, best))
-  local score = new_load / cap + jitter(best)
+  local score = score_of(new_load, cap) + jitter(best)
   for p = 1, npools do redis.call('ZADD', KEYS[K.first_pool + p - 1], 'XX', score, best) end
   redis.call('HSET', K.recent, best, (best_recent + 1) .. ':' .. NOW)
   local accept_by = NOW + tonumber(A.accept_timeout_ms)
