@@ -231,7 +231,7 @@ struct RouterSimulation {
                 let w = waits[priority] ?? []
                 print("  wait \(priority.description.padding(toLength: 8, withPad: " ", startingAt: 0)) n=\(w.count)  p50=\(String(format: "%.1f", pct(w, 0.5))) min  p95=\(String(format: "%.1f", pct(w, 0.95))) min  max=\(String(format: "%.1f", w.max() ?? 0)) min")
             }
-            print("  utilisation mean=\(String(format: "%.3f", meanUtilisation)) max=\(String(format: "%.3f", maxUtilisation)) max/mean=\(String(format: "%.3f", maxUtilisation / max(meanUtilisation, 1e-9)))")
+            print("  utilisation mean=\(String(format: "%.3f", meanUtilisation)) max=\(String(format: "%.3f", maxUtilisation)) max/mean=\(String(format: "%.3f", maxUtilisation / max(meanUtilisation, 1e-9)))  p10=\(String(format: "%.3f", pct(utilisation, 0.1))) p50=\(String(format: "%.3f", pct(utilisation, 0.5))) p90=\(String(format: "%.3f", pct(utilisation, 0.9))) p99=\(String(format: "%.3f", pct(utilisation, 0.99)))  ≥0.98: \(utilisation.filter { $0 >= 0.98 }.count)")
             print("  violations credential=\(credentialViolations) eligibility=\(eligibilityViolations) capacity=\(capacityViolations) double=\(doubleAssignments) qc=\(qcViolations)")
             for priority in Priority.allCases {
                 let a = accepts[priority] ?? []

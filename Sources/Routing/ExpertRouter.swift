@@ -127,7 +127,7 @@ public final class ExpertRouter: Sendable {
             RedisArgument(Int64(config.ageRoutineAfterMinutes) * 60_000), RedisArgument(Int64(config.ageUrgentAfterMinutes) * 60_000),
             RedisArgument(Int.random(in: 0..<1_000_000_000)),
             RedisArgument(Int64(config.closedCaseRetentionDays) * 86_400_000),
-            RedisArgument(config.balanceBy.rawValue),
+            RedisArgument(config.balanceBy.rawValue), RedisArgument(config.maxOpenCases),
         ]
     }
 

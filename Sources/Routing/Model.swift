@@ -262,6 +262,9 @@ public struct RoutingConfig: Sendable, Codable, Hashable {
     public var qualificationRules: QualificationRules = .standard
     /// What "least loaded" means when choosing among eligible experts.
     public var balanceBy: Balance = .ratio
+    /// Cases an expert may hold at once (offered + accepted; a STAT case one more), beside the
+    /// capacity in work units; 0 = no limit. The rest wait in the router, by priority.
+    public var maxOpenCases: Int = 0
 
     public enum Balance: String, Sendable, Codable, Hashable {
         /// Least share of capacity in use: experts fill in proportion to their capacity.
@@ -319,6 +322,7 @@ public struct RoutingConfig: Sendable, Codable, Hashable {
         guard (4...10_000).contains(maxCandidatesScanned) else { throw .invalid("maxCandidatesScanned: must be 4...10000") }
         guard closedCaseRetentionDays > 0 else { throw .invalid("closedCaseRetentionDays: must be positive") }
         try qualificationRules.validate()
+        guard (0...1000).contains(maxOpenCases) else { throw .invalid("maxOpenCases: must be 0...1000 (0 = no limit)") }
         do {
             _ = try SpecialtyDeriver.shared(for: specialtyRules)
         } catch {
@@ -366,7 +370,7 @@ public struct RoutingConfig: Sendable, Codable, Hashable {
     enum CodingKeys: String, CodingKey {
         case slaMinutes, acceptTimeoutSeconds, statCapacityMargin, conflictOfInterest, widenAtFractions
         case ageRoutineAfterMinutes, ageUrgentAfterMinutes, heartbeatTTLSeconds, recentHalfLifeMinutes
-        case maxCandidatesScanned, weights, auditMaxEntries, closedCaseRetentionDays, specialtyRules, qualificationRules, balanceBy
+        case maxCandidatesScanned, weights, auditMaxEntries, closedCaseRetentionDays, specialtyRules, qualificationRules, balanceBy, maxOpenCases
     }
 
     public init(from decoder: any Decoder) throws {
@@ -388,6 +392,7 @@ public struct RoutingConfig: Sendable, Codable, Hashable {
         specialtyRules = try c.decodeIfPresent(SpecialtyRules.self, forKey: .specialtyRules) ?? d.specialtyRules
         qualificationRules = try c.decodeIfPresent(QualificationRules.self, forKey: .qualificationRules) ?? d.qualificationRules
         balanceBy = try c.decodeIfPresent(Balance.self, forKey: .balanceBy) ?? d.balanceBy
+        maxOpenCases = try c.decodeIfPresent(Int.self, forKey: .maxOpenCases) ?? d.maxOpenCases
     }
 }
 

@@ -54,6 +54,10 @@ local w = f.weight
 local factor = 1
 if f.eprio == 0 then factor = 1 + tonumber(A.stat_margin) end
 local conflict_rule = A.conflict_rule == '1'
+-- Work in hand is capped in cases too: the rest waits here, in priority order, for whoever
+-- frees up first (a short personal queue keeps utilisation even and STAT cases near the front).
+local max_open = tonumber(A.max_open)
+if max_open > 0 and f.eprio == 0 then max_open = max_open + 1 end
 local max_scan = tonumber(A.max_scan)
 local best, best_ratio, best_recent, best_tie_break, best_pool = nil, 0, 0, 0, ''
 local scanned, ties = 0, 0
@@ -87,7 +91,8 @@ for p = 1, npools do
         local reason = nil
         if string.find(f.excl, ' ' .. id .. ' ', 1, true) then
           reason = 'declined'
-        elseif load + w > cap * factor + 1e-9 then
+        elseif load + w > cap * factor + 1e-9
+          or (max_open > 0 and tonumber(redis.call('HGET', K.open, id) or '0') >= max_open) then
           reason = 'full'
         elseif conflict_rule or avoid ~= '' then
           local home = redis.call('HGET', K.home, id)
