@@ -262,8 +262,8 @@ public struct RoutingConfig: Sendable, Codable, Hashable {
     public var qualificationRules: QualificationRules = .standard
     /// What "least loaded" means when choosing among eligible experts.
     public var balanceBy: Balance = .ratio
-    /// Cases an expert may hold at once (offered + accepted; a STAT case one more), beside the
-    /// capacity in work units; 0 = no limit. The rest wait in the router, by priority.
+    /// Cases an expert may hold at once (offered + accepted), beside the capacity in work
+    /// units; 0 = no limit. The rest wait in the router, by priority, for whoever frees first.
     public var maxOpenCases: Int = 0
 
     public enum Balance: String, Sendable, Codable, Hashable {

@@ -64,7 +64,7 @@ local A = {
   seed = ARGV[13],                -- jitter seed
   closed_case_ttl_ms = ARGV[14],  -- a completed or cancelled case expires after this
   balance = ARGV[15],             -- 'load': least work in hand first; 'ratio': least share of capacity
-  max_open = ARGV[16],            -- cases an expert may hold at once (offered + accepted; STAT one more); 0 = no limit
+  max_open = ARGV[16],            -- cases an expert may hold at once (offered + accepted); 0 = no limit
 }
 local NA = 16  -- a script's own arguments are ARGV[NA + 1 …]
 local NOW = tonumber(A.now)

@@ -55,9 +55,9 @@ local factor = 1
 if f.eprio == 0 then factor = 1 + tonumber(A.stat_margin) end
 local conflict_rule = A.conflict_rule == '1'
 -- Work in hand is capped in cases too: the rest waits here, in priority order, for whoever
--- frees up first (a short personal queue keeps utilisation even and STAT cases near the front).
+-- frees up first (short personal queues keep utilisation even, and a waiting STAT case goes
+-- to the first of the pool's readers to finish, not behind one reader's queue).
 local max_open = tonumber(A.max_open)
-if max_open > 0 and f.eprio == 0 then max_open = max_open + 1 end
 local max_scan = tonumber(A.max_scan)
 local best, best_ratio, best_recent, best_tie_break, best_pool = nil, 0, 0, 0, ''
 local scanned, ties = 0, 0
