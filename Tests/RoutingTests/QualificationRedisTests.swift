@@ -120,3 +120,35 @@ import Testing
         #expect(try await f.router.decline(caseID: "C1.qc", expert: "OTHER", reason: .workload) == .waiting)
     }
 }
+
+/// The balance options: least work in hand, and a cap on cases in hand.
+@Suite(.serialized) struct BalanceRedisTests {
+    @Test func balanceByLoadPrefersTheLeastWorkInHandWhateverTheCapacity() async throws {
+        let f = try await Fixture.make { $0.balanceBy = .load }
+        defer { f.close() }
+        try await f.add([Fixture.expert("BIG", capacity: 40), Fixture.expert("SMALL", capacity: 10)])
+        var counts: [String: Int] = [:]
+        for n in 0..<6 { counts[try #require(try await f.submit("C\(n)", weight: 2).expert), default: 0] += 1 }
+        // By share of capacity BIG would take 4 or 5 of 6; by work in hand they split evenly.
+        #expect(counts == ["BIG": 3, "SMALL": 3])
+    }
+
+    @Test func maxOpenCasesKeepsTheRestWaitingForWhoeverFreesFirst() async throws {
+        let f = try await Fixture.make { $0.maxOpenCases = 1 }
+        defer { f.close() }
+        try await f.add([Fixture.expert("E1", capacity: 40), Fixture.expert("E2", capacity: 40)])
+        let a = try #require(try await f.submit("A").expert)
+        let b = try #require(try await f.submit("B").expert)
+        #expect(a != b)
+        #expect(try await f.submit("R", priority: .routine) == .waiting)
+        #expect(try await f.submit("S", priority: .stat) == .waiting, "no extra case for STAT: it waits for the first to finish")
+        let waiting = try #require(try await f.router.explain(caseID: "S")?.decisions.last)
+        #expect(Set(waiting.candidates.map(\.reason)) == ["full"])
+        try await f.router.accept(caseID: "B", expert: b)
+        try await f.router.complete(caseID: "B", expert: b, reportReference: "r")
+        _ = try await f.router.drainWaiting()
+        // The first to finish takes the STAT case first, though the routine one waited longer.
+        #expect(try await f.state("S").expert == b)
+        #expect(try await f.state("R").state == "waiting")
+    }
+}
