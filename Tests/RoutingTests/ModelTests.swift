@@ -44,6 +44,12 @@ import Testing
         if FileManager.default.fileExists(atPath: shipped.path) {
             #expect(try RoutingConfig.load(path: shipped.path) == RoutingConfig.standard)
         }
+        // The pull policy (least work in hand, one case in hand at a time) differs in exactly those two.
+        let pull = RoutingPaths.packageRoot.appendingPathComponent("Ops/routing-pull.json")
+        var expected = RoutingConfig.standard
+        expected.balanceBy = .load
+        expected.maxOpenCases = 1
+        #expect(try RoutingConfig.load(path: pull.path) == expected)
     }
 }
 
