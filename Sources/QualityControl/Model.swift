@@ -152,13 +152,7 @@ public struct QCPolicy: Sendable, Hashable, Codable {
     }
 
     static func describe(_ error: DecodingError) -> String {
-        let (path, detail): ([any CodingKey], String) = switch error {
-        case .typeMismatch(let type, let context): (context.codingPath, "expected \(type)")
-        case .valueNotFound(let type, let context): (context.codingPath, "expected \(type), found null")
-        case .keyNotFound(let key, let context): (context.codingPath + [key], "missing")
-        case .dataCorrupted(let context): (context.codingPath, "not valid (\(context.debugDescription))")
-        @unknown default: ([], "unreadable")
-        }
+        let (path, detail) = error.problem
         let text = path.map { $0.intValue.map { "[\($0)]" } ?? "." + $0.stringValue }.joined()
         return (text.isEmpty ? "(top level)" : String(text.drop { $0 == "." })) + ": " + detail
     }

@@ -96,8 +96,8 @@ extension ExpertRouter {
 
     /// Every expert holding `specialty` and what keeps each from the case now.
     func rosterFit(for info: CaseInfo, specialty: Specialty, avoidHomeSite: String) async throws -> [RoutingExplanation.RosterEntry] {
-        let experts = try await allExperts().filter { expert in expert.specialties.contains { $0.covers(specialty) } }
-        let states = try await expertStates(experts.map(\.id))
+        // One read of every profile with its live state; then those holding the specialty.
+        let states = try await expertStates(try await expertIDs()).filter { state in state.expert.specialties.contains { $0.covers(specialty) } }
         let now = self.now
         let scopes = [info.site] + (info.region.map { ["region:" + $0] } ?? [])
         let weight = info.weight

@@ -353,13 +353,7 @@ public struct RoutingConfig: Sendable, Codable, Hashable {
 
     /// A decoding failure as a typed error naming the JSON path.
     static func describe(_ error: DecodingError) -> any Error {
-        let (path, detail): ([any CodingKey], String) = switch error {
-        case .typeMismatch(let type, let context): (context.codingPath, "expected \(type)")
-        case .valueNotFound(let type, let context): (context.codingPath, "expected \(type), found null")
-        case .keyNotFound(let key, let context): (context.codingPath + [key], "missing")
-        case .dataCorrupted(let context): (context.codingPath, "not valid JSON (\(context.debugDescription))")
-        @unknown default: ([], "unreadable")
-        }
+        let (path, detail) = error.problem
         if path.first?.stringValue == CodingKeys.specialtyRules.stringValue {
             return SpecialtyRulesError(.malformed, path: StrictKeys.path(path), detail)
         }

@@ -137,12 +137,12 @@ end
 -- The case fields the scripts work with, or nil when the case does not exist.
 local function case_fields(key)
   local v = redis.call('HMGET', key, 'state', 'expert', 'weight', 'deadline', 'escalated', 'submitted',
-    'level', 'maxlevel', 'eprio', 'aged', 'accept_by', 'excl', 'site')
+    'level', 'maxlevel', 'eprio', 'aged', 'accept_by', 'excl', 'site', 'avoid')
   if not v[1] then return nil end
   return { state = v[1], expert = v[2] or '', weight = tonumber(v[3]), deadline = tonumber(v[4]),
     escalated = tonumber(v[5]), submitted = tonumber(v[6]), level = tonumber(v[7]), maxlevel = tonumber(v[8]),
     eprio = tonumber(v[9]), aged = tonumber(v[10]), accept_by = tonumber(v[11] or '0'), excl = v[12] or ' ',
-    site = v[13] }
+    site = v[13], avoid = v[14] or '' }
 end
 
 -- When a waiting case at f.level (0 or 1) widens to the next level.

@@ -44,7 +44,7 @@ if mode == 'submit' then
 end
 local f = case_fields(case_key)
 if not f then return {'skip', '', 'missing', '0'} end
-local avoid = redis.call('HGET', case_key, 'avoid') or ''
+local avoid = f.avoid
 local why = {}
 if mode ~= 'submit' then
   if f.state ~= 'waiting' then return {'skip', '', f.state, '0'} end
