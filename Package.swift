@@ -110,6 +110,26 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
+        // The DICOM upper layer (PS3.8) on SwiftNIO: PDUs, association negotiation and timers,
+        // DIMSE messages; a C-ECHO/C-STORE SCP and a C-STORE SCU. Knows nothing of the grid.
+        .target(name: "DIMSE", dependencies: [
+            "RadGridCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // The grid's DICOM network side: site AE registry, the C-STORE intake behind the SCP,
+        // and the outbox that sends reports and pre-screens back to the sites' PACS.
+        .target(name: "DIMSEGateway", dependencies: [
+            "DIMSE", "Gateway", "StudyStore", "StudyLifecycle", "Audit", "GridContract", "DICOM", "DICOMCodecs", "Zstd", "RedisClient", "RadGridCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], exclude: ["Lua"], plugins: ["LuaEmbed"]),
         // The experts' portal: sign-in, worklist API, live offers (SSE), DICOMweb read side,
         // reports, and the reading page's static files (Public/).
         .target(name: "Portal", dependencies: [
@@ -159,18 +179,20 @@ let package = Package(
         ]),
         // What `radgrid up` runs: the local grid's child processes, kept alive.
         .target(name: "GridSupervisor", dependencies: [
-            "RedisClient", "Routing", "StudyStore", "GridContract", "RadGridCore",
+            "RedisClient", "Routing", "StudyStore", "DIMSEGateway", "GridContract", "RadGridCore",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "RadGridCtl", dependencies: [
             "CriticalResults", "Coordinator", "WorkerDaemon", "RedisClient", "Zstd", "DICOM", "TaskQueue", "Routing", "RadGridCore", "RadGridCLI", "GridContract", "StudyLifecycle", "Imaging", "Screening", "Audit", "StudyStore", "Gateway", "Accounts", "QualityControl",
+            "DIMSE", "DIMSEGateway",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "radgrid", dependencies: [
             "CriticalResults", "Coordinator", "GridSupervisor", "Portal", "QualityControl", "RadGridCLI", "StudyStore", "RedisClient", "TaskQueue", "Routing", "RadGridCore", "Gateway", "Telemetry",
+            "DIMSE", "DIMSEGateway", "StudyLifecycle",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

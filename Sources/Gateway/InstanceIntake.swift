@@ -47,8 +47,10 @@ public struct InstanceIntake: Sendable {
     }
 
     /// Stores one instance for `site`. `expectedStudy` is the UID from the URL, if any.
-    public func ingest(_ bytes: [UInt8], site: SiteID, priority: Priority, expectedStudy: StudyUID?) async -> Outcome {
-        await ingest([bytes], site: site, priority: priority, expectedStudy: expectedStudy)[0]
+    /// `expectedInstance` is the SOP Instance UID the sender announced (a C-STORE request's
+    /// Affected SOP Instance UID): a data set naming another instance is refused, not stored.
+    public func ingest(_ bytes: [UInt8], site: SiteID, priority: Priority, expectedStudy: StudyUID?, expectedInstance: String? = nil) async -> Outcome {
+        await ingestSlice([bytes], site: site, priority: priority, expectedStudy: expectedStudy, expectedInstances: [expectedInstance])[0]
     }
 
     /// Stores the instances of one upload, each with its own outcome (in order). Reading,
@@ -74,7 +76,7 @@ public struct InstanceIntake: Sendable {
     /// Uncompressed bytes of the instances stored in one round trip.
     static let storeBatchBytes = 32 << 20
 
-    private func ingestSlice(_ parts: [[UInt8]], site: SiteID, priority: Priority, expectedStudy: StudyUID?) async -> [Outcome] {
+    private func ingestSlice(_ parts: [[UInt8]], site: SiteID, priority: Priority, expectedStudy: StudyUID?, expectedInstances: [String?]? = nil) async -> [Outcome] {
         var prepared = [Result<Prepared, Failure>?](repeating: nil, count: parts.count)
         let width = max(1, min(parts.count, ProcessInfo.processInfo.activeProcessorCount))
         await withTaskGroup(of: (Int, Result<Prepared, Failure>).self) { group in
@@ -82,7 +84,8 @@ public struct InstanceIntake: Sendable {
             func start() {
                 let index = next
                 next += 1
-                group.addTask { (index, prepare(parts[index], expectedStudy: expectedStudy)) }
+                let expectedInstance = expectedInstances?[index]
+                group.addTask { (index, prepare(parts[index], expectedStudy: expectedStudy, expectedInstance: expectedInstance)) }
             }
             while next < width { start() }
             for await (index, result) in group {
@@ -128,7 +131,7 @@ public struct InstanceIntake: Sendable {
     }
 
     /// Validates one part and compresses it (CPU only, no Redis).
-    func prepare(_ bytes: [UInt8], expectedStudy: StudyUID?) -> Result<Prepared, Failure> {
+    func prepare(_ bytes: [UInt8], expectedStudy: StudyUID?, expectedInstance: String? = nil) -> Result<Prepared, Failure> {
         guard bytes.count <= limits.maxInstanceBytes else {
             return .failure(Failure(reason: .outOfResources,
                                     error: GatewayError.tooLarge("instance of \(bytes.count) bytes is above the limit of \(limits.maxInstanceBytes)")))
@@ -166,6 +169,10 @@ public struct InstanceIntake: Sendable {
                                     modality: dataSet.string(.modality) ?? "", bodyPart: dataSet.string(.bodyPartExamined) ?? "")
         } catch {
             return .failure(Failure(sopClass: sopClass, reason: .cannotUnderstand, error: error))
+        }
+        if let expectedInstance, expectedInstance != header.sop.rawValue {
+            return .failure(Failure(sopClass: sopClass, sop: sop, reason: .dataSetDoesNotMatchSOPClass,
+                                    error: GatewayError.badRequest("the data set's SOP Instance UID is not the one the request announced")))
         }
         if let expectedStudy, expectedStudy != header.study {
             return .failure(Failure(sopClass: sopClass, sop: sop, reason: .dataSetDoesNotMatchSOPClass,

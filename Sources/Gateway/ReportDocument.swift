@@ -4,8 +4,8 @@ import StudyStore
 
 /// A signed report as the DICOM object a hospital's PACS files with the study: a Basic Text
 /// SR (TID 2000) in the study, its own series, with the patient as the hospital sent them.
-enum ReportDocument {
-    static func basicTextSR(_ report: StudyReport) throws -> [UInt8] {
+public enum ReportDocument {
+    public static func basicTextSR(_ report: StudyReport) throws -> [UInt8] {
         let subject = report.subject ?? StudyReport.Subject()
         let signedAt = BasicTextSR.Timestamp(millisecondsSinceEpoch: report.signedMs ?? report.updatedMs)
         let author = BasicTextSR.Person(name: Self.personName(report.authorName, fallback: report.author), organization: "RadGrid")

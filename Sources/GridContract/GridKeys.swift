@@ -71,6 +71,14 @@ public struct GridKeys: Sendable, Hashable {
     public var turnaround: String { p + "turnaround" }
     public func siteUploads(_ site: SiteID) -> String { p + "sites:uploading:" + site.rawValue }
     public var siteTokens: String { p + "gateway:tokens" }
+    /// DICOM network: calling AE title → the site it is and where it may call from.
+    public var dicomCallers: String { p + "sites:dicom:callers" }
+    /// DICOM network: site → the PACS results are sent back to.
+    public var dicomDestinations: String { p + "sites:dicom:pacs" }
+    /// Results waiting to be sent back over C-STORE (one hash tag: the outbox scripts).
+    public var dicomOutboxDue: String { p + "dimse:{out}:due" }
+    public var dicomOutboxDead: String { p + "dimse:{out}:dead" }
+    public var dicomOutboxJobPrefix: String { p + "dimse:{out}:job:" }
 
     // MARK: Portal accounts and sessions
 

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import DIMSEGateway
 import GridContract
 import Logging
 import RadGridCore
@@ -25,6 +26,8 @@ public final class LocalGrid: Sendable {
         public var gatewayPort = 0
         /// The expert portal's port; 0 picks a free one once.
         public var portalPort = 0
+        /// The DICOM network gateway's port (C-ECHO/C-STORE); 0 picks a free one once.
+        public var dimsePort = 0
         public var experts = 600
         public var site = "H001"
         public var stableAge: Double = 10
@@ -64,6 +67,7 @@ public final class LocalGrid: Sendable {
         var redisURL = ""
         var gatewayURL = ""
         var portalURL = ""
+        var dimseAddress = ""
         var token = ""
         var children: [Running] = []
         var redisServer: ChildProcess?
@@ -82,6 +86,8 @@ public final class LocalGrid: Sendable {
     public var redisURL: String { state.withLock { $0.redisURL } }
     public var gatewayURL: String { state.withLock { $0.gatewayURL } }
     public var portalURL: String { state.withLock { $0.portalURL } }
+    /// `host:port` of the DICOM network gateway (AE title RADGRID).
+    public var dimseAddress: String { state.withLock { $0.dimseAddress } }
     public var token: String { state.withLock { $0.token } }
     public var envFile: String { options.directory + "/grid.env" }
     /// The children now running (or waiting for a restart), by name.
@@ -123,6 +129,9 @@ public final class LocalGrid: Sendable {
         _ = try await client.send(["HSET", RedisArgument(keys.siteRegions)] + regions)
         let token = try await SiteTokens(client: client, prefix: options.prefix).issue(site: options.site)
         state.withLock { $0.token = token }
+        // The demo site's PACS calls as AE title = its site code, from this machine.
+        try await SiteNetwork(client: client, prefix: options.prefix)
+            .register(aeTitle: options.site, SiteNetwork.Caller(site: options.site, addresses: ["127.0.0.1", "::1"]))
 
         let bin = options.binDirectory
         let common = ["--redis", url, "--prefix", options.prefix.value]
@@ -146,19 +155,24 @@ public final class LocalGrid: Sendable {
             state.withLock { $0.children.append(Running(spec: spec, process: process, startedAt: .now)) }
         }
         let (gatewayURL, gatewayPort) = try await startListener(name: "gateway", port: options.gatewayPort, avoiding: []) { ["gateway", "--port", String($0)] + common }
-        let (portalURL, _) = try await startListener(name: "portal", port: options.portalPort, avoiding: [gatewayPort]) { ["portal", "--port", String($0)] + common }
+        let (portalURL, portalPort) = try await startListener(name: "portal", port: options.portalPort, avoiding: [gatewayPort]) { ["portal", "--port", String($0)] + common }
+        let (dimseURL, _) = try await startListener(name: "dimse", port: options.dimsePort, avoiding: [gatewayPort, portalPort], scheme: "dicom://") {
+            ["dimse", "--port", String($0), "--stable-age", String(options.stableAge)] + common
+        }
+        let dimseAddress = String(dimseURL.dropFirst("dicom://".count))
         state.withLock {
             $0.gatewayURL = gatewayURL
             $0.portalURL = portalURL
+            $0.dimseAddress = dimseAddress
         }
-        let env = "REDIS_URL=\(url)\nRADGRID_PREFIX=\(options.prefix.value)\nRADGRID_GATEWAY=\(gatewayURL)\nRADGRID_TOKEN=\(token)\nRADGRID_SITE=\(options.site)\nRADGRID_PORTAL=\(portalURL)\n"
+        let env = "REDIS_URL=\(url)\nRADGRID_PREFIX=\(options.prefix.value)\nRADGRID_GATEWAY=\(gatewayURL)\nRADGRID_TOKEN=\(token)\nRADGRID_SITE=\(options.site)\nRADGRID_PORTAL=\(portalURL)\nRADGRID_DIMSE=\(dimseAddress)\n"
         try Files.write(envFile, env, mode: 0o600)
     }
 
     /// Starts a child that listens on a port and waits for its URL. With no fixed port it takes
     /// a free one, once, so a restarted child keeps its URL; if the child dies before it
     /// listens (another process took the port in between), it tries another port, three times.
-    func startListener(name: String, port fixed: Int, avoiding: Set<Int>, arguments: (Int) -> [String]) async throws -> (url: String, port: Int) {
+    func startListener(name: String, port fixed: Int, avoiding: Set<Int>, scheme: String = "http://", arguments: (Int) -> [String]) async throws -> (url: String, port: Int) {
         let logPath = options.directory + "/logs/\(name).log"
         var attempt = 0
         while true {
@@ -172,7 +186,7 @@ public final class LocalGrid: Sendable {
                 state.children.append(Running(spec: spec, process: process, startedAt: .now))
             }
             do {
-                return (try await waitForListening(child: name, logPath: logPath), port)
+                return (try await waitForListening(child: name, logPath: logPath, scheme: scheme), port)
             } catch {
                 guard fixed == 0, attempt < 3, !process.isRunning else { throw error }
                 logger.warning("\(name) did not start on port \(port); trying another", metadata: ["attempt": "\(attempt)"])
@@ -198,14 +212,14 @@ public final class LocalGrid: Sendable {
         }
     }
 
-    /// The URL a child printed in its "listening on http://…" line.
-    func waitForListening(child name: String, logPath: String) async throws -> String {
+    /// The URL a child printed in its "listening on http://…" (or dicom://…) line.
+    func waitForListening(child name: String, logPath: String, scheme: String = "http://") async throws -> String {
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
             // The last "listening on" line: a restarted gateway appends a new one.
             if let text = Files.read(logPath),
-               let line = text.split(separator: "\n").last(where: { $0.firstRange(of: "listening on http://") != nil }),
-               let range = line.firstRange(of: "http://") {
+               let line = text.split(separator: "\n").last(where: { $0.firstRange(of: "listening on " + scheme) != nil }),
+               let range = line.firstRange(of: scheme) {
                 let url = line[range.lowerBound...].prefix { !$0.isWhitespace }
                 if !url.isEmpty { return String(url) }
             }
@@ -274,7 +288,7 @@ public final class LocalGrid: Sendable {
         }
         let workers = children.filter { $0.spec.name.hasPrefix("worker") }
         let control = children.filter { $0.spec.name.hasPrefix("coordinator") || $0.spec.name == "router" }
-        for group in [children.filter { $0.spec.name == "gateway" || $0.spec.name == "portal" }, workers, control] {
+        for group in [children.filter { ["gateway", "portal", "dimse"].contains($0.spec.name) }, workers, control] {
             await withTaskGroup(of: Void.self) { tasks in
                 for child in group { tasks.addTask { await child.process.stop(grace: grace) } }
             }

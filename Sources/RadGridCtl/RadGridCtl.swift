@@ -13,6 +13,7 @@ public struct RadGridCtlCommand: AsyncParsableCommand {
             AuditCommand.self,
             StudyCommand.self,
             SitesCommand.self,
+            DIMSECtlCommand.self,
             CriticalCommand.self,
             SubmitCommand.self,
             ExpertsCommand.self,

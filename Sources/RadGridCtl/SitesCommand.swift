@@ -1,5 +1,7 @@
 import ArgumentParser
 import CriticalResults
+import DIMSEGateway
+import Foundation
 import Gateway
 import RadGridCLI
 import RadGridCore
@@ -10,8 +12,8 @@ import StudyStore
 /// `radgridctl sites add|list|revoke`: per-site bearer tokens for the gateway.
 struct SitesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "sites", abstract: "Manage the sending sites' gateway tokens.",
-        subcommands: [Add.self, List.self, Revoke.self, Webhook.self]
+        commandName: "sites", abstract: "Manage the sending sites: gateway tokens, DICOM AE titles and PACS, webhooks.",
+        subcommands: [Add.self, List.self, Revoke.self, Webhook.self, Dicom.self, DicomRemove.self, Pacs.self, DicomList.self]
     )
 
     struct Add: AsyncParsableCommand {
@@ -81,6 +83,96 @@ struct SitesCommand: AsyncParsableCommand {
                 throw CommandFailure(error)
             }
             print("webhook of \(site) set: \(url)" + (escalationURL.map { ", second contact \($0)" } ?? ""))
+        }
+    }
+
+    /// `radgridctl sites dicom SITE --ae AE --from ADDR [--from ADDR] [--require-identity] [--max-associations N]`:
+    /// a calling AE title of the site's PACS or modality, and where it may call from.
+    struct Dicom: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Register a calling AE title of a site (DIMSE C-STORE) and the addresses it calls from.")
+        @OptionGroup var redis: RedisOptions
+        @Argument(help: "Site code.") var site: String
+        @Option(help: "The calling AE title the site's PACS uses.") var ae: String
+        @Option(name: .customLong("from"), help: "Source address or IPv4 CIDR block it calls from (repeat; * for any).") var addresses: [String] = []
+        @Flag(help: "Associations must carry a user identity: username = site code, passcode = one of the site's gateway tokens.") var requireIdentity = false
+        @Option(help: "Concurrent associations of this site (0: the server's default).") var maxAssociations = 0
+        func run() async throws {
+            let client = try RedisClient(url: redis.resolvedURL)
+            defer { client.shutdown() }
+            _ = try SiteID(site)
+            try await SiteNetwork(client: client, prefix: redis.keyPrefix)
+                .register(aeTitle: ae, SiteNetwork.Caller(site: site, addresses: addresses, requireIdentity: requireIdentity, maxAssociations: maxAssociations))
+            print("\(ae) is site \(site), calling from \(addresses.joined(separator: ", "))")
+        }
+    }
+
+    struct DicomRemove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "dicom-remove", abstract: "Remove a calling AE title (its associations are refused from now on).")
+        @OptionGroup var redis: RedisOptions
+        @Argument(help: "The calling AE title.") var ae: String
+        func run() async throws {
+            let client = try RedisClient(url: redis.resolvedURL)
+            defer { client.shutdown() }
+            let removed = try await SiteNetwork(client: client, prefix: redis.keyPrefix).unregister(aeTitle: ae)
+            print(removed ? "removed \(ae)" : "\(ae) was not registered")
+            if !removed { throw ExitCode(1) }
+        }
+    }
+
+    /// `radgridctl sites pacs SITE --ae AE --host H --port P [--send report,screening] | --remove`.
+    struct Pacs: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Set the PACS a site's results are sent back to over C-STORE.")
+        @OptionGroup var redis: RedisOptions
+        @Argument(help: "Site code.") var site: String
+        @Option(help: "The PACS's AE title (called AE).") var ae: String?
+        @Option(help: "The PACS's host.") var host: String?
+        @Option(help: "The PACS's port.") var port: Int?
+        @Option(help: "What to send: report, screening, or both (comma separated).") var send = "report,screening"
+        @Flag(help: "Stop sending results to this site.") var remove = false
+        func run() async throws {
+            let client = try RedisClient(url: redis.resolvedURL)
+            defer { client.shutdown() }
+            let network = SiteNetwork(client: client, prefix: redis.keyPrefix)
+            let id = try SiteID(site)
+            if remove {
+                try await network.setDestination(site: id, nil)
+                print("results of \(site) are no longer sent")
+                return
+            }
+            guard let ae, let host, let port else { throw ValidationError("give --ae, --host and --port (or --remove)") }
+            var kinds: [ResultKind] = []
+            for name in send.split(separator: ",") {
+                guard let kind = ResultKind(rawValue: name.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--send takes report and/or screening") }
+                kinds.append(kind)
+            }
+            try await network.setDestination(site: id, SiteNetwork.Destination(aeTitle: ae, host: host, port: port, send: kinds))
+            print("results of \(site) go to \(ae)@\(host):\(port) (\(kinds.map(\.rawValue).joined(separator: ", ")))")
+        }
+    }
+
+    struct DicomList: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "dicom-list", abstract: "Registered calling AE titles and PACS destinations.")
+        @OptionGroup var redis: RedisOptions
+        @Flag(help: "JSON output.") var json = false
+        func run() async throws {
+            let client = try RedisClient(url: redis.resolvedURL)
+            defer { client.shutdown() }
+            let network = SiteNetwork(client: client, prefix: redis.keyPrefix)
+            let callers = try await network.callers()
+            let destinations = try await network.destinations()
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                struct Listing: Encodable { var callers: [String: SiteNetwork.Caller]; var pacs: [String: SiteNetwork.Destination] }
+                print(String(decoding: try encoder.encode(Listing(callers: callers, pacs: destinations)), as: UTF8.self))
+                return
+            }
+            for (ae, caller) in callers.sorted(by: { $0.key < $1.key }) {
+                print("AE \(ae)  site \(caller.site)  from \(caller.addresses.joined(separator: ","))\(caller.requireIdentity ? "  identity required" : "")")
+            }
+            for (site, pacs) in destinations.sorted(by: { $0.key < $1.key }) {
+                print("PACS of \(site)  \(pacs.aeTitle)@\(pacs.host):\(pacs.port)  sends \(pacs.send.map(\.rawValue).joined(separator: ","))")
+            }
         }
     }
 }

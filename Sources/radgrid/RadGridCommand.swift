@@ -13,6 +13,7 @@ struct RadGridCommand: AsyncParsableCommand {
             RouterCommand.self,
             CoordinatorCommand.self,
             PortalCommand.self,
+            DIMSECommand.self,
             UpCommand.self,
         ]
     )

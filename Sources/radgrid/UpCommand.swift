@@ -47,8 +47,10 @@ struct UpCommand: AsyncParsableCommand {
           redis     \(grid.redisURL)
           gateway   \(grid.gatewayURL)  (site \(options.site), token \(grid.token))
           portal    \(grid.portalURL)  (experts sign in here; set a password: radgridctl experts passwd ID --password-stdin --redis \(grid.redisURL))
+          dimse     \(grid.dimseAddress)  (DICOM C-STORE: called AE RADGRID, calling AE \(options.site) from 127.0.0.1)
           env file  \(grid.envFile)
         try:  radgridctl submit DIR --gateway \(grid.gatewayURL) --token \(grid.token)
+              storescu -aet \(options.site) -aec RADGRID \(grid.dimseAddress.replacingOccurrences(of: ":", with: " ")) +sd DIR
               radgridctl top --redis \(grid.redisURL)
         Ctrl-C stops the grid.
         """)
