@@ -254,6 +254,7 @@ let package = Package(
         .testTarget(name: "QualityControlTests", dependencies: ["QualityControl", "Routing", "StudyStore", "GridContract", "Audit", "RedisClient", "RadGridCore", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM", "DICOMCodecs", "TestSupport"]),
         .testTarget(name: "ScreeningTests", dependencies: ["Screening", "Imaging", "DICOM", "TestSupport"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["CriticalResults", "Portal", "GridContract", "Gateway", "RadGridCtl", "DICOM", "Imaging", "GridSupervisor", "StudyLifecycle", "RedisClient", "TaskQueue", "Routing", "TestSupport", "StudyStore", "Audit", "Screening", "WorkerDaemon", "Coordinator", "Accounts", "QualityControl"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["CriticalResults", "Portal", "GridContract", "Gateway", "RadGridCtl", "DICOM", "Imaging", "GridSupervisor", "StudyLifecycle", "RedisClient", "TaskQueue", "Routing", "TestSupport", "StudyStore", "Audit", "Screening", "WorkerDaemon", "Coordinator", "Accounts", "QualityControl",
+                                                               "DIMSE", "DIMSEGateway", "Zstd", .product(name: "NIOCore", package: "swift-nio")]),
     ]
 )
