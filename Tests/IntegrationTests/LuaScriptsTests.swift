@@ -5,6 +5,7 @@ import TestSupport
 @testable import Accounts
 @testable import Audit
 @testable import CriticalResults
+@testable import DIMSEGateway
 @testable import Routing
 @testable import StudyStore
 @testable import TaskQueue
@@ -28,6 +29,7 @@ import TestSupport
         ModuleScripts(module: "Accounts", scripts: AccountsLua.all),
         ModuleScripts(module: "QualityControl", scripts: QualityControlLua.all),
         ModuleScripts(module: "CriticalResults", scripts: CriticalResultsLua.all),
+        ModuleScripts(module: "DIMSEGateway", scripts: DIMSEGatewayLua.all),
     ]
 
     @Test(arguments: LuaScriptsTests.modules)
@@ -74,6 +76,7 @@ import TestSupport
         #expect(AccountsLua.all.map(\.name) == ["session"])
         #expect(QualityControlLua.all.map(\.name).sorted() == ["arbitrate", "dispute", "score", "sign"])
         #expect(CriticalResultsLua.all.map(\.name).sorted() == ["ack", "claim", "escalate", "raise", "record", "retry"])
+        #expect(DIMSEGatewayLua.all.map(\.name).sorted() == ["claim", "enqueue", "requeue", "settle"])
     }
 
     /// One time source: queue scripts read the server clock only in the prelude's `now_ms()`;

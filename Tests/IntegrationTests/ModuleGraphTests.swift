@@ -78,7 +78,7 @@ struct ModuleGraphTests {
         // No library links ArgumentParser (defect: RadGridCore did, into every module).
         let libraries = ["RadGridCore", "GridContract", "RedisClient", "TaskQueue", "StudyStore", "StudyLifecycle", "Routing", "Coordinator",
                          "Gateway", "Audit", "DICOM", "DICOMCodecs", "Imaging", "Screening", "WorkerDaemon", "GridSupervisor", "Zstd", "Telemetry",
-                         "Accounts", "Portal", "CriticalResults"]
+                         "Accounts", "Portal", "CriticalResults", "DIMSE", "DIMSEGateway"]
         for library in libraries {
             #expect(!Self.closure(library, in: graph).contains("ArgumentParser"), "\(library) links ArgumentParser")
         }
@@ -92,6 +92,8 @@ struct ModuleGraphTests {
         // and nothing below it depends on it.
         let portal = Self.closure("Portal", in: graph)
         #expect(!portal.contains("Coordinator") && !portal.contains("WorkerDaemon") && !portal.contains("Gateway") && !portal.contains("TaskQueue"))
+        // The upper layer knows nothing of the grid: no store, no Redis, no DICOM parsing.
+        #expect(Self.closure("DIMSE", in: graph).isDisjoint(with: ["RedisClient", "StudyStore", "Gateway", "DICOM", "GridContract"]))
         for (name, _) in graph where name != "Portal" && name != "radgrid" && !name.hasSuffix("Tests") {
             #expect(!Self.closure(name, in: graph).contains("Portal"), "\(name) depends on the portal")
         }
