@@ -18,6 +18,7 @@ struct RadGridBench: AsyncParsableCommand {
             E2EBench.self,
             ChaosBench.self,
             PortalBench.self,
+            DIMSEBench.self,
         ]
     )
 }
