@@ -246,8 +246,14 @@ import TestSupport
             try await Task.sleep(for: .milliseconds(200))
         }
         #expect(reported?.state == .reported)
-        // The coordinator counted its turnaround once, every stage, for `radgridctl status`.
-        let turnaround = try await Turnaround(client: client, prefix: Self.prefix).summary()
+        // The coordinator counted its turnaround once, every stage, for `radgridctl status`
+        // (written just after the transition to reported, so it may trail the state by a moment).
+        var turnaround = try await Turnaround(client: client, prefix: Self.prefix).summary()
+        let turnaroundDeadline = ContinuousClock.now + .seconds(5)
+        while turnaround.reported.values.reduce(0, +) == 0 && ContinuousClock.now < turnaroundDeadline {
+            try await Task.sleep(for: .milliseconds(100))
+            turnaround = try await Turnaround(client: client, prefix: Self.prefix).summary()
+        }
         #expect(turnaround.reported.values.reduce(0, +) == 1)
         #expect(turnaround.stages[first.priority.description]?.count == Turnaround.Stage.allCases.count, "\(turnaround)")
         let signedEntries = try await store.audit(first.uid).entries().filter { $0.action == "report.signed" }
