@@ -148,13 +148,7 @@ public final class StorageSCP: Service, Sendable {
     }
 
     func associate(_ pdus: inout NIOAsyncChannelInboundStream<PDU>.AsyncIterator, _ outbound: NIOAsyncChannelOutboundWriter<PDU>, peer: String) async throws {
-        let first: PDU?
-        do {
-            first = try await pdus.next()
-        } catch let error as DIMSEError {
-            throw error
-        }
-        guard let first else { return }
+        guard let first = try await pdus.next() else { return }
         guard case .associateRequest(let request) = first else { throw DIMSEError.unexpected("\(first.name) arrived before A-ASSOCIATE-RQ") }
         if let refusal = preliminaryRefusal(request) {
             logger.info("association rejected", metadata: ["peer": "\(peer)", "calling": "\(request.callingAETitle)", "why": "\(refusal.why)"])
