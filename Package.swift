@@ -39,6 +39,7 @@ let package = Package(
         .systemLibrary(name: "CJPEGTurbo", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
         .systemLibrary(name: "CCharLS", pkgConfig: "charls", providers: [.apt(["libcharls-dev"])]),
         .systemLibrary(name: "COpenJPEG", pkgConfig: "libopenjp2", providers: [.apt(["libopenjp2-7-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         // OpenJPH (C++, HTJ2K decoding) behind a C interface; its exceptions stop at the shim.
         // Debian's openjph.pc is empty, so the library is named here.
         .target(name: "COpenJPHShim", linkerSettings: [.linkedLibrary("openjph")]),
@@ -68,6 +69,11 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "Zstd", dependencies: ["CZstd", "RadGridCore"]),
+        // SQLite (the edge's spool index): one connection type, statements cached, values typed.
+        .target(name: "SQLite", dependencies: ["CSQLite", "RadGridCore"]),
+        // DICOMweb's wire formats shared by the central gateway, the edge and clients:
+        // multipart/related bodies (parse and write), STOW-RS responses (write and read).
+        .target(name: "DICOMWeb", dependencies: ["RadGridCore"]),
         .target(name: "DICOMCodecs", dependencies: ["CJPEGTurbo", "CJPEGTurboRecovery", "CCharLS", "COpenJPEG", "COpenJPHShim", "RadGridCore"]),
         .target(name: "DICOM", dependencies: ["CZlib", "DICOMCodecs", "RadGridCore"]),
         .target(name: "Audit", dependencies: [
@@ -104,7 +110,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Gateway", dependencies: [
-            "CriticalResults", "StudyStore", "StudyLifecycle", "GridContract", "Audit", "DICOM", "Zstd", "RedisClient", "RadGridCore", "Telemetry", "QualityControl", "Routing",
+            "DICOMWeb", "CriticalResults", "StudyStore", "StudyLifecycle", "GridContract", "Audit", "DICOM", "Zstd", "RedisClient", "RadGridCore", "Telemetry", "QualityControl", "Routing",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
@@ -130,6 +136,20 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], exclude: ["Lua"], plugins: ["LuaEmbed"]),
+        // The hospital-side edge gateway: a durable spool (files + SQLite) fed by C-STORE and
+        // STOW-RS, forwarded to the central gateway over HTTPS. Never touches Redis.
+        .target(name: "Edge", dependencies: [
+            "DIMSE", "DICOMWeb", "DICOM", "GridContract", "SQLite", "Zstd", "Telemetry", "RadGridCore",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         // The experts' portal: sign-in, worklist API, live offers (SSE), DICOMweb read side,
         // reports, and the reading page's static files (Public/).
         .target(name: "Portal", dependencies: [
@@ -185,14 +205,14 @@ let package = Package(
         ]),
         .target(name: "RadGridCtl", dependencies: [
             "CriticalResults", "Coordinator", "WorkerDaemon", "RedisClient", "Zstd", "DICOM", "TaskQueue", "Routing", "RadGridCore", "RadGridCLI", "GridContract", "StudyLifecycle", "Imaging", "Screening", "Audit", "StudyStore", "Gateway", "Accounts", "QualityControl",
-            "DIMSE", "DIMSEGateway",
+            "DIMSE", "DIMSEGateway", "Edge",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "radgrid", dependencies: [
             "CriticalResults", "Coordinator", "GridSupervisor", "Portal", "QualityControl", "RadGridCLI", "StudyStore", "RedisClient", "TaskQueue", "Routing", "RadGridCore", "Gateway", "Telemetry",
-            "DIMSE", "DIMSEGateway", "StudyLifecycle",
+            "DIMSE", "DIMSEGateway", "StudyLifecycle", "Edge",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -219,7 +239,7 @@ let package = Package(
 
         // MARK: Benchmarks (kept apart from tests)
         .executableTarget(name: "radgrid-bench", dependencies: [
-            "DIMSEGateway", "RedisClient", "Zstd", "DICOM", "TaskQueue", "Routing", "Imaging", "Screening", "WorkerDaemon", "RadGridCore", "RadGridCLI", "RadGridCtl", "GridContract", "StudyLifecycle", "GridSupervisor", "Gateway", "Coordinator", "StudyStore", "Audit", "Accounts", "QualityControl",
+            "Edge", "DIMSEGateway", "RedisClient", "Zstd", "DICOM", "TaskQueue", "Routing", "Imaging", "Screening", "WorkerDaemon", "RadGridCore", "RadGridCLI", "RadGridCtl", "GridContract", "StudyLifecycle", "GridSupervisor", "Gateway", "Coordinator", "StudyStore", "Audit", "Accounts", "QualityControl",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -248,13 +268,14 @@ let package = Package(
         .testTarget(name: "PortalTests", dependencies: ["Portal", "Accounts", "Routing", "DICOM", "RedisClient", "TestSupport",
                                                      .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         .testTarget(name: "AccountsTests", dependencies: ["Accounts", "Audit", "Routing", "RedisClient", "TestSupport"]),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "GridContract", "StudyStore", "DICOM", "Zstd", "RedisClient", "TestSupport"]),
+        .testTarget(name: "EdgeTests", dependencies: ["Edge", "SQLite", "DICOMWeb", "DICOM", "GridContract", "Screening", "TestSupport"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "DICOMWeb", "GridContract", "StudyStore", "DICOM", "Zstd", "RedisClient", "TestSupport"]),
         .testTarget(name: "TaskQueueTests", dependencies: ["TaskQueue", "RedisClient", "TestSupport"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "GridContract", "Audit", "RedisClient", "TestSupport"]),
         .testTarget(name: "QualityControlTests", dependencies: ["QualityControl", "Routing", "StudyStore", "GridContract", "Audit", "RedisClient", "RadGridCore", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM", "DICOMCodecs", "TestSupport"]),
         .testTarget(name: "ScreeningTests", dependencies: ["Screening", "Imaging", "DICOM", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["CriticalResults", "Portal", "GridContract", "Gateway", "RadGridCtl", "DICOM", "Imaging", "GridSupervisor", "StudyLifecycle", "RedisClient", "TaskQueue", "Routing", "TestSupport", "StudyStore", "Audit", "Screening", "WorkerDaemon", "Coordinator", "Accounts", "QualityControl",
-                                                               "DIMSE", "DIMSEGateway", "Zstd", .product(name: "NIOCore", package: "swift-nio")]),
+                                                               "DIMSE", "DIMSEGateway", "Edge", "DICOMWeb", "Zstd", .product(name: "NIOCore", package: "swift-nio")]),
     ]
 )

@@ -3,7 +3,7 @@
 # Not root: prints the command to run instead.
 set -euo pipefail
 
-packages=(redis-server libhiredis-dev libzstd-dev zlib1g-dev pkg-config zstd
+packages=(redis-server libhiredis-dev libsqlite3-dev libzstd-dev zlib1g-dev pkg-config zstd
   libjpeg62-turbo-dev libcharls-dev libopenjp2-7-dev libopenjph-dev dcmtk libgdcm-tools openjph-tools python3-pip
   chromium fonts-noto-cjk orthanc)
 missing=()

@@ -1,3 +1,5 @@
+import DICOMCodecs
+
 /// How a data set is encoded (PS3.5 10 and Annex A).
 public struct TransferSyntax: Sendable, Equatable, CustomStringConvertible {
     public let uid: String
@@ -64,5 +66,17 @@ public struct TransferSyntax: Sendable, Equatable, CustomStringConvertible {
         default:
             return TransferSyntax(uid: uid, name: encapsulatedNames[uid] ?? "Unknown transfer syntax", encapsulated: true)
         }
+    }
+}
+
+extension TransferSyntax {
+    /// Every syntax the grid can take in and decode: native, deflated, RLE, and each JPEG,
+    /// JPEG-LS, JPEG 2000 and HTJ2K syntax with a codec. Receivers (C-STORE, the edge) offer these.
+    public static var receivableUIDs: Set<String> {
+        let native: Set<String> = [implicitVRLittleEndian.uid, explicitVRLittleEndian.uid, deflatedExplicitVRLittleEndian.uid,
+                                   explicitVRBigEndian.uid, rleLossless.uid]
+        let compressed = ["50", "51", "57", "70", "80", "81", "90", "91", "92", "93", "201", "202", "203"]
+            .map { "1.2.840.10008.1.2.4." + $0 }.filter { CodecRegistry.standard.canDecode($0) }
+        return native.union(compressed)
     }
 }

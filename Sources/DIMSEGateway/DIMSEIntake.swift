@@ -59,14 +59,7 @@ public final class DIMSEIntake: StorageSCPDelegate {
     }
 
     /// Every syntax the grid decodes: native, deflated, RLE, and each compressed syntax with a codec.
-    public static var acceptedTransferSyntaxes: Set<String> {
-        let native: Set<String> = [TransferSyntaxUID.implicitVRLittleEndian, TransferSyntaxUID.explicitVRLittleEndian,
-                                   TransferSyntaxUID.deflatedExplicitVRLittleEndian, TransferSyntaxUID.explicitVRBigEndian,
-                                   TransferSyntax.rleLossless.uid]
-        let compressed = ["50", "51", "57", "70", "80", "81", "90", "91", "92", "93", "201", "202", "203"]
-            .map { "1.2.840.10008.1.2.4." + $0 }.filter { CodecRegistry.standard.canDecode($0) }
-        return native.union(compressed)
-    }
+    public static var acceptedTransferSyntaxes: Set<String> { TransferSyntax.receivableUIDs }
 
     // MARK: StorageSCPDelegate
 
@@ -121,7 +114,7 @@ public final class DIMSEIntake: StorageSCPDelegate {
         let file = Part10.file(dataSet: instance.dataSet, sopClassUID: instance.sopClassUID, sopInstanceUID: instance.sopInstanceUID,
                                transferSyntaxUID: instance.transferSyntaxUID, sourceAETitle: association.callingAETitle,
                                implementationClassUID: DICOMWriter.implementationClassUID, implementationVersionName: "RADGRID_DIMSE_1")
-        let outcome = await intake.ingest(file, site: site, priority: Self.priority(instance.priority), expectedStudy: nil,
+        let outcome = await intake.ingest(file, site: site, priority: Priority(cStorePriority: instance.priority), expectedStudy: nil,
                                           expectedInstance: instance.sopInstanceUID)
         switch outcome {
         case .stored(let header, let sopClass, _):
@@ -170,15 +163,6 @@ public final class DIMSEIntake: StorageSCPDelegate {
             return true
         }
         if due { try? await store.touchUpload(site: site) }
-    }
-
-    /// C-STORE priority (PS3.7 C.1: 0 medium, 1 high, 2 low) as a study priority.
-    static func priority(_ value: UInt16) -> Priority {
-        switch value {
-        case 1: .urgent
-        case 2: .bulk
-        default: .routine
-        }
     }
 
     static func status(for reason: InstanceIntake.FailureReason) -> UInt16 {

@@ -1,3 +1,4 @@
+import DICOMWeb
 import CriticalResults
 import Foundation
 import GridContract

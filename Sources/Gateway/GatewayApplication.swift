@@ -1,3 +1,4 @@
+import DICOMWeb
 import Audit
 import CriticalResults
 import Foundation
@@ -12,6 +13,7 @@ import StudyLifecycle
 import StudyStore
 import Synchronization
 import Telemetry
+import Zstd
 
 /// The edge gateway: DICOMweb STOW-RS for hospitals' PACS, with per-site bearer tokens,
 /// size limits and backpressure.
@@ -160,7 +162,7 @@ struct StowHandler: Sendable {
         guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
             throw GatewayError.unauthorized("a bearer token is required")
         }
-        guard let site = try await tokens.site(forToken: String(header.dropFirst("bearer ".count)).trimmingCharacters(in: " ")),
+        guard let site = try await tokens.site(forToken: String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces)),
               let id = try? SiteID(site) else {
             throw GatewayError.unauthorized("the bearer token is not valid")
         }
@@ -183,7 +185,8 @@ struct StowHandler: Sendable {
         }
         if let reason = try await backpressure.refusal() { throw GatewayError.busy(reason) }
         let boundary = try MultipartRelated.boundary(fromContentType: request.headers[.contentType])
-        let body = try await receive(request, from: site)
+        let encoding = try BodyEncoding(request.headers[.contentEncoding])
+        let body = try encoding.decode(try await receive(request, from: site), maxBytes: maxRequestBytes)
         let parts = try MultipartRelated.parse(body, boundary: boundary)
         guard !parts.isEmpty else { throw GatewayError.malformedMultipart("the request has no parts") }
 
@@ -228,6 +231,29 @@ struct StowHandler: Sendable {
         keepAlive.cancel()
         try? await store.endUpload(site: site)
         return try result.get()
+    }
+
+    /// A request body's `Content-Encoding`: none, or zstd (the edge gateway compresses on the
+    /// wire). Decompression stops at the request limit, so a small body cannot inflate past it.
+    enum BodyEncoding {
+        case identity, zstd
+
+        init(_ header: String?) throws {
+            switch header?.lowercased().trimmingCharacters(in: .whitespaces) {
+            case nil, "", "identity": self = .identity
+            case "zstd": self = .zstd
+            default: throw GatewayError.unsupportedMediaType("Content-Encoding must be identity or zstd")
+            }
+        }
+
+        func decode(_ body: [UInt8], maxBytes: Int) throws -> [UInt8] {
+            guard case .zstd = self else { return body }
+            do {
+                return try Zstd.decompress(body, maxOutputSize: maxBytes)
+            } catch let error as ZstdError {
+                throw GatewayError(code: "gateway.badEncoding", message: "the zstd body cannot be decompressed within the limit: \(error.code)", status: 400)
+            }
+        }
     }
 
     func commit(_ request: Request, study text: String) async throws -> Response {

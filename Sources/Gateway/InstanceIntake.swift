@@ -1,3 +1,4 @@
+import DICOMWeb
 import Crypto
 import Foundation
 import DICOM

@@ -33,3 +33,15 @@ public enum Priority: String, Sendable, Codable, CaseIterable, Comparable, Custo
     /// The more urgent of the two.
     public func raised(to other: Priority) -> Priority { Swift.min(self, other) }
 }
+
+extension Priority {
+    /// The priority of a C-STORE request (PS3.7 9.1.1.1): HIGH → urgent, LOW → bulk,
+    /// MEDIUM (or anything else) → routine. DIMSE has no STAT.
+    public init(cStorePriority value: UInt16) {
+        switch value {
+        case 0x0001: self = .urgent
+        case 0x0002: self = .bulk
+        default: self = .routine
+        }
+    }
+}

@@ -14,6 +14,7 @@ public struct RadGridCtlCommand: AsyncParsableCommand {
             StudyCommand.self,
             SitesCommand.self,
             DIMSECtlCommand.self,
+            EdgeCtlCommand.self,
             CriticalCommand.self,
             SubmitCommand.self,
             ExpertsCommand.self,

@@ -14,6 +14,7 @@ struct RadGridCommand: AsyncParsableCommand {
             CoordinatorCommand.self,
             PortalCommand.self,
             DIMSECommand.self,
+            EdgeCommand.self,
             UpCommand.self,
         ]
     )

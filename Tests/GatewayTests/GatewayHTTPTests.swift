@@ -1,4 +1,5 @@
 import DICOM
+import DICOMWeb
 import Foundation
 import GridContract
 #if canImport(FoundationNetworking)
@@ -12,6 +13,7 @@ import ServiceLifecycle
 import StudyStore
 import TestSupport
 import Testing
+import Zstd
 
 /// The gateway over real HTTP on a free port, against a real Redis.
 @Suite("Gateway: DICOMweb STOW-RS over HTTP")
@@ -66,6 +68,29 @@ struct GatewayHTTPTests {
             #expect(commit.json?["outcome"] as? String == "committed")
             let status = try await gateway.get(path: "/studies/1.2.826.1", token: gateway.tokenH1)
             #expect(status.json?["committed"] as? Bool == true)
+        }
+    }
+
+    /// The edge compresses its uploads with zstd; a body that would inflate past the request
+    /// limit, an unknown encoding and a corrupt frame are refused with nothing stored.
+    @Test func zstdEncodedBodiesAreAcceptedWithinTheLimit() async throws {
+        try await withGateway(configure: { $0.maxRequestBytes = 256 << 10 }) { gateway in
+            let parts = [try makeInstance(study: "1.2.826.9", sop: "1.2.826.9.1.1", size: 64), try makeInstance(study: "1.2.826.9", sop: "1.2.826.9.1.2", size: 64)]
+            var writer = MultipartWriter(boundary: "rgz")
+            for part in parts { writer.append(part, contentType: "application/dicom") }
+            let plain = writer.finish()
+            let packed = try Zstd.compress(plain)
+            let stored = try await gateway.raw(path: "/studies", token: gateway.tokenH1, contentType: writer.contentType, body: packed, encoding: "zstd")
+            #expect(stored.status == 200, "\(String(decoding: stored.body, as: UTF8.self))")
+            #expect(try await gateway.store.record(try StudyUID("1.2.826.9"))?.instances == 2)
+            let bomb = try Zstd.compress([UInt8](repeating: 0x2D, count: 1 << 20))
+            let inflated = try await gateway.raw(path: "/studies", token: gateway.tokenH1, contentType: writer.contentType, body: bomb, encoding: "zstd")
+            #expect(inflated.status == 400 && inflated.errorCode == "gateway.badEncoding")
+            let gzip = try await gateway.raw(path: "/studies", token: gateway.tokenH1, contentType: writer.contentType, body: plain, encoding: "gzip")
+            #expect(gzip.status == 415)
+            let corrupt = try await gateway.raw(path: "/studies", token: gateway.tokenH1, contentType: writer.contentType, body: Array(packed.prefix(packed.count / 2)), encoding: "zstd")
+            #expect(corrupt.status == 400)
+            #expect(try await gateway.store.record(try StudyUID("1.2.826.9"))?.instances == 2)
         }
     }
 
@@ -240,10 +265,11 @@ struct GatewayFixture {
         try await raw(path: path, token: token, contentType: nil, body: nil)
     }
 
-    func raw(path: String, token: String?, contentType: String?, body: [UInt8]?) async throws -> Reply {
+    func raw(path: String, token: String?, contentType: String?, body: [UInt8]?, encoding: String? = nil) async throws -> Reply {
         var request = URLRequest(url: URL(string: baseURL + path)!)
         request.httpMethod = body == nil ? "GET" : "POST"
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        if let encoding { request.setValue(encoding, forHTTPHeaderField: "Content-Encoding") }
         if let contentType { request.setValue(contentType, forHTTPHeaderField: "Content-Type") }
         let (data, response): (Data, URLResponse)
         if let body {

@@ -1,4 +1,4 @@
-import Gateway
+import DICOMWeb
 import Testing
 
 @Suite struct MultipartTests {

@@ -78,7 +78,7 @@ struct ModuleGraphTests {
         // No library links ArgumentParser (defect: RadGridCore did, into every module).
         let libraries = ["RadGridCore", "GridContract", "RedisClient", "TaskQueue", "StudyStore", "StudyLifecycle", "Routing", "Coordinator",
                          "Gateway", "Audit", "DICOM", "DICOMCodecs", "Imaging", "Screening", "WorkerDaemon", "GridSupervisor", "Zstd", "Telemetry",
-                         "Accounts", "Portal", "CriticalResults", "DIMSE", "DIMSEGateway"]
+                         "Accounts", "Portal", "CriticalResults", "DIMSE", "DIMSEGateway", "Edge", "SQLite", "DICOMWeb"]
         for library in libraries {
             #expect(!Self.closure(library, in: graph).contains("ArgumentParser"), "\(library) links ArgumentParser")
         }
@@ -94,6 +94,10 @@ struct ModuleGraphTests {
         #expect(!portal.contains("Coordinator") && !portal.contains("WorkerDaemon") && !portal.contains("Gateway") && !portal.contains("TaskQueue"))
         // The upper layer knows nothing of the grid: no store, no Redis, no DICOM parsing.
         #expect(Self.closure("DIMSE", in: graph).isDisjoint(with: ["RedisClient", "StudyStore", "Gateway", "DICOM", "GridContract"]))
+        // The edge runs in the hospital without Redis credentials: it cannot even link the
+        // client, the store or the central gateway; DICOMweb's formats are shared, not the gateway.
+        #expect(Self.closure("Edge", in: graph).isDisjoint(with: ["RedisClient", "StudyStore", "Gateway", "Audit", "TaskQueue", "Routing"]))
+        #expect(Self.closure("DICOMWeb", in: graph).isSubset(of: ["RadGridCore", "Logging", "swift-log"]))
         for (name, _) in graph where name != "Portal" && name != "radgrid" && !name.hasSuffix("Tests") {
             #expect(!Self.closure(name, in: graph).contains("Portal"), "\(name) depends on the portal")
         }

@@ -16,6 +16,12 @@ public struct GatewayError: CodedError, Equatable {
     /// The HTTP status the gateway answers with.
     public let status: Int
 
+    public init(code: String, message: String, status: Int) {
+        self.code = code
+        self.message = message
+        self.status = status
+    }
+
     public static func malformedMultipart(_ message: String) -> GatewayError { .init(code: "gateway.malformedMultipart", message: message, status: 400) }
     public static func unsupportedMediaType(_ message: String) -> GatewayError { .init(code: "gateway.unsupportedMediaType", message: message, status: 415) }
     public static func unauthorized(_ message: String) -> GatewayError { .init(code: "gateway.unauthorized", message: message, status: 401) }
