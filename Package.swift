@@ -239,7 +239,7 @@ let package = Package(
 
         // MARK: Benchmarks (kept apart from tests)
         .executableTarget(name: "radgrid-bench", dependencies: [
-            "Edge", "DIMSEGateway", "RedisClient", "Zstd", "DICOM", "TaskQueue", "Routing", "Imaging", "Screening", "WorkerDaemon", "RadGridCore", "RadGridCLI", "RadGridCtl", "GridContract", "StudyLifecycle", "GridSupervisor", "Gateway", "Coordinator", "StudyStore", "Audit", "Accounts", "QualityControl",
+            "Edge", "DICOMWeb", "DIMSEGateway", "RedisClient", "Zstd", "DICOM", "TaskQueue", "Routing", "Imaging", "Screening", "WorkerDaemon", "RadGridCore", "RadGridCLI", "RadGridCtl", "GridContract", "StudyLifecycle", "GridSupervisor", "Gateway", "Coordinator", "StudyStore", "Audit", "Accounts", "QualityControl",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),

@@ -22,8 +22,10 @@ public struct EdgeForwarder: Service {
         public var token: String
         /// Uploads in flight at once.
         public var parallelUploads = 4
-        /// Uncompressed bytes of instances in one upload (at least one instance).
-        public var batchBytes = 16 << 20
+        /// Uncompressed bytes of instances in one upload (at least one instance): small enough
+        /// that uploads run in parallel and a connection reset costs little, large enough that
+        /// the round trip per upload does not dominate.
+        public var batchBytes = 4 << 20
         public var batchInstances = 256
         /// Bandwidth cap on the wire (all uploads together), megabits per second; nil for none.
         public var maxMbps: Double?
@@ -93,11 +95,7 @@ public struct EdgeForwarder: Service {
         while !Task.isCancelled {
             do {
                 try await spool.completeStable()
-                if link.pause() == nil {
-                    for study in try await spool.studiesToCommit() {
-                        guard await commit(study) else { break }
-                    }
-                }
+                if link.pause() == nil { try await commitReady() }
                 let now = Date().timeIntervalSince1970
                 if now - lastPrune > 3_600 {
                     lastPrune = now
@@ -154,6 +152,8 @@ public struct EdgeForwarder: Service {
                 link.succeeded()
                 try await spool.settle(batch, forwarded: forwarded, failed: failed, retryAfter: transient ? link.nextPause() : 0)
                 try await spool.recordLink(error: nil)
+                // The study's last batch: commit it now rather than at the next housekeeping round.
+                try await commitReady()
                 if !failed.isEmpty {
                     logger.warning("upstream refused instances", metadata: ["study": "\(batch.study)", "refused": "\(failed.count)"])
                 }
@@ -179,6 +179,15 @@ public struct EdgeForwarder: Service {
             }
         } catch {
             logger.error("cannot record an upload's outcome in the spool", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Commits every study whose instances are all settled (each once, whichever lane gets it).
+    func commitReady() async throws {
+        for study in try await spool.studiesToCommit() where link.beginCommit(study.rawValue) {
+            let committed = await commit(study)
+            link.endCommit(study.rawValue)
+            guard committed else { break }
         }
     }
 
@@ -270,6 +279,7 @@ final class LinkState: Sendable {
         var resumeAt = 0.0
         var batchBytes: Int
         var compress = true
+        var committing: Set<String> = []
     }
     private let state: NIOLockedValueBox<State>
     private let backoff: (first: Double, last: Double)
@@ -298,6 +308,10 @@ final class LinkState: Sendable {
             return pause
         }
     }
+
+    /// False when another lane is committing the study already.
+    func beginCommit(_ study: String) -> Bool { state.withLockedValue { $0.committing.insert(study).inserted } }
+    func endCommit(_ study: String) { state.withLockedValue { _ = $0.committing.remove(study) } }
 
     func succeeded() { state.withLockedValue { $0.failures = 0; $0.resumeAt = 0 } }
     var batchBytes: Int { state.withLockedValue { $0.batchBytes } }

@@ -20,14 +20,14 @@ struct EdgeCommand: AsyncParsableCommand {
     @Option(help: "The spool directory (created 0700).") var spool: String
     @Option(help: "Address to listen on (the hospital's network).") var host = "0.0.0.0"
     @Option(help: "STOW-RS port (0 picks a free one).") var port = 8105
-    @Option(help: "DICOM (C-STORE) port (0 picks a free one, -1 none).") var dimsePort = 11112
+    @Option(help: "DICOM (C-STORE) port (0 picks a free one; --dimse-port=-1 for none).") var dimsePort = 11112
     @Option(help: "Calling AE titles allowed to store, comma-separated (default: any).") var allowAe: String?
     @Option(help: "This edge's AE title (the called AE title the PACS uses).") var aeTitle = "RADGRID-EDGE"
     @Option(help: "Spool size limit in MiB; above it new instances are refused (A700 / 503).") var spoolLimitMib = 10_240
     @Option(help: "Seconds without a new instance after which a study is complete.") var stableAge: Double = 10
     @Option(help: "Bandwidth cap towards the centre, megabits per second (0: none).") var maxMbps: Double = 0
     @Option(help: "Uploads in flight at once.") var parallel = 4
-    @Option(help: "Uncompressed MiB of instances per upload.") var batchMib = 16
+    @Option(help: "Uncompressed MiB of instances per upload.") var batchMib = 4
     @Option(help: "Largest single instance in MiB.") var maxInstanceMib = 512
 
     func validate() throws {
