@@ -7,6 +7,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 import Zstd
 
@@ -34,6 +35,12 @@ public struct EdgeForwarder: Service {
         public var requestTimeout: TimeAmount = .seconds(600)
         /// Pause after a failed upload: doubling from the first to the last.
         public var backoff: (first: Double, last: Double) = (0.25, 30)
+        /// PEM file of the CA certificates the upstream's certificate must chain to; nil for
+        /// the system's trust store.
+        public var caFile: String?
+        /// PEM certificate chain and key the edge presents when the centre asks for a client
+        /// certificate (mutual TLS).
+        public var clientCertificate: (chain: String, key: String)?
         public init(upstream: String, token: String) {
             self.upstream = upstream.hasSuffix("/") ? String(upstream.dropLast()) : upstream
             self.token = token
@@ -47,14 +54,34 @@ public struct EdgeForwarder: Service {
     let link: LinkState
     let throttle: Throttle?
 
-    public init(spool: EdgeSpool, settings: Settings, logger: Logger) {
+    public init(spool: EdgeSpool, settings: Settings, logger: Logger) throws(EdgeError) {
         self.spool = spool
         self.settings = settings
         self.logger = logger
-        http = HTTPClient(eventLoopGroupProvider: .singleton,
-                          configuration: .init(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10), read: .seconds(120))))
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10), read: .seconds(120)))
+        configuration.tlsConfiguration = try Self.tls(settings)
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         link = LinkState(backoff: settings.backoff, batchBytes: settings.batchBytes)
         throttle = settings.maxMbps.map { Throttle(bytesPerSecond: $0 * 1_000_000 / 8) }
+    }
+
+    /// TLS 1.2 or later, the upstream's certificate verified (against `caFile` when given),
+    /// the client certificate loaded now so a bad file stops the edge at start.
+    static func tls(_ settings: Settings) throws(EdgeError) -> TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv12
+        do {
+            if let caFile = settings.caFile {
+                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
+            }
+            if let (chain, key) = settings.clientCertificate {
+                tls.certificateChain = try NIOSSLCertificate.fromPEMFile(chain).map { .certificate($0) }
+                tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+            }
+        } catch {
+            throw EdgeError(.configuration, "cannot load the TLS certificates or key: \(error)")
+        }
+        return tls
     }
 
     public func run() async throws {

@@ -27,7 +27,7 @@ public enum EdgeServices {
         let spool = try EdgeSpool(directory: settings.spoolDirectory, settings: settings.spool, logger: logger)
         let intake = EdgeIntake(spool: spool, maxInstanceBytes: settings.maxInstanceBytes, logger: logger)
         var services: [any Service] = [
-            EdgeForwarder(spool: spool, settings: settings.forwarder, logger: logger),
+            try EdgeForwarder(spool: spool, settings: settings.forwarder, logger: logger),
             EdgeHTTP.make(intake: intake, token: settings.forwarder.token, settings: settings.http, logger: logger) { await onListening(.http, $0) },
         ]
         if var dimse = settings.dimse {

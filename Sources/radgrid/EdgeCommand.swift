@@ -29,12 +29,16 @@ struct EdgeCommand: AsyncParsableCommand {
     @Option(help: "Uploads in flight at once.") var parallel = 4
     @Option(help: "Uncompressed MiB of instances per upload.") var batchMib = 4
     @Option(help: "Largest single instance in MiB.") var maxInstanceMib = 512
+    @Option(help: "PEM file of the CA certificates the upstream's certificate must chain to (default: the system's).") var caFile: String?
+    @Option(help: "PEM certificate chain presented to the upstream (mutual TLS); needs --client-key.") var clientCert: String?
+    @Option(help: "PEM private key of --client-cert.") var clientKey: String?
 
     func validate() throws {
         guard let url = URL(string: upstream), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
             throw ValidationError("--upstream must be an http(s) URL")
         }
         guard !token.isEmpty else { throw ValidationError("--token must not be empty") }
+        guard (clientCert == nil) == (clientKey == nil) else { throw ValidationError("--client-cert and --client-key go together") }
         guard spoolLimitMib > 0, parallel > 0, batchMib > 0, maxMbps >= 0, stableAge > 0 else {
             throw ValidationError("--spool-limit-mib, --parallel, --batch-mib and --stable-age must be positive")
         }
@@ -50,6 +54,8 @@ struct EdgeCommand: AsyncParsableCommand {
         settings.forwarder.maxMbps = maxMbps > 0 ? maxMbps : nil
         settings.forwarder.parallelUploads = parallel
         settings.forwarder.batchBytes = batchMib << 20
+        settings.forwarder.caFile = caFile
+        if let clientCert, let clientKey { settings.forwarder.clientCertificate = (clientCert, clientKey) }
         settings.http.host = host
         settings.http.port = port
         settings.maxInstanceBytes = maxInstanceMib << 20

@@ -169,6 +169,26 @@ import Testing
         #expect(none.isEmpty && refused.count == 3 && refused["1.1"]?.contains("gateway.forbidden") == true)
     }
 
+    /// `--max-mbps`: two uploads sharing a 4 Mbit/s cap cannot move 1 MB in less than ~2 s
+    /// (a lower bound only: a slow machine cannot make it fail).
+    @Test func theBandwidthCapIsSharedByParallelUploads() async throws {
+        let throttle = Throttle(bytesPerSecond: 4_000_000 / 8)
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<2 {
+                group.addTask {
+                    var count = 0
+                    for try await chunk in ThrottledBytes(bytes: [UInt8](repeating: 7, count: 500_000), throttle: throttle) { count += chunk.readableBytes }
+                    return count
+                }
+            }
+            var total = 0
+            for try await count in group { total += count }
+            #expect(total == 1_000_000)
+        }
+        #expect(ContinuousClock.now - started >= .milliseconds(1_800))
+    }
+
     @Test func sqliteErrorsAreTypedAndNameNoValues() throws {
         let db = try SQLiteDatabase(path: "\(directory)-plain.db")
         try db.execute("CREATE TABLE t (k TEXT PRIMARY KEY)")

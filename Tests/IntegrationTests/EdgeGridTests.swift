@@ -1,3 +1,4 @@
+import DICOM
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -131,7 +132,70 @@ import TestSupport
         #expect((after["instances"] as? [String: Int])?["queued"] == queued, "a refusal keeps nothing: \(after)")
     }
 
+    /// HTTPS to the centre through stunnel (Debian's `stunnel4` terminating TLS in front of the
+    /// gateway, as docs/OPERATIONS.md sets it up), with a private CA and client certificates:
+    /// without its certificate the edge keeps the study and says why; with it, the study arrives.
+    @Test(.enabled(if: GridEndToEndTests.built, "radgrid, radgrid-worker and radgridctl are not built (swift build, or set RADGRID_BIN_DIR)"))
+    func theEdgeReachesTheCentreOverMutualTLS() async throws {
+        let (server, grid, work) = try await Self.startGrid("edge-tls")
+        defer { server.stop(); for child in grid.children { _ = child.process.signal(SIGKILL) }; try? FileManager.default.removeItem(atPath: work) }
+        let pki = try await TestPKI.make(in: work + "/pki")
+        let port = try freePort()
+        let config = """
+            foreground = yes
+            pid =
+            [gateway]
+            accept = 127.0.0.1:\(port)
+            connect = \(grid.gatewayURL.replacingOccurrences(of: "http://", with: ""))
+            cert = \(pki.serverCertificate)
+            key = \(pki.serverKey)
+            CAfile = \(pki.ca)
+            verifyChain = yes
+            sslVersionMin = TLSv1.2
+            """
+        try config.write(toFile: work + "/stunnel.conf", atomically: true, encoding: .utf8)
+        let stunnel = try ChildProcess(executable: "/usr/bin/stunnel4", arguments: [work + "/stunnel.conf"], outputPath: work + "/stunnel.log")
+        defer { stunnel.terminate(grace: .seconds(2)) }
+        try await Task.sleep(for: .seconds(1))
+        #expect(stunnel.isRunning, "\((try? String(contentsOfFile: work + "/stunnel.log", encoding: .utf8)) ?? "")")
+
+        let upstream = "https://127.0.0.1:\(port)"
+        var edge = try await EdgeProcess.start(upstream: upstream, token: grid.token, spool: work + "/spool", log: work + "/edge.log",
+                                               extra: ["--ca-file", pki.ca])
+        let folder = try Self.phantom(seed: 631, slices: 3, in: work + "/a")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder).sorted().map { try Data(contentsOf: URL(fileURLWithPath: folder + "/" + $0)) }
+        let stow = try await Self.stow(edge.url, token: grid.token, files: files, priority: nil)
+        #expect(stow.status == 200)
+        let study = try #require(try DICOMFile.readHeader(Array(files[0])).dataSet.string(.studyInstanceUID))
+        #expect(try await Self.commit(edge.url, token: grid.token, study: study) == 200)
+        try await Task.sleep(for: .seconds(3))
+        let refused = try Self.edgeStatus(work + "/spool")
+        #expect(refused["queued"] as? Int == 1 && ((refused["upstream"] as? [String: Any])?["last_error"] as? String)?.isEmpty == false, "\(refused)")
+        _ = edge.process.signal(SIGKILL)
+        _ = edge.process.wait(timeout: .seconds(5))
+
+        edge = try await EdgeProcess.start(upstream: upstream, token: grid.token, spool: work + "/spool", log: work + "/edge2.log",
+                                           extra: ["--ca-file", pki.ca, "--client-cert", pki.clientCertificate, "--client-key", pki.clientKey])
+        defer { _ = edge.process.signal(SIGKILL) }
+        let client = try RedisClient(url: server.url)
+        defer { client.shutdown() }
+        let records = try await Self.waitAssigned(StudyStore(client: client, prefix: KeyPrefix("rg:")), count: 1, work: work)
+        #expect(records.first?.uid.rawValue == study && records.first?.instances == 3)
+        // The edge's own metrics say what it did.
+        let (metrics, _) = try await URLSession.shared.data(from: URL(string: edge.url + "/metrics")!)
+        #expect(String(decoding: metrics, as: UTF8.self).contains("radgrid_edge_instances_forwarded_total 3"))
+        await grid.stop(grace: .seconds(10))
+    }
+
     // MARK: Helpers
+
+    static func commit(_ base: String, token: String, study: String) async throws -> Int {
+        var request = URLRequest(url: URL(string: base + "/studies/\(study)/commit")!)
+        request.httpMethod = "POST"
+        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        let (_, response) = try await URLSession.shared.data(for: request)
+        return (response as? HTTPURLResponse)?.statusCode ?? 0
+    }
 
     static func startGrid(_ name: String) async throws -> (RedisTestServer, LocalGrid, String) {
         let server = try await RedisTestServer.start()
@@ -246,5 +310,35 @@ struct WANLink {
         }
         _ = process.signal(SIGKILL)
         throw TestSupportError("the WAN emulator did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+    }
+}
+
+/// A private CA with a server certificate for 127.0.0.1 and a client certificate, made by openssl.
+struct TestPKI {
+    let ca: String
+    let serverCertificate: String
+    let serverKey: String
+    let clientCertificate: String
+    let clientKey: String
+
+    static func make(in dir: String) async throws -> TestPKI {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        func openssl(_ arguments: [String]) throws {
+            let process = try ChildProcess(executable: "/usr/bin/openssl", arguments: arguments, outputPath: dir + "/openssl.log")
+            guard process.wait(timeout: .seconds(30)) == 0 else {
+                throw TestSupportError("openssl \(arguments.first ?? "") failed: \((try? String(contentsOfFile: dir + "/openssl.log", encoding: .utf8)) ?? "")")
+            }
+        }
+        try openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=RadGrid test CA",
+                     "-keyout", dir + "/ca.key", "-out", dir + "/ca.pem"])
+        for (name, extensions) in [("server", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth"), ("client", "extendedKeyUsage=clientAuth")] {
+            try openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=\(name)",
+                         "-keyout", "\(dir)/\(name).key", "-out", "\(dir)/\(name).csr"])
+            try extensions.write(toFile: "\(dir)/\(name).ext", atomically: true, encoding: .utf8)
+            try openssl(["x509", "-req", "-in", "\(dir)/\(name).csr", "-CA", dir + "/ca.pem", "-CAkey", dir + "/ca.key", "-CAcreateserial", "-days", "2",
+                         "-extfile", "\(dir)/\(name).ext", "-out", "\(dir)/\(name).pem"])
+        }
+        return TestPKI(ca: dir + "/ca.pem", serverCertificate: dir + "/server.pem", serverKey: dir + "/server.key",
+                       clientCertificate: dir + "/client.pem", clientKey: dir + "/client.key")
     }
 }
