@@ -8,6 +8,10 @@ each direction is one pipe of `--mbps` shared by all connections. With `--reset-
 connections are reset (TCP RST) after an exponentially distributed number of uploaded bytes.
 SIGUSR1 takes the link down (RST everything), SIGUSR2 brings it up, SIGTERM/SIGINT exit 0.
 Python standard library only.
+
+Limits: up to MAX_QUEUED bytes wait per connection and direction, which behaves like a deep
+router buffer (about 0.64 s at 50 Mbit/s): a small request beside a bulk upload waits that
+long, and with --mbps 0 the buffer, not the wire, bounds throughput.
 """
 import argparse
 import asyncio
