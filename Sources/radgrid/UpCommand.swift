@@ -52,6 +52,7 @@ struct UpCommand: AsyncParsableCommand {
         try:  radgridctl submit DIR --gateway \(grid.gatewayURL) --token \(grid.token)
               storescu -aet \(options.site) -aec RADGRID \(grid.dimseAddress.replacingOccurrences(of: ":", with: " ")) +sd DIR
               radgridctl top --redis \(grid.redisURL)
+              radgrid edge --upstream \(grid.gatewayURL) --token \(grid.token) --spool DIR --port 0 --dimse-port 0   (a hospital's store-and-forward edge)
         Ctrl-C stops the grid.
         """)
         fflush(nil)
