@@ -83,6 +83,7 @@ let package = Package(
             "RedisClient", "RadGridCore",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], exclude: ["Lua"], plugins: ["LuaEmbed"]),
         // The study lifecycle as a pure state machine (no I/O), tested in-process.
         .target(name: "StudyLifecycle", dependencies: [

@@ -40,6 +40,8 @@ public final class LocalGrid: Sendable {
         public var coordinators = 1
         /// Restart children that die (off in tests that check a death).
         public var restart = true
+        /// Seconds between signed audit checkpoints (one is written at start).
+        public var auditInterval = 300
         public var binDirectory = ChildProcess.executableDirectory
         public init(directory: String) { self.directory = directory }
     }
@@ -90,6 +92,9 @@ public final class LocalGrid: Sendable {
     public var dimseAddress: String { state.withLock { $0.dimseAddress } }
     public var token: String { state.withLock { $0.token } }
     public var envFile: String { options.directory + "/grid.env" }
+    /// Where the auditor signs checkpoints of the audit chains, and its public key.
+    public var auditCheckpoints: String { options.directory + "/audit/checkpoints" }
+    public var auditPublicKey: String { options.directory + "/audit/checkpoint.pub" }
     /// The children now running (or waiting for a restart), by name.
     public var children: [(name: String, process: ChildProcess)] { state.withLock { $0.children.map { ($0.spec.name, $0.process) } } }
     public func child(named name: String) -> ChildProcess? { state.withLock { $0.children.first { $0.spec.name == name }?.process } }
@@ -150,6 +155,12 @@ public final class LocalGrid: Sendable {
             if options.lease > 0 { args += ["--lease", String(options.lease)] }
             specs.append(ChildSpec(name: "worker-\(n)", executable: bin + "/radgrid-worker", arguments: args, logPath: logs + "worker-\(n).log"))
         }
+        // Signed audit checkpoints outside Redis: DIR/audit/checkpoints, DIR/audit/checkpoint.pub.
+        try Files.makeDirectories(dir + "/audit", mode: 0o700)
+        specs.append(ChildSpec(name: "auditor", executable: bin + "/radgrid",
+                               arguments: ["auditor", "--checkpoints", auditCheckpoints, "--key", dir + "/audit/checkpoint.key",
+                                           "--public-key", auditPublicKey, "--interval", String(options.auditInterval)] + common,
+                               logPath: logs + "auditor.log"))
         for spec in specs {
             let process = try spawn(spec)
             state.withLock { $0.children.append(Running(spec: spec, process: process, startedAt: .now)) }
@@ -280,14 +291,14 @@ public final class LocalGrid: Sendable {
         return events
     }
 
-    /// Stops the gateway first (no new work), then workers (they drain), coordinators, router, redis.
+    /// Stops the gateway first (no new work), then workers (they drain), coordinators, router and auditor, redis.
     public func stop(grace: Duration = .seconds(20)) async {
         let children = state.withLock { state -> [Running] in
             state.stopping = true
             return state.children
         }
         let workers = children.filter { $0.spec.name.hasPrefix("worker") }
-        let control = children.filter { $0.spec.name.hasPrefix("coordinator") || $0.spec.name == "router" }
+        let control = children.filter { $0.spec.name.hasPrefix("coordinator") || $0.spec.name == "router" || $0.spec.name == "auditor" }
         for group in [children.filter { ["gateway", "portal", "dimse"].contains($0.spec.name) }, workers, control] {
             await withTaskGroup(of: Void.self) { tasks in
                 for child in group { tasks.addTask { await child.process.stop(grace: grace) } }

@@ -20,7 +20,17 @@ public enum Files {
 
     /// Writes `text` to `path` (replacing it) with file mode `mode`.
     public static func write(_ path: String, _ text: String, mode: mode_t = 0o644) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode)
+        try write(path, text, mode: mode, flags: O_TRUNC, sync: false)
+    }
+
+    /// Appends `text` to `path` (created with `mode`) and waits until it is on disk: for
+    /// append-only records such as the audit checkpoints.
+    public static func append(_ path: String, _ text: String, mode: mode_t = 0o600) throws {
+        try write(path, text, mode: mode, flags: O_APPEND, sync: true)
+    }
+
+    private static func write(_ path: String, _ text: String, mode: mode_t, flags: Int32, sync: Bool) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | flags, mode)
         guard fd >= 0 else { throw RadGridError(code: "file.write", message: "cannot write \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         _ = fchmod(fd, mode)
@@ -31,6 +41,7 @@ public enum Files {
             guard n > 0 else { throw RadGridError(code: "file.write", message: "cannot write \(path): \(String(cString: strerror(errno)))") }
             offset += n
         }
+        if sync && fsync(fd) != 0 { throw RadGridError(code: "file.write", message: "cannot sync \(path): \(String(cString: strerror(errno)))") }
     }
 
     /// The file's text, or nil when it cannot be read.

@@ -5,6 +5,7 @@ import StudyStore
 import StudyLifecycle
 import GridContract
 import Coordinator
+import Crypto
 import RadGridCLI
 import RadGridCore
 import RedisClient
@@ -14,27 +15,63 @@ import RedisClient
 struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit", abstract: "Inspect and verify the hash-chained audit trail.",
-        subcommands: [Verify.self]
+        subcommands: [Verify.self, AuditCheckpointCommand.self]
     )
 
     struct Verify: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Recompute every hash and check every link of every chain.")
+        static let configuration = CommandConfiguration(abstract: "Recompute every hash and check every link of every chain; with --checkpoints, check them against the signed checkpoints too.")
         @OptionGroup var redis: RedisOptions
+        @Option(help: "Directory of signed checkpoints (radgrid up --dir DIR keeps them in DIR/audit/checkpoints).") var checkpoints: String?
+        @Option(help: "The checkpoints' Ed25519 public key file (DIR/audit/checkpoint.pub).") var publicKey: String?
         @Flag(help: "Print one JSON object.") var json = false
+
+        func validate() throws {
+            guard (checkpoints == nil) == (publicKey == nil) else { throw ValidationError("--checkpoints and --public-key go together") }
+        }
 
         func run() async throws {
             let client = try RedisClient(url: redis.resolvedURL)
             defer { client.shutdown() }
-            let result = try await AuditTrail.verify(client: client, prefix: redis.keyPrefix)
+            var result = try await AuditTrail.verify(client: client, prefix: redis.keyPrefix)
+            var checked = ""
+            if let checkpoints, let publicKey {
+                let key: Curve25519.Signing.PublicKey
+                do { key = try CheckpointKey.publicKey(path: publicKey) } catch let error as any CodedError { throw CommandFailure(error) }
+                let (count, problems) = try await AuditCheckpoints.verify(client: client, prefix: redis.keyPrefix, directory: checkpoints, publicKey: key)
+                result.problems += problems
+                checked = ", against \(count) signed checkpoint(s)"
+            }
             if json {
                 print(try JSONOutput.string(result))
             } else {
-                print("\(result.chains) chain(s), \(result.entries) entries: \(result.isIntact ? "intact" : "TAMPERED")")
+                print("\(result.chains) chain(s), \(result.entries) entries\(checked): \(result.isIntact ? "intact" : "TAMPERED")")
                 for problem in result.problems {
                     print("  chain \(problem.chain) entry \(problem.entryID ?? "-"): \(problem.reason)")
                 }
             }
             if !result.isIntact { throw ExitCode(2) }
+        }
+    }
+}
+
+/// `radgridctl audit checkpoint`: sign a checkpoint of every chain now.
+struct AuditCheckpointCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "checkpoint", abstract: "Write a signed checkpoint of every audit chain now.")
+    @OptionGroup var redis: RedisOptions
+    @Option(help: "Directory of the checkpoint files (DIR/audit/checkpoints under radgrid up).") var checkpoints: String
+    @Option(help: "Ed25519 private key file (created 0600 when missing).") var key: String
+    @Option(help: "Public key file written beside it.") var publicKey: String
+    @Flag(help: "Print the checkpoint as JSON.") var json = false
+
+    func run() async throws {
+        let client = try RedisClient(url: redis.resolvedURL)
+        defer { client.shutdown() }
+        do {
+            let signing = try CheckpointKey.loadOrCreate(privateKeyPath: key, publicKeyPath: publicKey)
+            let checkpoint = try await AuditCheckpoints.write(client: client, prefix: redis.keyPrefix, directory: checkpoints, key: signing)
+            print(json ? try JSONOutput.string(checkpoint) : "checkpoint \(checkpoint.sequence): \(checkpoint.chains.count) chain(s) changed since the last one")
+        } catch let error as RadGridError {
+            throw CommandFailure(error)
         }
     }
 }

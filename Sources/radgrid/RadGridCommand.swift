@@ -15,6 +15,7 @@ struct RadGridCommand: AsyncParsableCommand {
             PortalCommand.self,
             DIMSECommand.self,
             EdgeCommand.self,
+            AuditorCommand.self,
             UpCommand.self,
         ]
     )
