@@ -15,7 +15,7 @@ enum PasswordInput {
         return line
     }
 
-    static func who() -> String { "admin:" + (ProcessInfo.processInfo.environment["USER"].flatMap { $0.isEmpty ? nil : $0 } ?? "cli") }
+    static func who() -> String { "admin:" + AdminAudit.operatorName }
 }
 
 /// `radgridctl experts passwd ID --password-stdin` and `radgridctl experts logout ID`.

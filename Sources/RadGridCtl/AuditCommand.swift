@@ -119,7 +119,7 @@ struct StudyCommand: AsyncParsableCommand {
         @OptionGroup var redis: RedisOptions
         @Argument(help: "Study Instance UID.") var studyInstanceUID: String
         @Option(help: "Why (recorded in the audit trail).") var reason: String = "operator"
-        @Option(help: "Who (recorded in the audit trail).") var actor: String = "radgridctl"
+        @Option(help: "Who (recorded in the audit trail; default: the operating-system user, or RADGRID_OPERATOR).") var actor: String = AdminAudit.operatorName
 
         func run() async throws {
             let client = try RedisClient(url: redis.resolvedURL)

@@ -52,7 +52,7 @@ struct CaseCommand: AsyncParsableCommand {
         @Flag(help: "JSON output.") var json = false
 
         func run() async throws {
-            let router = try options.router(actor: "cli")
+            let router = try options.router(actor: AdminAudit.operatorName)
             defer { router.redis.shutdown() }
             guard let priority = Priority(name: priority) else { throw ValidationError("--priority must be stat, urgent or routine") }
             var request: CaseRequest

@@ -74,7 +74,7 @@ struct CriticalCommand: AsyncParsableCommand {
             let client = try RedisClient(url: redis.resolvedURL)
             defer { client.shutdown() }
             let moved = try await CriticalResultStore(client: client, prefix: redis.keyPrefix)
-                .retryDead(study: try StudyUID(study), now: WallClock.nowMilliseconds(), actor: .init(.admin, "radgridctl"))
+                .retryDead(study: try StudyUID(study), now: WallClock.nowMilliseconds(), actor: .init(.admin, AdminAudit.operatorName))
             print(moved == 0 ? "no dead-lettered delivery for this study" : "\(moved) delivery(ies) moved back to delivery")
         }
     }
@@ -101,6 +101,7 @@ struct CriticalCommand: AsyncParsableCommand {
             } catch let error as CriticalResultError {
                 throw CommandFailure(error)
             }
+            try await AdminAudit.record("admin.critical.adminWebhookSet", details: "", client: client, prefix: redis.keyPrefix)
             print("admin webhook set: \(url ?? "")")
         }
     }

@@ -43,6 +43,7 @@ struct DIMSECtlCommand: AsyncParsableCommand {
             let client = try RedisClient(url: redis.resolvedURL)
             defer { client.shutdown() }
             let count = try await ResultSender(client: client, prefix: redis.keyPrefix, logger: .init(label: "radgridctl")).retryDead(matching: prefix)
+            try await AdminAudit.record("admin.outbox.retried", details: "results=\(count)" + (prefix.map { ";prefix=\($0)" } ?? ""), client: client, prefix: redis.keyPrefix)
             print("requeued \(count) result(s)")
         }
     }

@@ -86,7 +86,7 @@ struct DLQCommand: AsyncParsableCommand {
                 // A task of the grid's studies: the study goes through the pipeline again (the
                 // task alone would run into a study that has moved on).
                 if let letter = try await queue.deadLetter(id: id), let task = try? GridTask.decode(letter.payload) {
-                    let outcome = try await StudyCommand.Requeue.requeue(task.study, reason: "dlq-retry", actor: "radgridctl", client: queue.client, prefix: options.redis.keyPrefix)
+                    let outcome = try await StudyCommand.Requeue.requeue(task.study, reason: "dlq-retry", actor: AdminAudit.operatorName, client: queue.client, prefix: options.redis.keyPrefix)
                     studies.append(outcome.description)
                     // Requeued, or the study went on without this task: the dead letter is settled.
                     if case .unknown = outcome {} else { _ = try await queue.purgeDeadLetters(ids: [id]) }
@@ -98,6 +98,8 @@ struct DLQCommand: AsyncParsableCommand {
                 case nil: missing += 1
                 }
             }
+            try await AdminAudit.record("admin.dlq.retried", details: "queue=\(queue.name);retried=\(retried);studies=\(studies.count);missing=\(missing)" + (all ? ";all" : ""),
+                                        client: queue.client, prefix: options.redis.keyPrefix)
             for line in Set(studies).sorted() { print(line) }
             print("retried \(retried)" + (duplicates > 0 ? ", \(duplicates) already queued again" : "") + (missing > 0 ? ", \(missing) not found" : "") + (studies.isEmpty ? "" : ", \(studies.count) study task(s) handled by study requeue"))
             if missing > 0 && retried == 0 && duplicates == 0 && studies.isEmpty { throw ExitCode(1) }
@@ -118,6 +120,8 @@ struct DLQCommand: AsyncParsableCommand {
             let queue = try options.open()
             defer { queue.client.shutdown() }
             let removed = all ? try await queue.purgeAllDeadLetters() : try await queue.purgeDeadLetters(ids: ids)
+            try await AdminAudit.record("admin.dlq.purged", details: "queue=\(queue.name);purged=\(removed)" + (all ? ";all" : ";ids=\(ids.prefix(50).joined(separator: ","))"),
+                                        client: queue.client, prefix: options.redis.keyPrefix)
             print("purged \(removed)")
         }
     }

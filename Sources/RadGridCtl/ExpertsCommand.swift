@@ -12,7 +12,7 @@ struct RouterConnectionOptions: ParsableArguments {
     @Option(help: "Routing policy JSON (see Ops/routing.json).")
     var config: String?
 
-    func router(actor: String = "cli") throws -> ExpertRouter {
+    func router(actor: String = AdminAudit.operatorName) throws -> ExpertRouter {
         let policy = try config.map { try RoutingConfig.load(path: $0) } ?? .standard
         let client = try RedisClient(url: redis.resolvedURL)
         return ExpertRouter(redis: client, prefix: redis.keyPrefix, config: policy, actor: actor)
@@ -71,6 +71,7 @@ struct ExpertsCommand: AsyncParsableCommand {
             defer { router.redis.shutdown() }
             try await router.upsertExperts(experts, presence: online ? .online : nil,
                                            heartbeatUntil: online ? router.now + Int64(onlineHours) * 3_600_000 : nil)
+            try await AdminAudit.record("admin.roster.imported", details: "experts=\(experts.count)" + (online ? ";online" : ""), client: router.redis, prefix: router.prefix)
             print("imported \(experts.count) experts")
             let now = router.now
             let unqualified = experts.filter { !$0.qualification(at: now, rules: router.config.qualificationRules).failures.isEmpty }
@@ -168,7 +169,7 @@ struct ExpertsCommand: AsyncParsableCommand {
         @Option(help: "New capacity in work units.") var capacity: Int?
 
         func run() async throws {
-            let router = try options.router(actor: "cli")
+            let router = try options.router(actor: AdminAudit.operatorName)
             defer { router.redis.shutdown() }
             if let status {
                 guard let presence = Presence(rawValue: status) else { throw ValidationError("--status must be online, away or offline") }
@@ -177,6 +178,10 @@ struct ExpertsCommand: AsyncParsableCommand {
             if heartbeat { try await router.heartbeat(id) }
             if let capacity { try await router.setCapacity(id, capacity) }
             if status == nil && !heartbeat && capacity == nil { throw ValidationError("nothing to set: use --status, --heartbeat or --capacity") }
+            if status != nil || capacity != nil {
+                try await AdminAudit.record("admin.expert.changed", details: "expert=\(id)" + (status.map { ";status=\($0)" } ?? "") + (capacity.map { ";capacity=\($0)" } ?? ""),
+                                            client: router.redis, prefix: router.prefix)
+            }
             print("ok")
         }
     }

@@ -22,7 +22,7 @@ struct QCCommand: AsyncParsableCommand {
         @Option(help: "QC policy JSON (see Ops/qc.json); defaults built in.") var qcPolicy: String?
 
         func secondReads() throws -> SecondReads {
-            let router = try router.router(actor: "cli")
+            let router = try router.router(actor: AdminAudit.operatorName)
             let policy = try qcPolicy.map { try QCPolicy.load(path: $0) } ?? .standard
             let prefix = self.router.redis.keyPrefix
             return SecondReads(store: StudyStore(client: router.redis, prefix: prefix), router: router,
@@ -132,7 +132,7 @@ struct QCCommand: AsyncParsableCommand {
         func run() async throws {
             let reads = try options.secondReads()
             defer { reads.router.redis.shutdown() }
-            print(try await reads.qc.unflag(expert, actor: AuditActor(.admin, "cli")) ? "unflagged \(expert)" : "\(expert) was not flagged")
+            print(try await reads.qc.unflag(expert, actor: AuditActor(.admin, AdminAudit.operatorName)) ? "unflagged \(expert)" : "\(expert) was not flagged")
         }
     }
 }

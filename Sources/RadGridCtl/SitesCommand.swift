@@ -26,7 +26,9 @@ struct SitesCommand: AsyncParsableCommand {
             guard !site.isEmpty, site.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }), site.count <= 64 else {
                 throw ValidationError("site code must be 1-64 letters, digits, '-' or '_'")
             }
-            print(try await SiteTokens(client: client, prefix: redis.keyPrefix).issue(site: site))
+            let token = try await SiteTokens(client: client, prefix: redis.keyPrefix).issue(site: site)
+            try await AdminAudit.record("admin.site.tokenIssued", details: "site=\(site)", client: client, prefix: redis.keyPrefix)
+            print(token)
         }
     }
 
@@ -48,6 +50,7 @@ struct SitesCommand: AsyncParsableCommand {
             let client = try RedisClient(url: redis.resolvedURL)
             defer { client.shutdown() }
             let count = try await SiteTokens(client: client, prefix: redis.keyPrefix).revoke(site: site)
+            try await AdminAudit.record("admin.site.tokensRevoked", details: "site=\(site);tokens=\(count)", client: client, prefix: redis.keyPrefix)
             print("revoked \(count) token(s) of \(site)")
         }
     }
@@ -69,7 +72,9 @@ struct SitesCommand: AsyncParsableCommand {
             let store = CriticalResultStore(client: client, prefix: redis.keyPrefix)
             let id = try SiteID(site)
             if remove {
-                print(try await store.removeSiteWebhook(id) ? "webhook of \(site) removed" : "\(site) had no webhook")
+                let removed = try await store.removeSiteWebhook(id)
+                if removed { try await AdminAudit.record("admin.site.webhookRemoved", details: "site=\(site)", client: client, prefix: redis.keyPrefix) }
+                print(removed ? "webhook of \(site) removed" : "\(site) had no webhook")
                 return
             }
             guard let url else {
@@ -82,6 +87,7 @@ struct SitesCommand: AsyncParsableCommand {
             } catch let error as CriticalResultError {
                 throw CommandFailure(error)
             }
+            try await AdminAudit.record("admin.site.webhookSet", details: "site=\(site)", client: client, prefix: redis.keyPrefix)
             print("webhook of \(site) set: \(url)" + (escalationURL.map { ", second contact \($0)" } ?? ""))
         }
     }
@@ -102,6 +108,8 @@ struct SitesCommand: AsyncParsableCommand {
             _ = try SiteID(site)
             try await SiteNetwork(client: client, prefix: redis.keyPrefix)
                 .register(aeTitle: ae, SiteNetwork.Caller(site: site, addresses: addresses, requireIdentity: requireIdentity, maxAssociations: maxAssociations))
+            try await AdminAudit.record("admin.dicom.callerRegistered", details: "site=\(site);ae=\(ae);from=\(addresses.joined(separator: ","));identity=\(requireIdentity)",
+                                        client: client, prefix: redis.keyPrefix)
             print("\(ae) is site \(site), calling from \(addresses.joined(separator: ", "))")
         }
     }
@@ -114,6 +122,7 @@ struct SitesCommand: AsyncParsableCommand {
             let client = try RedisClient(url: redis.resolvedURL)
             defer { client.shutdown() }
             let removed = try await SiteNetwork(client: client, prefix: redis.keyPrefix).unregister(aeTitle: ae)
+            if removed { try await AdminAudit.record("admin.dicom.callerRemoved", details: "ae=\(ae)", client: client, prefix: redis.keyPrefix) }
             print(removed ? "removed \(ae)" : "\(ae) was not registered")
             if !removed { throw ExitCode(1) }
         }
@@ -136,6 +145,7 @@ struct SitesCommand: AsyncParsableCommand {
             let id = try SiteID(site)
             if remove {
                 try await network.setDestination(site: id, nil)
+                try await AdminAudit.record("admin.dicom.pacsRemoved", details: "site=\(site)", client: client, prefix: redis.keyPrefix)
                 print("results of \(site) are no longer sent")
                 return
             }
@@ -146,6 +156,7 @@ struct SitesCommand: AsyncParsableCommand {
                 kinds.append(kind)
             }
             try await network.setDestination(site: id, SiteNetwork.Destination(aeTitle: ae, host: host, port: port, send: kinds))
+            try await AdminAudit.record("admin.dicom.pacsSet", details: "site=\(site);ae=\(ae);host=\(host);port=\(port)", client: client, prefix: redis.keyPrefix)
             print("results of \(site) go to \(ae)@\(host):\(port) (\(kinds.map(\.rawValue).joined(separator: ", ")))")
         }
     }
