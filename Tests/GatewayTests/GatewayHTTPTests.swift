@@ -57,6 +57,9 @@ struct GatewayHTTPTests {
             let first = try await gateway.stow(path: "/studies/1.2.826.1", token: gateway.tokenH1, parts: instances)
             #expect(first.status == 200)
             #expect(first.json?["00081199"] != nil)
+            // With --port 0 the RetrieveURL names the port the gateway bound, not 0.
+            let retrieve = ((first.json?["00081190"] as? [String: Any])?["Value"] as? [String])?.first
+            #expect(retrieve == gateway.baseURL + "/studies/1.2.826.1", "\(retrieve ?? "none")")
             #expect(first.json?["00081198"] == nil)
             let again = try await gateway.stow(path: "/studies", token: gateway.tokenH1, parts: instances)
             #expect(again.status == 200)
