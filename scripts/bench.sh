@@ -19,7 +19,7 @@ scripts/with-private-redis.sh -- bash -c "
   $(declare -f run)
   out=$out
   run $ctl ping --count 10000
-  for sub in ${BENCHES:-queue router screen pipeline codecs e2e portal dimse edge}; do
+  for sub in ${BENCHES:-queue router screen pipeline codecs e2e portal dimse edge gateway}; do
     if [[ \$sub == queue ]]; then
       # The default 64 slots and 128 (docs/BENCHMARKS.md reports both).
       for slots in 64 128; do run $bench queue --tasks 100000 --rounds 5 --concurrency \$slots; done

@@ -19,6 +19,7 @@ struct RadGridBench: AsyncParsableCommand {
             ChaosBench.self,
             PortalBench.self,
             DIMSEBench.self,
+            GatewayBench.self,
             EdgeBench.self,
         ]
     )

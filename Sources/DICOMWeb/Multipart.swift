@@ -98,7 +98,7 @@ public enum MultipartRelated {
         }
     }
 
-    private static func parseHeaders(_ bytes: ArraySlice<UInt8>) throws -> [String: String] {
+    static func parseHeaders(_ bytes: ArraySlice<UInt8>) throws -> [String: String] {
         var headers: [String: String] = [:]
         let text = String(decoding: bytes, as: UTF8.self)
         for line in text.split(separator: "\r\n", omittingEmptySubsequences: true) {

@@ -73,7 +73,7 @@ public struct EdgeIntake: Sendable {
         }
         let file: DICOMFile
         do {
-            file = try DICOMFile.read(bytes)
+            file = try DICOMFile.read(bytes, options: ReadOptions(maxInflatedBytes: maxInstanceBytes))
         } catch let error as DICOMError {
             return refuse(.cannotUnderstand, "unreadable DICOM: \(error.code)")
         } catch {

@@ -1,3 +1,4 @@
+import GridContract
 import RadGridCore
 import RedisClient
 import StudyStore
@@ -59,4 +60,39 @@ public final class Backpressure: Sendable {
         }
         return nil
     }
+}
+
+/// Uploads in progress, all sites together and per site: a bound on what the gateway holds
+/// at once (each upload about one instance and one store slice), so a burst of large uploads
+/// is answered 429 instead of exhausting memory.
+public final class UploadSlots: Sendable {
+    private struct Counts { var total = 0; var perSite: [SiteID: Int] = [:] }
+    private let counts = Mutex(Counts())
+    public let total: Int
+    public let perSite: Int
+
+    public init(total: Int, perSite: Int) {
+        self.total = max(1, total)
+        self.perSite = max(1, perSite)
+    }
+
+    /// Takes a slot for `site`; false when the gateway or the site is at its bound.
+    public func acquire(_ site: SiteID) -> Bool {
+        counts.withLock { counts in
+            guard counts.total < total, counts.perSite[site, default: 0] < perSite else { return false }
+            counts.total += 1
+            counts.perSite[site, default: 0] += 1
+            return true
+        }
+    }
+
+    public func release(_ site: SiteID) {
+        counts.withLock { counts in
+            counts.total -= 1
+            counts.perSite[site, default: 1] -= 1
+            if counts.perSite[site] == 0 { counts.perSite[site] = nil }
+        }
+    }
+
+    public var inUse: Int { counts.withLock { $0.total } }
 }

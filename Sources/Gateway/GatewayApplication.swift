@@ -31,6 +31,13 @@ public struct GatewayConfiguration: Sendable {
     public var port: Int = 8104
     /// Largest request body accepted (413 above it).
     public var maxRequestBytes: Int = 2 << 30
+    /// Uploads received at once, all sites together and per site; beyond them 429 with
+    /// `Retry-After` (each upload holds about one instance and one store slice in memory).
+    public var maxConcurrentUploads = 8
+    public var maxConcurrentUploadsPerSite = 4
+    /// Where upload bodies are spooled while they arrive (files unlinked at once); the
+    /// system's temporary directory when nil.
+    public var spoolDirectory: String?
     public var intake = InstanceIntake.Limits()
     public var backpressure = Backpressure.Thresholds()
     /// Base URL used in RetrieveURL attributes; derived from the host and the bound port when nil.
@@ -55,7 +62,10 @@ public enum GatewayApplication {
             store: store, tokens: SiteTokens(client: client, prefix: prefix),
             intake: InstanceIntake(store: store, limits: configuration.intake, logger: logger),
             backpressure: Backpressure(client: client, store: store, thresholds: configuration.backpressure),
-            maxRequestBytes: configuration.maxRequestBytes, machine: StudyStateMachine(settings: configuration.lifecycle),
+            maxRequestBytes: configuration.maxRequestBytes,
+            uploads: UploadSlots(total: configuration.maxConcurrentUploads, perSite: configuration.maxConcurrentUploadsPerSite),
+            spoolDirectory: configuration.spoolDirectory ?? NSTemporaryDirectory(),
+            machine: StudyStateMachine(settings: configuration.lifecycle),
             base: baseURL, logger: logger,
             critical: CriticalResultStore(client: client, prefix: prefix)
         )
@@ -115,6 +125,8 @@ struct StowHandler: Sendable {
     let intake: InstanceIntake
     let backpressure: Backpressure
     let maxRequestBytes: Int
+    let uploads: UploadSlots
+    let spoolDirectory: String
     let machine: StudyStateMachine
     let base: ListeningURL
     let logger: Logger
@@ -186,35 +198,59 @@ struct StowHandler: Sendable {
         if let reason = try await backpressure.refusal() { throw GatewayError.busy(reason) }
         let boundary = try MultipartRelated.boundary(fromContentType: request.headers[.contentType])
         let encoding = try BodyEncoding(request.headers[.contentEncoding])
-        let body = try encoding.decode(try await receive(request, from: site), maxBytes: maxRequestBytes)
-        let parts = try MultipartRelated.parse(body, boundary: boundary)
-        guard !parts.isEmpty else { throw GatewayError.malformedMultipart("the request has no parts") }
+        guard uploads.acquire(site) else { throw GatewayError.busy("too many uploads at once; retry later") }
+        defer { uploads.release(site) }
+        let limits = SpooledStowBody.Limits(maxRequestBytes: maxRequestBytes, maxPartBytes: intake.limits.maxInstanceBytes)
+        let body = try await receive(request, from: site) {
+            try await SpooledStowBody.receive(request.body, boundary: boundary, zstd: encoding == .zstd, limits: limits, directory: spoolDirectory)
+        }
+        guard !body.parts.isEmpty else { throw GatewayError.malformedMultipart("the request has no parts") }
 
         var response = StowResponse(retrieveURL: expectedStudy.map { "\(baseURL)/studies/\($0)" })
-        var instances: [[UInt8]] = []
-        for part in parts {
+        // Read back and stored a slice at a time, so memory stays bounded by the slice.
+        var slice: [[UInt8]] = []
+        var sliceBytes = 0
+        func storeSlice() async {
+            guard !slice.isEmpty else { return }
+            for outcome in await intake.ingest(slice, site: site, priority: priority, expectedStudy: expectedStudy) {
+                switch outcome {
+                case .stored(let header, let sopClass, _):
+                    response.stored.append(.init(sopClassUID: sopClass, sopInstanceUID: header.sop.rawValue,
+                                                 retrieveURL: "\(baseURL)/studies/\(header.study)/series/\(header.series)/instances/\(header.sop)"))
+                case .failed(let sopClass, let sop, let reason, let error):
+                    logger.info("instance refused", metadata: ["site": "\(site)", "code": "\(error.code)"])
+                    response.failed.append(.init(sopClassUID: sopClass, sopInstanceUID: sop, reason: reason.rawValue, comment: "\(error.code): \(error.message)"))
+                }
+            }
+            slice = []
+            sliceBytes = 0
+        }
+        for part in body.parts {
             if let type = part.contentType, !type.lowercased().hasPrefix("application/dicom") {
                 response.failed.append(.init(sopClassUID: nil, sopInstanceUID: nil, reason: InstanceIntake.FailureReason.cannotUnderstand.rawValue, comment: "part is not application/dicom"))
                 continue
             }
-            instances.append(Array(part.body))
-        }
-        for outcome in await intake.ingest(instances, site: site, priority: priority, expectedStudy: expectedStudy) {
-            switch outcome {
-            case .stored(let header, let sopClass, _):
-                response.stored.append(.init(sopClassUID: sopClass, sopInstanceUID: header.sop.rawValue,
-                                             retrieveURL: "\(baseURL)/studies/\(header.study)/series/\(header.series)/instances/\(header.sop)"))
-            case .failed(let sopClass, let sop, let reason, let error):
-                logger.info("instance refused", metadata: ["site": "\(site)", "code": "\(error.code)"])
-                response.failed.append(.init(sopClassUID: sopClass, sopInstanceUID: sop, reason: reason.rawValue, comment: "\(error.code): \(error.message)"))
+            if part.tooLarge {
+                response.failed.append(.init(sopClassUID: nil, sopInstanceUID: nil, reason: InstanceIntake.FailureReason.outOfResources.rawValue,
+                                             comment: "gateway.tooLarge: instance is above the limit of \(intake.limits.maxInstanceBytes) bytes"))
+                continue
             }
+            let bytes = try await body.read(part)
+            slice.append(bytes)
+            sliceBytes += bytes.count
+            if sliceBytes >= Self.stowSliceBytes { await storeSlice() }
         }
+        await storeSlice()
         return Response(status: .init(code: response.status), headers: [.contentType: "application/dicom+json"], body: .init(byteBuffer: ByteBuffer(bytes: response.json())))
     }
 
-    /// Reads the whole body while marking an upload from the site in progress, so a slow
+    /// Uncompressed bytes of one upload's instances read back and stored at a time: what one
+    /// upload holds in memory beyond the instance being received.
+    static let stowSliceBytes = 8 << 20
+
+    /// Receives a body while marking an upload from the site in progress, so a slow
     /// upload's instances are not cut off from their study by the stable-age commit.
-    func receive(_ request: Request, from site: SiteID) async throws -> [UInt8] {
+    func receive<T: Sendable>(_ request: Request, from site: SiteID, _ read: () async throws -> T) async throws -> T {
         try await store.beginUpload(site: site)
         let keepAlive = Task {
             while !Task.isCancelled {
@@ -222,9 +258,9 @@ struct StowHandler: Sendable {
                 try await store.touchUpload(site: site)
             }
         }
-        let result: Result<[UInt8], any Error>
+        let result: Result<T, any Error>
         do {
-            result = .success(Array(try await request.body.collect(upTo: maxRequestBytes).readableBytesView))
+            result = .success(try await read())
         } catch {
             result = .failure(error)
         }
@@ -234,8 +270,9 @@ struct StowHandler: Sendable {
     }
 
     /// A request body's `Content-Encoding`: none, or zstd (the edge gateway compresses on the
-    /// wire). Decompression stops at the request limit, so a small body cannot inflate past it.
-    enum BodyEncoding {
+    /// wire; decoded as it streams, stopping at the request limit, so a small body cannot
+    /// inflate past it).
+    enum BodyEncoding: Equatable {
         case identity, zstd
 
         init(_ header: String?) throws {
@@ -243,15 +280,6 @@ struct StowHandler: Sendable {
             case nil, "", "identity": self = .identity
             case "zstd": self = .zstd
             default: throw GatewayError.unsupportedMediaType("Content-Encoding must be identity or zstd")
-            }
-        }
-
-        func decode(_ body: [UInt8], maxBytes: Int) throws -> [UInt8] {
-            guard case .zstd = self else { return body }
-            do {
-                return try Zstd.decompress(body, maxOutputSize: maxBytes)
-            } catch let error as ZstdError {
-                throw GatewayError(code: "gateway.badEncoding", message: "the zstd body cannot be decompressed within the limit: \(error.code)", status: 400)
             }
         }
     }

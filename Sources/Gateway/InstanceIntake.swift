@@ -139,8 +139,9 @@ public struct InstanceIntake: Sendable {
         }
         let file: DICOMFile
         do {
-            // A full structural read (not a header-only one) so truncated files are refused.
-            file = try DICOMFile.read(bytes)
+            // A full structural read (not a header-only one) so truncated files are refused. A
+            // deflated data set may inflate only to the instance limit (not the reader's 1 GiB).
+            file = try DICOMFile.read(bytes, options: ReadOptions(maxInflatedBytes: limits.maxInstanceBytes))
         } catch let error as DICOMError {
             return .failure(Failure(reason: .cannotUnderstand, error: error))
         } catch {

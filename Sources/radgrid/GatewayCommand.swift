@@ -18,6 +18,9 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on (0 picks a free one).") var port = 8104
     @Option(help: "Largest request body in MiB.") var maxRequestMib = 2048
     @Option(help: "Largest single instance in MiB.") var maxInstanceMib = 512
+    @Option(help: "Uploads received at once, all sites together (429 beyond).") var maxUploads = 8
+    @Option(help: "Uploads received at once from one site (429 beyond).") var maxUploadsPerSite = 4
+    @Option(help: "Directory upload bodies are spooled to while they arrive (default: the system's temporary directory).") var spoolDir: String?
     @Option(help: "Refuse uploads (429) when this many studies wait for processing.") var maxWaitingStudies = 10_000
     @Option(help: "Seconds without a new instance after which a study is complete (must match the coordinators').") var stableAge: Double = 10
     @Option(help: "QC policy JSON (site disputes, second-read deadline); defaults built in (= Ops/qc.json).") var qcPolicy: String?
@@ -32,6 +35,9 @@ struct GatewayCommand: AsyncParsableCommand {
         configuration.port = port
         configuration.maxRequestBytes = maxRequestMib << 20
         configuration.intake.maxInstanceBytes = maxInstanceMib << 20
+        configuration.maxConcurrentUploads = maxUploads
+        configuration.maxConcurrentUploadsPerSite = maxUploadsPerSite
+        configuration.spoolDirectory = spoolDir
         configuration.backpressure.maxWaitingStudies = maxWaitingStudies
         configuration.lifecycle.stableAge = Int64((max(0.05, stableAge) * 1000).rounded())
         if let qcPolicy { configuration.qc = try QCPolicy.load(path: qcPolicy) }

@@ -97,6 +97,38 @@ struct GatewayHTTPTests {
         }
     }
 
+    /// Uploads in progress are bounded: while one site's upload is still arriving (a raw
+    /// socket sends half a body and waits), another is answered 429 with Retry-After; once it
+    /// is gone, uploads go through again. A part above the instance limit is dropped as it
+    /// streams and answered A700, the rest of the request stored.
+    @Test func concurrentUploadsAreBoundedAndOversizedPartsRefusedAlone() async throws {
+        try await withGateway(configure: { $0.maxConcurrentUploads = 1; $0.intake.maxInstanceBytes = 16 << 10 }) { gateway in
+            let port = Int(gateway.baseURL.split(separator: ":").last!)!
+            let stalled = try RawHTTP.connect(port: port)
+            try stalled.send("POST /studies HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(gateway.tokenH1)\r\n"
+                             + "Content-Type: multipart/related; type=\"application/dicom\"; boundary=rgb\r\nContent-Length: 100000\r\n\r\n--rgb\r\n")
+            var busy: GatewayFixture.Reply?
+            for _ in 0..<50 {
+                busy = try await gateway.stow(path: "/studies", token: gateway.tokenH2, parts: [try makeInstance(study: "1.2.826.8", sop: "1.2.826.8.1.1")])
+                if busy?.status == 429 { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(busy?.status == 429 && busy?.headers["Retry-After"] != nil, "\(busy?.status ?? 0)")
+            stalled.close()
+            var after: GatewayFixture.Reply?
+            for _ in 0..<50 {
+                after = try await gateway.stow(path: "/studies", token: gateway.tokenH2,
+                                               parts: [try makeInstance(study: "1.2.826.8", sop: "1.2.826.8.1.1"), try makeInstance(study: "1.2.826.8", sop: "1.2.826.8.1.2", size: 128)])
+                if after?.status != 429 { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(after?.status == 202)
+            let failed = (after?.json?["00081198"] as? [String: Any])?["Value"] as? [[String: Any]]
+            #expect(((failed?.first?["00081197"] as? [String: Any])?["Value"] as? [Int])?.first == 0xA700)
+            #expect(try await gateway.store.record(try StudyUID("1.2.826.8"))?.instances == 1)
+        }
+    }
+
     @Test func tokensAreRequiredAndSitesAreSeparated() async throws {
         try await withGateway { gateway in
             let instance = try makeInstance(study: "1.2.826.2", sop: "1.2.826.2.1.1")
@@ -285,4 +317,29 @@ struct GatewayFixture {
         for (key, value) in http?.allHeaderFields ?? [:] { headers["\(key)"] = "\(value)" }
         return Reply(status: http?.statusCode ?? 0, body: Array(data), headers: headers)
     }
+}
+
+/// A plain TCP client for requests that a URL session would not send (half a body, then silence).
+final class RawHTTP {
+    let fd: Int32
+
+    private init(fd: Int32) { self.fd = fd }
+
+    static func connect(port: Int) throws -> RawHTTP {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard fd >= 0, connected == 0 else { throw TestSupportError("cannot connect to 127.0.0.1:\(port)") }
+        return RawHTTP(fd: fd)
+    }
+
+    func send(_ text: String) throws {
+        let bytes = Array(text.utf8)
+        guard Glibc.send(fd, bytes, bytes.count, 0) == bytes.count else { throw TestSupportError("send failed") }
+    }
+
+    func close() { Glibc.close(fd) }
 }

@@ -1,0 +1,125 @@
+import ArgumentParser
+import DICOM
+import DICOMWeb
+import Foundation
+import Gateway
+import GridContract
+import RadGridCore
+import RedisClient
+import Screening
+import StudyStore
+
+/// `radgrid-bench gateway`: N clients upload large studies to `radgrid gateway` at once (curl,
+/// one study each, 4 sites); the gateway's peak resident memory (VmHWM) and the ingest rate.
+/// A client answered 429 (too many uploads at once) waits its Retry-After and sends again.
+struct GatewayBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "gateway", abstract: "Peak gateway memory while many clients upload large studies at once.")
+
+    @Option(help: "Clients uploading at once.") var clients = 16
+    @Option(help: "Images per study (512×512 int16: 200 MB at 400).") var images = 400
+    @Option(help: "Matrix size.") var size = 512
+    @Flag(help: "Print one JSON object as the last line.") var json = false
+
+    func run() async throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("radgrid-bench-gateway-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let bin = ChildProcess.executableDirectory
+
+        // One phantom series; each client's copy gets its own study, series and instance UIDs.
+        let spec = PhantomSpec(kind: .chest, width: size, height: size, slices: images, pixelSpacing: 352.0 / Double(size), sliceSpacing: 300.0 / Double(images),
+                               lesionDiameterMM: 0, seed: 4244)
+        let series = try Phantom.generate(spec).dicomFiles().map { try DICOMFile.read($0).dataSet }
+        var bodyBytes = 0
+        for client in 0..<clients {
+            var writer = MultipartWriter(boundary: "radgrid-bench-\(client)")
+            let study = "2.25.\(9_100_000 + client)"
+            for (k, original) in series.enumerated() {
+                var dataSet = original
+                dataSet.set(.studyInstanceUID, study)
+                dataSet.set(.seriesInstanceUID, "\(study).1")
+                dataSet.set(.sopInstanceUID, "\(study).1.\(k + 1)")
+                writer.append(try DICOMWriter.write(dataSet), contentType: "application/dicom")
+            }
+            let body = writer.finish()
+            bodyBytes = body.count
+            try Data(body).write(to: URL(fileURLWithPath: "\(work)/body-\(client).bin"))
+        }
+
+        // Redis and the gateway (defaults: 8 uploads at once, 4 per site).
+        let redisPort = ChildProcess.freePort()
+        let redis = try ChildProcess(executable: "redis-server", arguments: ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                                     outputPath: work + "/redis.log")
+        defer { redis.terminate(grace: .seconds(2)) }
+        let url = "redis://127.0.0.1:\(redisPort)"
+        try await Task.sleep(for: .milliseconds(500))
+        let client = try RedisClient(url: url)
+        defer { client.shutdown() }
+        var tokens: [String] = []
+        for site in 1...4 { tokens.append(try await SiteTokens(client: client, prefix: KeyPrefix("rg:")).issue(site: "H\(site)")) }
+        let gatewayPort = ChildProcess.freePort()
+        let gateway = try ChildProcess(executable: bin + "/radgrid", arguments: ["gateway", "--port", String(gatewayPort), "--redis", url, "--prefix", "rg:", "--stable-age", "3600"],
+                                       outputPath: work + "/gateway.log")
+        defer { gateway.terminate(grace: .seconds(2)) }
+        try await Task.sleep(for: .seconds(1))
+        let baseline = Self.memory(pid: gateway.pid)
+
+        let started = Date()
+        let contentType = MultipartWriter(boundary: "x").contentType
+        let clients = clients
+        let siteTokens = tokens
+        let results = try await withThrowingTaskGroup(of: (attempts: Int, ok: Bool).self) { group in
+            for n in 0..<clients {
+                group.addTask {
+                    var attempts = 0
+                    while attempts < 200 {
+                        attempts += 1
+                        let out = "\(work)/curl-\(n).out"
+                        let curl = try ChildProcess(executable: "/usr/bin/curl", arguments: [
+                            "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Expect:", "-H", "Authorization: Bearer \(siteTokens[n % 4])",
+                            "-H", "Content-Type: \(contentType.replacingOccurrences(of: "boundary=x", with: "boundary=radgrid-bench-\(n)"))",
+                            "--data-binary", "@\(work)/body-\(n).bin", "http://127.0.0.1:\(gatewayPort)/studies",
+                        ], outputPath: out)
+                        _ = await curl.exit(timeout: .seconds(1800))
+                        let code = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+                        if code.hasSuffix("200") { return (attempts, true) }
+                        // 429 (or the connection closed while refusing): wait as told and send again.
+                        try await Task.sleep(for: .seconds(1))
+                    }
+                    return (attempts, false)
+                }
+            }
+            var all: [(Int, Bool)] = []
+            for try await result in group { all.append(result) }
+            return all
+        }
+        let seconds = Date().timeIntervalSince(started)
+        let peak = Self.memory(pid: gateway.pid)
+        guard results.allSatisfy(\.1) else { throw ValidationError("some uploads never succeeded; see \(work)/gateway.log") }
+        let store = StudyStore(client: client, prefix: KeyPrefix("rg:"))
+        var stored = 0
+        for n in 0..<clients { stored += try await store.record(try StudyUID("2.25.\(9_100_000 + n)"))?.instances ?? 0 }
+        guard stored == clients * images else { throw ValidationError("the gateway stored \(stored) of \(clients * images) images") }
+        let result: [String: Any] = [
+            "bench": "gateway", "clients": clients, "images_per_study": images, "study_mb": (Double(bodyBytes) / 1e5).rounded() / 10,
+            "seconds": (seconds * 10).rounded() / 10, "images_per_s": (Double(stored) / seconds).rounded(),
+            "mb_per_s": (Double(bodyBytes * clients) / 1e6 / seconds).rounded(),
+            "peak_rss_mib": peak.peak / 1024, "idle_rss_mib": baseline.current / 1024,
+            "retries": results.map(\.0).reduce(0, +) - clients,
+        ]
+        if !json {
+            print(String(format: "%d clients × %.0f MB: %.1f s, %.0f images/s; gateway peak RSS %d MiB (idle %d MiB)", clients, Double(bodyBytes) / 1e6, seconds,
+                         Double(stored) / seconds, peak.peak / 1024, baseline.current / 1024))
+        }
+        print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
+    }
+
+    /// VmRSS and VmHWM (peak) of a process, KiB.
+    static func memory(pid: pid_t) -> (current: Int, peak: Int) {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        func value(_ key: String) -> Int {
+            status.split(separator: "\n").first { $0.hasPrefix(key) }.flatMap { Int($0.split(separator: " ").dropFirst().first { !$0.isEmpty }?.trimmingCharacters(in: .whitespaces) ?? "") } ?? 0
+        }
+        return (value("VmRSS:"), value("VmHWM:"))
+    }
+}
