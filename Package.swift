@@ -76,7 +76,11 @@ let package = Package(
         .target(name: "SQLite", dependencies: ["CSQLite", "RadGridCore"]),
         // DICOMweb's wire formats shared by the central gateway, the edge and clients:
         // multipart/related bodies (parse and write), STOW-RS responses (write and read).
-        .target(name: "DICOMWeb", dependencies: ["RadGridCore"]),
+        .target(name: "DICOMWeb", dependencies: [
+            "Zstd", "RadGridCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
         .target(name: "DICOMCodecs", dependencies: ["CJPEGTurbo", "CJPEGTurboRecovery", "CCharLS", "COpenJPEG", "COpenJPHShim", "RadGridCore"]),
         .target(name: "DICOM", dependencies: ["CZlib", "DICOMCodecs", "RadGridCore"]),
         .target(name: "Audit", dependencies: [

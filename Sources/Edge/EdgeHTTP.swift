@@ -112,28 +112,45 @@ public enum EdgeHTTP {
                 throw EdgeError(.spoolFull, "the spool is full; the upstream is behind")
             }
             let boundary = try MultipartRelated.boundary(fromContentType: request.headers[.contentType])
-            let body = Array(try await request.body.collect(upTo: settings.maxRequestBytes).readableBytesView)
-            let parts = try MultipartRelated.parse(body, boundary: boundary)
-            guard !parts.isEmpty else { throw GatewayError.malformedMultipart("the request has no parts") }
+            // Split as it streams, each part capped before it is kept (the same reader as the centre's).
+            let body = try await SpooledStowBody.receive(request.body, boundary: boundary, zstd: false,
+                                                         limits: .init(maxRequestBytes: settings.maxRequestBytes, maxPartBytes: intake.maxInstanceBytes),
+                                                         directory: intake.spool.directory + "/tmp")
+            guard !body.parts.isEmpty else { throw GatewayError.malformedMultipart("the request has no parts") }
             var response = StowResponse(retrieveURL: nil)
-            var instances: [[UInt8]] = []
-            for part in parts {
+            var spoolFull: EdgeError?
+            var slice: [[UInt8]] = []
+            var sliceBytes = 0
+            func spoolSlice() async {
+                guard !slice.isEmpty else { return }
+                for outcome in await intake.accept(slice, priority: priority, expectedStudy: expectedStudy) {
+                    switch outcome {
+                    case .stored(_, let sop, let sopClass):
+                        response.stored.append(.init(sopClassUID: sopClass, sopInstanceUID: sop, retrieveURL: nil))
+                    case .refused(let sopClass, let sop, let reason, let error):
+                        if error.codeValue == .spoolFull { spoolFull = error }
+                        response.failed.append(.init(sopClassUID: sopClass, sopInstanceUID: sop, reason: reason.rawValue, comment: "\(error.code): \(error.message)"))
+                    }
+                }
+                slice = []
+                sliceBytes = 0
+            }
+            for part in body.parts {
                 if let type = part.contentType, !type.lowercased().hasPrefix("application/dicom") {
                     response.failed.append(.init(sopClassUID: nil, sopInstanceUID: nil, reason: EdgeIntake.Reason.cannotUnderstand.rawValue, comment: "part is not application/dicom"))
                     continue
                 }
-                instances.append(Array(part.body))
-            }
-            var spoolFull: EdgeError?
-            for outcome in await intake.accept(instances, priority: priority, expectedStudy: expectedStudy) {
-                switch outcome {
-                case .stored(_, let sop, let sopClass):
-                    response.stored.append(.init(sopClassUID: sopClass, sopInstanceUID: sop, retrieveURL: nil))
-                case .refused(let sopClass, let sop, let reason, let error):
-                    if error.codeValue == .spoolFull { spoolFull = error }
-                    response.failed.append(.init(sopClassUID: sopClass, sopInstanceUID: sop, reason: reason.rawValue, comment: "\(error.code): \(error.message)"))
+                if part.tooLarge {
+                    response.failed.append(.init(sopClassUID: nil, sopInstanceUID: nil, reason: EdgeIntake.Reason.outOfResources.rawValue,
+                                                 comment: "edge.invalidInstance: instance is above the limit of \(intake.maxInstanceBytes) bytes"))
+                    continue
                 }
+                slice.append(try await body.read(part))
+                sliceBytes += part.length
+                // One spool transaction per slice: memory stays bounded whatever the upload's size.
+                if sliceBytes >= 8 << 20 { await spoolSlice() }
             }
+            await spoolSlice()
             // Nothing kept because the spool is full: the whole request is to be retried.
             if let spoolFull, response.stored.isEmpty { throw spoolFull }
             return Response(status: .init(code: response.status), headers: [.contentType: "application/dicom+json"],

@@ -1,6 +1,4 @@
-import DICOMWeb
 import Foundation
-import Hummingbird
 import NIOCore
 import NIOPosix
 import Zstd
@@ -10,29 +8,35 @@ import Zstd
 /// kept, and every complete part written to an unlinked spool file. The handler then reads
 /// the parts back a slice at a time. So an upload costs about one instance plus one store
 /// slice of memory, whatever its size, and nothing is stored from a body that never ends.
-final class SpooledStowBody: @unchecked Sendable {
-    struct Part: Sendable {
-        var offset: Int
-        var length: Int
-        var contentType: String?
+public final class SpooledStowBody: @unchecked Sendable {
+    public struct Part: Sendable {
+        public var offset: Int
+        public var length: Int
+        public var contentType: String?
         /// Above the instance limit: its bytes were dropped as they came.
-        var tooLarge: Bool
+        public var tooLarge: Bool
     }
 
     /// The spool file, already unlinked: it vanishes when closed, even after a crash.
     private let fd: Int32
-    private(set) var parts: [Part] = []
+    public private(set) var parts: [Part] = []
     private var end = 0
 
     private init(fd: Int32) { self.fd = fd }
     deinit { close(fd) }
 
-    struct Limits {
-        var maxRequestBytes: Int
-        var maxPartBytes: Int
+    public struct Limits: Sendable {
+        public var maxRequestBytes: Int
+        public var maxPartBytes: Int
+        public init(maxRequestBytes: Int, maxPartBytes: Int) {
+            self.maxRequestBytes = maxRequestBytes
+            self.maxPartBytes = maxPartBytes
+        }
     }
 
-    static func receive(_ body: RequestBody, boundary: String, zstd: Bool, limits: Limits, directory: String) async throws -> SpooledStowBody {
+    /// Receives `body` (a request body's chunks) into a spool file in `directory`.
+    public static func receive<Body: AsyncSequence>(_ body: Body, boundary: String, zstd: Bool, limits: Limits,
+                                                    directory: String) async throws -> SpooledStowBody where Body.Element == ByteBuffer {
         let spool = try await blocking { () -> SpooledStowBody in
             let path = "\(directory)/stow-\(UUID().uuidString)"
             let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
@@ -127,7 +131,7 @@ final class SpooledStowBody: @unchecked Sendable {
     }
 
     /// One part's bytes, read back from the spool.
-    func read(_ part: Part) async throws -> [UInt8] {
+    public func read(_ part: Part) async throws -> [UInt8] {
         let fd = fd
         return try await Self.blocking {
             var bytes = [UInt8](repeating: 0, count: part.length)
