@@ -28,6 +28,14 @@ pins=(
   pillow==13.0.0
   retrying==1.4.2
   websocket-client==1.9.2
+  # FHIR validation of the audit export (AuditEvent, Bundle).
+  fhir.resources==8.3.0
+  fhir-core==1.1.12
+  pydantic==2.14.4
+  pydantic-core==2.50.5
+  annotated-types==0.8.0
+  typing-extensions==4.16.0
+  typing-inspection==0.4.5
 )
 python=${PYTHON:-python3}
 command -v "$python" >/dev/null || { echo "python3 not found" >&2; exit 1; }

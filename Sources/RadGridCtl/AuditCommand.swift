@@ -15,7 +15,7 @@ import RedisClient
 struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit", abstract: "Inspect and verify the hash-chained audit trail.",
-        subcommands: [Verify.self, AuditCheckpointCommand.self]
+        subcommands: [Verify.self, AuditCheckpointCommand.self, AuditExportCommand.self]
     )
 
     struct Verify: AsyncParsableCommand {
@@ -73,6 +73,60 @@ struct AuditCheckpointCommand: AsyncParsableCommand {
         } catch let error as RadGridError {
             throw CommandFailure(error)
         }
+    }
+}
+
+/// `radgridctl audit export --since T [--until T] --format fhir [--bundle] [--out FILE]`: the
+/// audit trail as FHIR R4 AuditEvent resources (NDJSON, or one Bundle), for the regulator's
+/// supervision platform.
+struct AuditExportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "export", abstract: "Export audit entries as FHIR R4 AuditEvent resources (NDJSON, or one Bundle).")
+    @OptionGroup var redis: RedisOptions
+    @Option(help: "From this time (inclusive): 2026-12-01, 2026-12-01T08:00:00Z or milliseconds since 1970.") var since: String
+    @Option(help: "Until this time (exclusive; default: now).") var until: String?
+    @Option(help: "fhir (the only format so far).") var format = "fhir"
+    @Flag(help: "One FHIR Bundle (type collection) instead of one resource per line.") var bundle = false
+    @Option(help: "Write to this file (mode 0600) instead of standard output.") var out: String?
+
+    func validate() throws {
+        guard format == "fhir" else { throw ValidationError("--format must be fhir") }
+        guard Self.milliseconds(since) != nil else { throw ValidationError("--since: a date, an ISO 8601 time or milliseconds") }
+        if let until, Self.milliseconds(until) == nil { throw ValidationError("--until: a date, an ISO 8601 time or milliseconds") }
+    }
+
+    func run() async throws {
+        let client = try RedisClient(url: redis.resolvedURL)
+        defer { client.shutdown() }
+        let from = Self.milliseconds(since)!
+        let to = until.flatMap(Self.milliseconds) ?? WallClock.nowMilliseconds() + 1
+        let records = try await FHIRAuditEvent.entries(client: client, prefix: redis.keyPrefix, sinceMilliseconds: from, untilMilliseconds: to)
+        let resources = records.map(FHIRAuditEvent.resource)
+        let options: JSONSerialization.WritingOptions = [.sortedKeys, .withoutEscapingSlashes]
+        var text = ""
+        if bundle {
+            text = String(decoding: try JSONSerialization.data(withJSONObject: FHIRAuditEvent.bundle(resources), options: options), as: UTF8.self) + "\n"
+        } else {
+            for resource in resources { text += String(decoding: try JSONSerialization.data(withJSONObject: resource, options: options), as: UTF8.self) + "\n" }
+        }
+        if let out {
+            try Files.write(out, text, mode: 0o600)
+            FileHandle.standardError.write(Data("exported \(resources.count) AuditEvent(s) to \(out)\n".utf8))
+        } else {
+            FileHandle.standardOutput.write(Data(text.utf8))
+        }
+    }
+
+    /// Milliseconds since 1970 of a date (UTC midnight), an ISO 8601 time or a number.
+    static func milliseconds(_ text: String) -> Int64? {
+        if let number = Int64(text), number >= 0 { return number }
+        let full = ISO8601DateFormatter()
+        if let date = full.date(from: text) { return Int64(date.timeIntervalSince1970 * 1000) }
+        full.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = full.date(from: text) { return Int64(date.timeIntervalSince1970 * 1000) }
+        let day = ISO8601DateFormatter()
+        day.formatOptions = [.withFullDate]
+        day.timeZone = TimeZone(identifier: "UTC")
+        return day.date(from: text).map { Int64($0.timeIntervalSince1970 * 1000) }
     }
 }
 
