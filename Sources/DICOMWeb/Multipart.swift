@@ -15,11 +15,14 @@ public struct GatewayError: CodedError, Equatable {
     public let message: String
     /// The HTTP status the gateway answers with.
     public let status: Int
+    /// For 429 and 503: when to try again (the server's default when nil).
+    public let retryAfterSeconds: Int?
 
-    public init(code: String, message: String, status: Int) {
+    public init(code: String, message: String, status: Int, retryAfterSeconds: Int? = nil) {
         self.code = code
         self.message = message
         self.status = status
+        self.retryAfterSeconds = retryAfterSeconds
     }
 
     public static func malformedMultipart(_ message: String) -> GatewayError { .init(code: "gateway.malformedMultipart", message: message, status: 400) }
@@ -28,6 +31,8 @@ public struct GatewayError: CodedError, Equatable {
     public static func forbidden(_ message: String) -> GatewayError { .init(code: "gateway.forbidden", message: message, status: 403) }
     public static func tooLarge(_ message: String) -> GatewayError { .init(code: "gateway.tooLarge", message: message, status: 413) }
     public static func busy(_ message: String) -> GatewayError { .init(code: "gateway.busy", message: message, status: 429) }
+    public static func rateLimited(_ message: String, retryAfter: Int) -> GatewayError { .init(code: "gateway.rateLimited", message: message, status: 429, retryAfterSeconds: retryAfter) }
+    public static func priorityNotAllowed(_ message: String) -> GatewayError { .init(code: "gateway.priorityNotAllowed", message: message, status: 403) }
     public static func badRequest(_ message: String) -> GatewayError { .init(code: "gateway.badRequest", message: message, status: 400) }
     public static func notFound(_ message: String) -> GatewayError { .init(code: "gateway.notFound", message: message, status: 404) }
 }

@@ -64,6 +64,7 @@ public enum GatewayApplication {
             backpressure: Backpressure(client: client, store: store, thresholds: configuration.backpressure),
             maxRequestBytes: configuration.maxRequestBytes,
             uploads: UploadSlots(total: configuration.maxConcurrentUploads, perSite: configuration.maxConcurrentUploadsPerSite),
+            policies: SitePolicies(client: client, prefix: prefix),
             spoolDirectory: configuration.spoolDirectory ?? NSTemporaryDirectory(),
             machine: StudyStateMachine(settings: configuration.lifecycle),
             base: baseURL, logger: logger,
@@ -126,6 +127,7 @@ struct StowHandler: Sendable {
     let backpressure: Backpressure
     let maxRequestBytes: Int
     let uploads: UploadSlots
+    let policies: SitePolicies
     let spoolDirectory: String
     let machine: StudyStateMachine
     let base: ListeningURL
@@ -141,7 +143,7 @@ struct StowHandler: Sendable {
             return try await body()
         } catch let error as GatewayError {
             var response = Self.error(status: error.status, code: error.code, message: error.message)
-            if error.status == 429 { response.headers[.retryAfter] = String(backpressure.thresholds.retryAfterSeconds) }
+            if error.status == 429 { response.headers[.retryAfter] = String(error.retryAfterSeconds ?? backpressure.thresholds.retryAfterSeconds) }
             return response
         } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
             return Self.error(status: 413, code: "gateway.tooLarge", message: "request body is above the limit of \(maxRequestBytes) bytes")
@@ -188,6 +190,12 @@ struct StowHandler: Sendable {
             guard let parsed = Priority(rawValue: String(requested)) else { throw GatewayError.badRequest("priority must be stat, urgent, routine or bulk") }
             priority = parsed
         }
+        // The site's policy: which priorities it may ask for, how many uploads a minute.
+        let policy = try await policies.policy(for: site)
+        guard policy.priorities.contains(priority) else {
+            throw GatewayError.priorityNotAllowed("site \(site) may not request \(priority.rawValue) (allowed: \(policy.priorities.map(\.rawValue).joined(separator: ", ")))")
+        }
+        try await policies.admitUpload(site: site, policy: policy)
         let expectedStudy = try text.map { try StudyUID($0) }
         if let expectedStudy {
             // Refuse uploads into another site's study before reading the body.

@@ -22,6 +22,8 @@ import RadGridCore
 /// | `sites:region` | hash site → region | configuration (operators) |
 /// | `turnaround` | hash `<priority>\|<stage>\|n`, `…\|sum_ms`, `…\|b<bucket>`, `<priority>\|breaches` | counters of reported studies (kept; `radgridctl status`) |
 /// | `sites:uploading:<site>` | counter | a site's uploads in progress; TTL 60 s, refreshed while receiving |
+/// | `sites:policy` | hash site (or `*`) → JSON | configuration (`radgridctl sites policy`) |
+/// | `sites:uploads:<site>:<minute>` | counter | uploads started that minute (rate limit); TTL 120 s |
 /// | `gateway:tokens` | hash sha256 → site | configuration (`radgridctl sites`) |
 /// | `workers` / `workers:<name>` | zset / hash | heartbeats; hash TTL 3 beats, zset pruned by `radgridctl status` |
 /// | `accounts:<user>` | hash role, bcrypt hash, expert/site | configuration (`radgridctl experts passwd`, `accounts`) |
@@ -67,6 +69,10 @@ public struct GridKeys: Sendable, Hashable {
 
     public func caseStudy(_ id: CaseID) -> String { p + "coord:case:" + id.rawValue }
     public var siteRegions: String { p + "sites:region" }
+    /// `sites:policy`: hash site (or `*`) → JSON policy (priorities, uploads per minute).
+    public var sitePolicies: String { p + "sites:policy" }
+    /// `sites:uploads:<site>:<minute>`: uploads started in that minute; TTL 120 s.
+    public func siteUploadCount(_ site: SiteID, minute: Int64) -> String { p + "sites:uploads:\(site.rawValue):\(minute)" }
     /// Turnaround counters of reported studies (`Coordinator.Turnaround`).
     public var turnaround: String { p + "turnaround" }
     public func siteUploads(_ site: SiteID) -> String { p + "sites:uploading:" + site.rawValue }

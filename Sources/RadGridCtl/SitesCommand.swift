@@ -13,7 +13,7 @@ import StudyStore
 struct SitesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sites", abstract: "Manage the sending sites: gateway tokens, DICOM AE titles and PACS, webhooks.",
-        subcommands: [Add.self, List.self, Revoke.self, Webhook.self, Dicom.self, DicomRemove.self, Pacs.self, DicomList.self]
+        subcommands: [Add.self, List.self, Revoke.self, Webhook.self, Dicom.self, DicomRemove.self, Pacs.self, DicomList.self, Policy.self]
     )
 
     struct Add: AsyncParsableCommand {
@@ -125,6 +125,55 @@ struct SitesCommand: AsyncParsableCommand {
             if removed { try await AdminAudit.record("admin.dicom.callerRemoved", details: "ae=\(ae)", client: client, prefix: redis.keyPrefix) }
             print(removed ? "removed \(ae)" : "\(ae) was not registered")
             if !removed { throw ExitCode(1) }
+        }
+    }
+
+    /// `radgridctl sites policy SITE|'*' [--priorities routine,bulk] [--uploads-per-minute N] | --remove`.
+    struct Policy: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Set which priorities a site may request and its uploads per minute ('*': every site without its own); no options: show.")
+        @OptionGroup var redis: RedisOptions
+        @Argument(help: "Site code, or * for the default.") var site: String
+        @Option(help: "Priorities the site may request, comma separated (stat, urgent, routine, bulk).") var priorities: String?
+        @Option(help: "STOW-RS uploads the site may start per minute (0: unlimited).") var uploadsPerMinute: Int?
+        @Flag(help: "Remove the site's policy (the * policy, or none, applies).") var remove = false
+
+        func run() async throws {
+            let client = try RedisClient(url: redis.resolvedURL)
+            defer { client.shutdown() }
+            if site != "*" { _ = try SiteID(site) }
+            let policies = SitePolicies(client: client, prefix: redis.keyPrefix)
+            if remove {
+                try await policies.set(nil, site: site)
+                try await AdminAudit.record("admin.site.policyRemoved", details: "site=\(site)", client: client, prefix: redis.keyPrefix)
+                print("policy of \(site) removed")
+                return
+            }
+            let current = try await policies.all()
+            guard priorities != nil || uploadsPerMinute != nil else {
+                for (name, policy) in current.sorted(by: { $0.key < $1.key }) where site == name {
+                    print("\(name): priorities \(policy.priorities.map(\.rawValue).joined(separator: ",")), uploads/minute \(policy.uploadsPerMinute == 0 ? "unlimited" : String(policy.uploadsPerMinute))")
+                }
+                if current[site] == nil { print("\(site) has no policy of its own") }
+                return
+            }
+            var policy = current[site] ?? .unrestricted
+            if let priorities {
+                var parsed: [Priority] = []
+                for name in priorities.split(separator: ",") {
+                    guard let priority = Priority(name: name.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--priorities takes stat, urgent, routine, bulk") }
+                    parsed.append(priority)
+                }
+                guard !parsed.isEmpty else { throw ValidationError("--priorities must name at least one priority") }
+                policy.priorities = Priority.allCases.filter(parsed.contains)
+            }
+            if let uploadsPerMinute {
+                guard uploadsPerMinute >= 0 else { throw ValidationError("--uploads-per-minute must be 0 or more") }
+                policy.uploadsPerMinute = uploadsPerMinute
+            }
+            try await policies.set(policy, site: site)
+            try await AdminAudit.record("admin.site.policySet", details: "site=\(site);priorities=\(policy.priorities.map(\.rawValue).joined(separator: ","));perMinute=\(policy.uploadsPerMinute)",
+                                        client: client, prefix: redis.keyPrefix)
+            print("policy of \(site): priorities \(policy.priorities.map(\.rawValue).joined(separator: ",")), uploads/minute \(policy.uploadsPerMinute == 0 ? "unlimited" : String(policy.uploadsPerMinute))")
         }
     }
 

@@ -129,6 +129,33 @@ struct GatewayHTTPTests {
         }
     }
 
+    /// A site's policy: priorities it may not request are refused (403, never lowered
+    /// silently), uploads past its rate are answered 429 with the seconds to the next minute;
+    /// the `*` policy covers sites without their own.
+    @Test func sitePoliciesLimitPrioritiesAndUploadRates() async throws {
+        try await withGateway { gateway in
+            let policies = SitePolicies(client: gateway.client, prefix: gateway.store.prefix)
+            try await policies.set(SitePolicy(priorities: [.routine, .bulk], uploadsPerMinute: 2), site: "H1")
+            try await policies.set(SitePolicy(priorities: [.urgent, .routine, .bulk], uploadsPerMinute: 0), site: "*")
+            let instance = { (n: Int) in try makeInstance(study: "1.2.826.7", sop: "1.2.826.7.1.\(n)") }
+            let stat = try await gateway.stow(path: "/studies?priority=stat", token: gateway.tokenH1, parts: [try instance(1)])
+            #expect(stat.status == 403 && stat.errorCode == "gateway.priorityNotAllowed")
+            // The minute may turn between the two uploads: allow one retry of the pair.
+            var third: GatewayFixture.Reply?
+            for n in 0..<2 {
+                _ = try await gateway.stow(path: "/studies", token: gateway.tokenH1, parts: [try instance(2 + n)])
+                _ = try await gateway.stow(path: "/studies", token: gateway.tokenH1, parts: [try instance(2 + n)])
+                third = try await gateway.stow(path: "/studies", token: gateway.tokenH1, parts: [try instance(2 + n)])
+                if third?.status == 429 { break }
+            }
+            #expect(third?.status == 429 && third?.errorCode == "gateway.rateLimited")
+            #expect((third?.headers["Retry-After"]).flatMap(Int.init).map { (1...60).contains($0) } == true)
+            // H2 has no policy of its own: the * policy.
+            #expect(try await gateway.stow(path: "/studies?priority=stat", token: gateway.tokenH2, parts: [try makeInstance(study: "1.2.826.6", sop: "1.2.826.6.1.1")]).status == 403)
+            #expect(try await gateway.stow(path: "/studies?priority=urgent", token: gateway.tokenH2, parts: [try makeInstance(study: "1.2.826.6", sop: "1.2.826.6.1.1")]).status == 200)
+        }
+    }
+
     @Test func tokensAreRequiredAndSitesAreSeparated() async throws {
         try await withGateway { gateway in
             let instance = try makeInstance(study: "1.2.826.2", sop: "1.2.826.2.1.1")

@@ -38,6 +38,8 @@ struct KeyOwnershipTests {
         ("coord:case:*", .ttl),
         ("sites:region", .owned("configuration")),
         ("sites:uploading:*", .ttl),
+        ("sites:policy", .owned("configuration: radgridctl sites policy")),
+        ("sites:uploads:*", .ttl),
         ("gateway:tokens", .owned("configuration: radgridctl sites")),
         ("sites:dicom:callers", .owned("configuration: radgridctl sites dicom / dicom-remove")),
         ("sites:dicom:pacs", .owned("configuration: radgridctl sites pacs")),
