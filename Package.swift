@@ -117,8 +117,16 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // HTTPS for the grid's HTTP servers (HummingbirdTLS on swift-nio-ssl), mutual TLS optional.
+        .target(name: "ServerTLS", dependencies: [
+            "RadGridCore",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
         .target(name: "Gateway", dependencies: [
-            "DICOMWeb", "CriticalResults", "StudyStore", "StudyLifecycle", "GridContract", "Audit", "DICOM", "Zstd", "RedisClient", "RadGridCore", "Telemetry", "QualityControl", "Routing",
+            "ServerTLS", "DICOMWeb", "CriticalResults", "StudyStore", "StudyLifecycle", "GridContract", "Audit", "DICOM", "Zstd", "RedisClient", "RadGridCore", "Telemetry", "QualityControl", "Routing",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
@@ -220,7 +228,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "radgrid", dependencies: [
-            "CriticalResults", "Coordinator", "GridSupervisor", "Portal", "QualityControl", "RadGridCLI", "StudyStore", "RedisClient", "TaskQueue", "Routing", "RadGridCore", "Gateway", "Telemetry",
+            "CriticalResults", "Coordinator", "GridSupervisor", "Portal", "QualityControl", "RadGridCLI", "StudyStore", "RedisClient", "TaskQueue", "Routing", "RadGridCore", "Gateway", "Telemetry", "ServerTLS",
             "DIMSE", "DIMSEGateway", "StudyLifecycle", "Edge",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),

@@ -7,6 +7,7 @@ import Hummingbird
 import Logging
 import QualityControl
 import Routing
+import ServerTLS
 import RadGridCore
 import RedisClient
 import StudyLifecycle
@@ -42,6 +43,8 @@ public struct GatewayConfiguration: Sendable {
     public var backpressure = Backpressure.Thresholds()
     /// Base URL used in RetrieveURL attributes; derived from the host and the bound port when nil.
     public var publicBaseURL: String?
+    /// HTTPS (and, with a client CA, mutual TLS); plain HTTP when nil.
+    public var tls: ServerTLS?
     /// The study lifecycle's timings (stable age).
     public var lifecycle = LifecycleSettings()
     /// QC policy for disputes (`Ops/qc.json`).
@@ -55,9 +58,10 @@ public enum GatewayApplication {
     public static func make(
         client: RedisClient, prefix: KeyPrefix, configuration: GatewayConfiguration, logger: Logger,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) -> some ApplicationProtocol {
+    ) throws -> some ApplicationProtocol {
         let store = StudyStore(client: client, prefix: prefix)
-        let baseURL = ListeningURL(configuration.publicBaseURL ?? "http://\(configuration.host):\(configuration.port)")
+        let scheme = configuration.tls == nil ? "http" : "https"
+        let baseURL = ListeningURL(configuration.publicBaseURL ?? "\(scheme)://\(configuration.host):\(configuration.port)")
         let handler = StowHandler(
             store: store, tokens: SiteTokens(client: client, prefix: prefix),
             intake: InstanceIntake(store: store, limits: configuration.intake, logger: logger),
@@ -108,10 +112,11 @@ public enum GatewayApplication {
         }
         return Application(
             router: router,
+            server: try ServerTLS.server(configuration.tls),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "radgrid-gateway"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
-                if configuration.publicBaseURL == nil { baseURL.set("http://\(configuration.host):\(port)") }
+                if configuration.publicBaseURL == nil { baseURL.set("\(scheme)://\(configuration.host):\(port)") }
                 await onListening(port)
             },
             logger: logger

@@ -5,6 +5,7 @@ import Logging
 import QualityControl
 import RadGridCLI
 import RadGridCore
+import ServerTLS
 import RedisClient
 import ServiceLifecycle
 import Telemetry
@@ -21,6 +22,14 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Uploads received at once, all sites together (429 beyond).") var maxUploads = 8
     @Option(help: "Uploads received at once from one site (429 beyond).") var maxUploadsPerSite = 4
     @Option(help: "Directory upload bodies are spooled to while they arrive (default: the system's temporary directory).") var spoolDir: String?
+    @Option(help: "PEM certificate chain: serve HTTPS (with --tls-key).") var tlsCert: String?
+    @Option(help: "PEM private key of --tls-cert.") var tlsKey: String?
+    @Option(help: "PEM CA of the sites' client certificates: require one (mutual TLS).") var tlsClientCa: String?
+
+    func validate() throws {
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        guard tlsClientCa == nil || tlsCert != nil else { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
+    }
     @Option(help: "Refuse uploads (429) when this many studies wait for processing.") var maxWaitingStudies = 10_000
     @Option(help: "Seconds without a new instance after which a study is complete (must match the coordinators').") var stableAge: Double = 10
     @Option(help: "QC policy JSON (site disputes, second-read deadline); defaults built in (= Ops/qc.json).") var qcPolicy: String?
@@ -38,11 +47,13 @@ struct GatewayCommand: AsyncParsableCommand {
         configuration.maxConcurrentUploads = maxUploads
         configuration.maxConcurrentUploadsPerSite = maxUploadsPerSite
         configuration.spoolDirectory = spoolDir
+        if let tlsCert, let tlsKey { configuration.tls = ServerTLS(certificateChainPath: tlsCert, privateKeyPath: tlsKey, clientCAPath: tlsClientCa) }
         configuration.backpressure.maxWaitingStudies = maxWaitingStudies
         configuration.lifecycle.stableAge = Int64((max(0.05, stableAge) * 1000).rounded())
         if let qcPolicy { configuration.qc = try QCPolicy.load(path: qcPolicy) }
-        let app = GatewayApplication.make(client: client, prefix: redis.keyPrefix, configuration: configuration, logger: logger) { port in
-            print("radgrid gateway listening on http://\(host):\(port)")
+        let scheme = configuration.tls == nil ? "http" : "https"
+        let app = try GatewayApplication.make(client: client, prefix: redis.keyPrefix, configuration: configuration, logger: logger) { port in
+            print("radgrid gateway listening on \(scheme)://\(host):\(port)")
             fflush(nil)
         }
         try await ServiceGroup(configuration: .init(services: [client, app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()

@@ -39,7 +39,7 @@ struct GatewayAckTests {
         var configuration = GatewayConfiguration()
         configuration.port = 0
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let app = GatewayApplication.make(client: fixture.client, prefix: fixture.prefix, configuration: configuration,
+        let app = try GatewayApplication.make(client: fixture.client, prefix: fixture.prefix, configuration: configuration,
                                           logger: Logger(label: "test.gateway")) { continuation.yield($0) }
         let group = ServiceGroup(services: [app], logger: Logger(label: "test"))
         try await withThrowingTaskGroup(of: Void.self) { tasks in

@@ -27,7 +27,7 @@ struct GatewayHTTPTests {
         configuration.port = 0
         configure(&configuration)
         let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let app = GatewayApplication.make(client: client, prefix: prefix, configuration: configuration, logger: Logger(label: "test.gateway")) { port in
+        let app = try GatewayApplication.make(client: client, prefix: prefix, configuration: configuration, logger: Logger(label: "test.gateway")) { port in
             portContinuation.yield(port)
         }
         let group = ServiceGroup(services: [app], logger: Logger(label: "test"))

@@ -194,7 +194,52 @@ import TestSupport
         await grid.stop(grace: .seconds(10))
     }
 
+    /// The gateway's own HTTPS with client certificates (`--tls-cert --tls-key --tls-client-ca`):
+    /// a client without a certificate is refused at the handshake; the edge with one delivers.
+    @Test(.enabled(if: GridEndToEndTests.built, "radgrid, radgrid-worker and radgridctl are not built (swift build, or set RADGRID_BIN_DIR)"))
+    func theGatewayServesHTTPSAndRequiresClientCertificates() async throws {
+        let (server, grid, work) = try await Self.startGrid("gateway-tls")
+        defer { server.stop(); for child in grid.children { _ = child.process.signal(SIGKILL) }; try? FileManager.default.removeItem(atPath: work) }
+        let pki = try await TestPKI.make(in: work + "/pki")
+        let port = try freePort()
+        let gateway = try ChildProcess(executable: GridEndToEndTests.binDir + "/radgrid",
+                                       arguments: ["gateway", "--port", String(port), "--redis", server.url, "--prefix", "rg:", "--stable-age", "120",
+                                                   "--tls-cert", pki.serverCertificate, "--tls-key", pki.serverKey, "--tls-client-ca", pki.ca],
+                                       outputPath: work + "/gateway-tls.log")
+        defer { gateway.terminate(grace: .seconds(2)) }
+        let upstream = "https://127.0.0.1:\(port)"
+        for _ in 0..<100 where !((try? String(contentsOfFile: work + "/gateway-tls.log", encoding: .utf8)) ?? "").contains("listening on https://") {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let anonymous = try Self.curl(["-s", "-S", "--cacert", pki.ca, upstream + "/health"])
+        #expect(anonymous.status != 0, "a client without a certificate got through: \(anonymous.output)")
+        let identified = try Self.curl(["-s", "-S", "--cacert", pki.ca, "--cert", pki.clientCertificate, "--key", pki.clientKey, upstream + "/health"])
+        #expect(identified.status == 0 && identified.output.contains("ok"), "\(identified.output)")
+
+        let edge = try await EdgeProcess.start(upstream: upstream, token: grid.token, spool: work + "/spool", log: work + "/edge.log",
+                                               extra: ["--ca-file", pki.ca, "--client-cert", pki.clientCertificate, "--client-key", pki.clientKey])
+        defer { _ = edge.process.signal(SIGKILL) }
+        let folder = try Self.phantom(seed: 651, slices: 3, in: work + "/a")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder).sorted().map { try Data(contentsOf: URL(fileURLWithPath: folder + "/" + $0)) }
+        #expect(try await Self.stow(edge.url, token: grid.token, files: files, priority: nil).status == 200)
+        let study = try #require(try DICOMFile.readHeader(Array(files[0])).dataSet.string(.studyInstanceUID))
+        #expect(try await Self.commit(edge.url, token: grid.token, study: study) == 200)
+        let client = try RedisClient(url: server.url)
+        defer { client.shutdown() }
+        let records = try await Self.waitAssigned(StudyStore(client: client, prefix: KeyPrefix("rg:")), count: 1, work: work)
+        #expect(records.first?.instances == 3)
+        await grid.stop(grace: .seconds(10))
+    }
+
     // MARK: Helpers
+
+    static func curl(_ arguments: [String]) throws -> (status: Int32?, output: String) {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("curl-\(UUID().uuidString).log").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let process = try ChildProcess(executable: "/usr/bin/curl", arguments: arguments, outputPath: out)
+        let status = process.wait(timeout: .seconds(30))
+        return (status, (try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
+    }
 
     static func commit(_ base: String, token: String, study: String) async throws -> Int {
         var request = URLRequest(url: URL(string: base + "/studies/\(study)/commit")!)
