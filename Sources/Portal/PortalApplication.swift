@@ -10,6 +10,7 @@ import QualityControl
 import RadGridCore
 import RedisClient
 import Routing
+import ServerTLS
 import ServiceLifecycle
 import StudyStore
 import Synchronization
@@ -39,6 +40,7 @@ public enum PortalApplication {
     /// streams. `onListening` receives the bound port (useful with port 0).
     public static func services(client: RedisClient, prefix: KeyPrefix, configuration: PortalConfiguration, logger: Logger,
                                 onListening: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> [any Service] {
+        let scheme = configuration.tls == nil ? "http" : "https"
         let store = StudyStore(client: client, prefix: prefix, logger: logger)
         let router = ExpertRouter(redis: client, prefix: prefix, config: configuration.routing, actor: "portal", logger: logger)
         let images = StudyImages(store: store, configuration: configuration)
@@ -54,13 +56,14 @@ public enum PortalApplication {
             secondReads: secondReads,
             dicomweb: DICOMweb(access: access, images: images, store: store), hub: hub,
             files: try StaticFiles(directory: configuration.publicDirectory), keepAlive: configuration.keepAlive, corsOrigins: Set(configuration.corsOrigins),
-            base: ListeningURL("http://\(configuration.host):\(configuration.port)"), logger: logger)
+            base: ListeningURL("\(scheme)://\(configuration.host):\(configuration.port)"), logger: logger)
         let app = Application(
             router: handlers.routes(),
+            server: try ServerTLS.server(configuration.tls),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "radgrid-portal"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
-                handlers.base.set("http://\(configuration.host):\(port)")
+                handlers.base.set("\(scheme)://\(configuration.host):\(port)")
                 await onListening(port)
             },
             logger: logger

@@ -1,5 +1,6 @@
 import Accounts
 import Foundation
+import ServerTLS
 import QualityControl
 import Routing
 import Hummingbird
@@ -19,6 +20,8 @@ public struct PortalConfiguration: Sendable {
     /// Web origins of DICOMweb viewers served elsewhere (e.g. `https://ohif.example.org`) that
     /// may call `/dicomweb` from the browser (CORS); empty: same origin only.
     public var corsOrigins: [String] = []
+    /// HTTPS (with a client CA: client certificates required); plain HTTP when nil.
+    public var tls: ServerTLS?
     /// Interval of the keep-alive comments on event streams.
     public var keepAlive: Duration = .seconds(15)
     /// The routing policy (qualification rules apply when QC suspends an expert; explanations).

@@ -5,6 +5,7 @@ import Portal
 import QualityControl
 import RadGridCLI
 import RadGridCore
+import ServerTLS
 import RedisClient
 import Routing
 import ServiceLifecycle
@@ -24,6 +25,14 @@ struct PortalCommand: AsyncParsableCommand {
     @Option(help: "Routing policy JSON (qualification rules); defaults built in.") var routingConfig: String?
     @Option(help: "QC policy JSON (sampling, arbitration, flags); defaults built in (= Ops/qc.json).") var qcPolicy: String?
     @Option(help: "Web origin of a DICOMweb viewer served elsewhere that may call /dicomweb (repeatable), e.g. https://ohif.example.org.") var corsOrigin: [String] = []
+    @Option(help: "PEM certificate chain: serve HTTPS (with --tls-key).") var tlsCert: String?
+    @Option(help: "PEM private key of --tls-cert.") var tlsKey: String?
+    @Option(help: "PEM CA of client certificates: require one (mutual TLS).") var tlsClientCa: String?
+
+    func validate() throws {
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        guard tlsClientCa == nil || tlsCert != nil else { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
+    }
 
     func run() async throws {
         LogSetup.bootstrap()
@@ -38,10 +47,12 @@ struct PortalCommand: AsyncParsableCommand {
         configuration.publicDirectory = publicDir
         configuration.imageCacheBytes = max(16, imageCacheMib) << 20
         configuration.corsOrigins = corsOrigin
+        if let tlsCert, let tlsKey { configuration.tls = ServerTLS(certificateChainPath: tlsCert, privateKeyPath: tlsKey, clientCAPath: tlsClientCa) }
         if let routingConfig { configuration.routing = try RoutingConfig.load(path: routingConfig) }
         if let qcPolicy { configuration.qc = try QCPolicy.load(path: qcPolicy) }
+        let scheme = configuration.tls == nil ? "http" : "https"
         let services = try PortalApplication.services(client: client, prefix: redis.keyPrefix, configuration: configuration, logger: logger) { port in
-            print("radgrid portal listening on http://\(host):\(port)")
+            print("radgrid portal listening on \(scheme)://\(host):\(port)")
             fflush(nil)
         }
         try await ServiceGroup(configuration: .init(services: [client] + services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
