@@ -119,6 +119,7 @@ public struct EdgeForwarder: Service {
     /// Studies made complete by stable age, commits upstream, pruning and the gauges.
     func housekeeping() async {
         var lastPrune = 0.0
+        var lastGauges = 0.0
         while !Task.isCancelled {
             do {
                 try await spool.completeStable()
@@ -128,10 +129,14 @@ public struct EdgeForwarder: Service {
                     lastPrune = now
                     try await spool.prune(now: now)
                 }
-                let status = try await spool.status(now: now)
-                Metrics.spoolBytes.record(spool.bytesHeld)
-                Metrics.queuedStudies.record(status.queued + status.inFlight)
-                Metrics.oldestSeconds.record(status.oldestSeconds)
+                // The status reads every study: every few seconds is enough for the gauges.
+                if now - lastGauges >= 5 {
+                    lastGauges = now
+                    let status = try await spool.status(now: now)
+                    Metrics.spoolBytes.record(spool.bytesHeld)
+                    Metrics.queuedStudies.record(status.queued + status.inFlight)
+                    Metrics.oldestSeconds.record(status.oldestSeconds)
+                }
             } catch {
                 logger.error("spool failure in the forwarder", metadata: ["error": "\(error)"])
             }

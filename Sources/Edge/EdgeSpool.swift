@@ -153,12 +153,17 @@ public final class EdgeSpool: Sendable {
             release(incoming)
             throw error
         }
+        var surplus: [String] = []
         do {
             let outcomes = try database.withLockedValue { db in
                 try db.transaction {
                     try written.map { item, file -> AcceptOutcome in
                         let sop = item.sop.rawValue, study = item.study.rawValue
-                        if try !db.query("SELECT 1 FROM instances WHERE sop = ?", [.text(sop)]).isEmpty { return .duplicate }
+                        if let known = try db.query("SELECT state FROM instances WHERE sop = ?", [.text(sop)]).first {
+                            // Already forwarded: its file was deleted, so the copy just written is surplus.
+                            if known[0].text == "forwarded" { surplus.append(file) }
+                            return .duplicate
+                        }
                         try db.run("""
                             INSERT INTO studies (uid, priority, received_at, last_instance_at) VALUES (?1, ?2, ?3, ?3)
                             ON CONFLICT(uid) DO UPDATE SET priority = MIN(priority, ?2), last_instance_at = ?3,
@@ -170,8 +175,9 @@ public final class EdgeSpool: Sendable {
                     }
                 }
             }
-            // A duplicate's new copy is not needed (the same path, unless it was a re-send of
-            // the file already in place, which stays).
+            // A duplicate of a spooled instance was written over its own file (same path); one
+            // already forwarded left a new file nobody needs.
+            for file in surplus { unlink(file) }
             var freed: Int64 = 0
             for (entry, outcome) in zip(written, outcomes) where outcome == .duplicate {
                 freed += Int64(entry.item.bytes.count)

@@ -149,6 +149,13 @@ import Testing
         let status = try await edge.spool.status()
         #expect(status.failed == 1 && status.instances.forwarded == 2 && status.failures.first?.reason == "0xC000 cannot understand")
         #expect(objectFiles().count == 1, "forwarded files are deleted, the failed one kept")
+        // A re-send of an instance already forwarded is acknowledged and leaves no file behind.
+        let forwardedFile = try #require(files.first { file in
+            if case .success(let (_, sop, _)) = edge.check(file, expectedStudy: nil, expectedInstance: nil) { return sop.rawValue == sops[0] }
+            return false
+        })
+        guard case .stored = await edge.accept([forwardedFile], priority: .urgent, expectedStudy: study)[0] else { Issue.record("a re-send must be acknowledged"); return }
+        #expect(objectFiles().count == 1)
         #expect(try await edge.spool.retryFailed() == 1)
         #expect(try await edge.spool.status().queued == 1)
     }

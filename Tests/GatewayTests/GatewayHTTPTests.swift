@@ -98,32 +98,33 @@ struct GatewayHTTPTests {
     }
 
     /// Uploads in progress are bounded: while one site's upload is still arriving (a raw
-    /// socket sends half a body and waits), another is answered 429 with Retry-After; once it
-    /// is gone, uploads go through again. A part above the instance limit is dropped as it
-    /// streams and answered A700, the rest of the request stored.
+    /// socket sends the start of a chunked body and waits), another is answered 429 with
+    /// Retry-After; once it has finished, uploads go through again. A part above the instance
+    /// limit is dropped as it streams and answered A700, the rest of the request stored.
     @Test func concurrentUploadsAreBoundedAndOversizedPartsRefusedAlone() async throws {
         try await withGateway(configure: { $0.maxConcurrentUploads = 1; $0.intake.maxInstanceBytes = 16 << 10 }) { gateway in
             let port = Int(gateway.baseURL.split(separator: ":").last!)!
-            let stalled = try RawHTTP.connect(port: port)
-            try stalled.send("POST /studies HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(gateway.tokenH1)\r\n"
-                             + "Content-Type: multipart/related; type=\"application/dicom\"; boundary=rgb\r\nContent-Length: 100000\r\n\r\n--rgb\r\n")
-            // The stalled upload holds the one slot once its site is marked uploading.
+            let slow = try RawHTTP.connect(port: port)
+            defer { slow.close() }
+            try slow.send(Array(("POST /studies HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(gateway.tokenH1)\r\n"
+                                 + "Content-Type: multipart/related; type=\"application/dicom\"; boundary=rgb\r\nTransfer-Encoding: chunked\r\n\r\n").utf8))
+            try slow.sendChunk(Array("--rgb\r\n".utf8))
+            // The slow upload holds the one slot once its site is marked uploading.
             let uploading = GridKeys(prefix: gateway.store.prefix).siteUploads(try SiteID("H1"))
             for _ in 0..<100 where (try await gateway.client.send("GET", RedisArgument(uploading)).string).flatMap(Int.init) ?? 0 == 0 {
                 try await Task.sleep(for: .milliseconds(50))
             }
             let busy = try await gateway.stow(path: "/studies", token: gateway.tokenH2, parts: [try makeInstance(study: "1.2.826.8", sop: "1.2.826.8.1.1")])
-            #expect(busy.status == 429 && busy.headers["Retry-After"] != nil, "\(busy.status); the stalled connection got: \(stalled.receiveAvailable())")
-            stalled.close()
-            var after: GatewayFixture.Reply?
-            for _ in 0..<50 {
-                after = try await gateway.stow(path: "/studies", token: gateway.tokenH2,
+            #expect(busy.status == 429 && busy.headers["Retry-After"] != nil, "\(busy.status)")
+            // The slow upload ends: stored, and its slot is free again.
+            try slow.sendChunk(Array("Content-Type: application/dicom\r\n\r\n".utf8) + (try makeInstance(study: "1.2.826.5", sop: "1.2.826.5.1.1")) + Array("\r\n--rgb--\r\n".utf8))
+            try slow.sendChunk([])
+            let answer = slow.receiveResponse(timeout: .seconds(30))
+            #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer.prefix(200))")
+            let after = try await gateway.stow(path: "/studies", token: gateway.tokenH2,
                                                parts: [try makeInstance(study: "1.2.826.8", sop: "1.2.826.8.1.1"), try makeInstance(study: "1.2.826.8", sop: "1.2.826.8.1.2", size: 128)])
-                if after?.status != 429 { break }
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            #expect(after?.status == 202)
-            let failed = (after?.json?["00081198"] as? [String: Any])?["Value"] as? [[String: Any]]
+            #expect(after.status == 202)
+            let failed = (after.json?["00081198"] as? [String: Any])?["Value"] as? [[String: Any]]
             #expect(((failed?.first?["00081197"] as? [String: Any])?["Value"] as? [Int])?.first == 0xA700)
             #expect(try await gateway.store.record(try StudyUID("1.2.826.8"))?.instances == 1)
         }
@@ -363,17 +364,28 @@ final class RawHTTP {
         return RawHTTP(fd: fd)
     }
 
-    func send(_ text: String) throws {
-        let bytes = Array(text.utf8)
-        guard Glibc.send(fd, bytes, bytes.count, 0) == bytes.count else { throw TestSupportError("send failed") }
+    func send(_ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBufferPointer { Glibc.send(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { throw TestSupportError("send failed") }
+            offset += n
+        }
     }
 
-    /// Whatever the server has answered so far (non-blocking).
-    func receiveAvailable() -> String {
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        usleep(100_000)
-        let n = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
-        return n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : "nothing (\(n))"
+    /// One chunk of a chunked body (an empty one ends the body).
+    func sendChunk(_ bytes: [UInt8]) throws {
+        try send(Array(String(bytes.count, radix: 16).utf8) + [0x0D, 0x0A] + bytes + [0x0D, 0x0A])
+    }
+
+    /// What the server answers, waiting up to `timeout` for the first bytes.
+    func receiveResponse(timeout: Duration) -> String {
+        var poll = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        let milliseconds = Int32(timeout.components.seconds * 1000)
+        guard Glibc.poll(&poll, 1, milliseconds) > 0 else { return "nothing within \(timeout)" }
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let n = recv(fd, &buffer, buffer.count, 0)
+        return n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : "closed"
     }
 
     func close() { Glibc.close(fd) }

@@ -29,6 +29,7 @@ struct KeyOwnershipTests {
         ("{s:*}:blob:*", .owned("deleted when the study is reported, else expired with the record")),
         ("{s:*}:audit:*", .owned("audit chain: kept for the record (archived, never expired)")),
         ("{rt}:audit:*", .owned("audit chain: kept for the record")),
+        ("{admin}:audit:*", .owned("audit chain of operators' changes (radgridctl): kept for the record")),
         ("audit:chains", .owned("audit chain registry")),
         ("audit:chains:study", .owned("audit chain registry")),
         ("studies:all", .owned("sweeper: a study leaves it when its record expires")),
