@@ -300,8 +300,8 @@ struct StowHandler: Sendable {
     func commit(_ request: Request, study text: String) async throws -> Response {
         let site = try await authenticate(request)
         let study = try StudyUID(text)
-        guard let record = try await store.record(study) else { throw GatewayError.notFound("no such study") }
-        guard record.site == site else { throw GatewayError.forbidden("study belongs to another site") }
+        // Another site's study answers exactly as a missing one: no answer tells a site what others hold.
+        guard let record = try await store.record(study), record.site == site else { throw GatewayError.notFound("no such study") }
         let outcome = try await store.handle(.commit(reason: "explicit"), study: study, actor: AuditActor(.site, site.rawValue), machine: machine)
         guard case .handled(let decision, let after) = outcome else { throw GatewayError.notFound("no such study") }
         return try json(["study": study.rawValue, "outcome": decision.next == nil ? "alreadyCommitted" : "committed", "instances": after.instances])
@@ -309,8 +309,8 @@ struct StowHandler: Sendable {
 
     func status(_ request: Request, study text: String) async throws -> Response {
         let site = try await authenticate(request)
-        guard let record = try await store.record(try StudyUID(text)) else { throw GatewayError.notFound("no such study") }
-        guard record.site == site else { throw GatewayError.forbidden("study belongs to another site") }
+        // Another site's study answers exactly as a missing one: no answer tells a site what others hold.
+        guard let record = try await store.record(try StudyUID(text)), record.site == site else { throw GatewayError.notFound("no such study") }
         var object: [String: Any] = ["study": text, "state": record.state.rawValue, "instances": record.instances,
                                      "committed": record.committed, "priority": record.priority.rawValue, "lateInstances": record.lateInstances]
         if let failure = record.failure { object["reason"] = failure.code }
@@ -322,8 +322,8 @@ struct StowHandler: Sendable {
     func report(_ request: Request, study text: String) async throws -> Response {
         let site = try await authenticate(request)
         let study = try StudyUID(text)
-        guard let record = try await store.record(study) else { throw GatewayError.notFound("no such study") }
-        guard record.site == site else { throw GatewayError.forbidden("study belongs to another site") }
+        // Another site's study answers exactly as a missing one: no answer tells a site what others hold.
+        guard let record = try await store.record(study), record.site == site else { throw GatewayError.notFound("no such study") }
         guard let report = try await store.report(study), report.status != .draft else { throw GatewayError.notFound("the study has no signed report yet") }
         let accept = (request.headers[.accept] ?? "").lowercased()
         let asDICOM = accept.contains("application/dicom") && !accept.contains("json")
@@ -342,8 +342,8 @@ struct StowHandler: Sendable {
     func dispute(_ request: Request, study text: String, secondReads: SecondReads) async throws -> Response {
         let site = try await authenticate(request)
         let study = try StudyUID(text)
-        guard let record = try await store.record(study) else { throw GatewayError.notFound("no such study") }
-        guard record.site == site else { throw GatewayError.forbidden("study belongs to another site") }
+        // Another site's study answers exactly as a missing one: no answer tells a site what others hold.
+        guard let record = try await store.record(study), record.site == site else { throw GatewayError.notFound("no such study") }
         guard let report = try await store.report(study), report.status != .draft else { throw GatewayError.notFound("the study has no signed report yet") }
         do {
             let outcome = try await secondReads.dispute(study: record, actor: AuditActor(.site, site.rawValue))

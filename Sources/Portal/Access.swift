@@ -27,7 +27,8 @@ struct Access: Sendable {
         case .admin, .qc:
             return record
         case .site:
-            guard record.site.rawValue == principal.site else { throw PortalError.forbidden("the study belongs to another site") }
+            // As for a study that does not exist: no answer tells a site what others hold.
+            guard record.site.rawValue == principal.site else { throw PortalError.notFound("no such study") }
             return record
         case .expert:
             // The first read's case, or its second read (QC) held by this expert.

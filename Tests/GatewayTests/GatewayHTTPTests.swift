@@ -169,8 +169,12 @@ struct GatewayHTTPTests {
             #expect(forbidden.status == 403)
             let viaRoot = try await gateway.stow(path: "/studies", token: gateway.tokenH2, parts: [intruder])
             #expect(viaRoot.status == 403)
-            #expect(try await gateway.get(path: "/studies/1.2.826.2", token: gateway.tokenH2).status == 403)
-            #expect(try await gateway.post(path: "/studies/1.2.826.2/commit", token: gateway.tokenH2).status == 403)
+            // Reading or committing another site's study answers as for a study that does not exist.
+            let foreign = try await gateway.get(path: "/studies/1.2.826.2", token: gateway.tokenH2)
+            let missing = try await gateway.get(path: "/studies/1.2.826.404", token: gateway.tokenH2)
+            #expect(foreign.status == 404 && foreign.body == missing.body)
+            #expect(try await gateway.post(path: "/studies/1.2.826.2/commit", token: gateway.tokenH2).status == 404)
+            #expect(try await gateway.get(path: "/studies/1.2.826.2/report", token: gateway.tokenH2).status == 404)
             #expect(try await gateway.store.instanceUIDs(try StudyUID("1.2.826.2")).map(\.rawValue) == ["1.2.826.2.1.1"])
         }
     }

@@ -192,14 +192,14 @@ import TestSupport
         #expect(facts["status_without_token"] as? Int == 401)
         #expect(facts["status_bad_token"] as? Int == 401)
 
-        // Sites: their own studies only; another site's study is refused (403, as the gateway does).
+        // Sites: their own studies only; another site's study answers as a missing one (404, as the gateway does).
         let site1 = try await Self.login(portal, "site1", "pw-site1-portal-test")
         let site2 = try await Self.login(portal, "site2", "pw-site2-portal-test")
         let site1Studies = String(decoding: try await Self.http("GET", portal + "/dicomweb/studies", token: site1).body, as: UTF8.self)
         #expect(site1Studies.contains(first.uid.rawValue))
         let site2Studies = try await Self.http("GET", portal + "/dicomweb/studies", token: site2)
         #expect(site2Studies.status == 200 && !String(decoding: site2Studies.body, as: UTF8.self).contains(first.uid.rawValue))
-        #expect(try await Self.http("GET", portal + "/dicomweb/studies/\(first.uid)/series", token: site2).status == 403)
+        #expect(try await Self.http("GET", portal + "/dicomweb/studies/\(first.uid)/series", token: site2).status == 404)
         #expect(try await Self.http("GET", portal + "/dicomweb/studies/1.2.3.4.5.6.7/series", token: site2).status == 404)
 
         // Every read is on record: who read what.
@@ -271,7 +271,7 @@ import TestSupport
         #expect(document.dataSet.string(.studyInstanceUID) == first.uid.rawValue)
         #expect(document.dataSet.string(.patientName) == "PHANTOM^HEAD")
         let otherSiteToken = try await SiteTokens(client: client, prefix: Self.prefix).issue(site: "H002")
-        #expect(try await Self.http("GET", grid.gatewayURL + "/studies/\(first.uid)/report", token: otherSiteToken).status == 403)
+        #expect(try await Self.http("GET", grid.gatewayURL + "/studies/\(first.uid)/report", token: otherSiteToken).status == 404)
         let amended = try await Self.http("POST", portal + "/api/v1/cases/\(caseID)/report", token: holderToken,
                                           json: ["addendum": "Follow-up CT in 24 h.", "reason": "recommendation"])
         #expect(amended.status == 200)
