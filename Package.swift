@@ -117,6 +117,8 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // What every intake checks before it accepts an instance (gateway, DIMSE, edge).
+        .target(name: "IntakeCheck", dependencies: ["DICOM", "DICOMWeb", "GridContract", "RadGridCore"]),
         // HTTPS for the grid's HTTP servers (HummingbirdTLS on swift-nio-ssl), mutual TLS optional.
         .target(name: "ServerTLS", dependencies: [
             "RadGridCore",
@@ -126,7 +128,7 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
         .target(name: "Gateway", dependencies: [
-            "ServerTLS", "DICOMWeb", "CriticalResults", "StudyStore", "StudyLifecycle", "GridContract", "Audit", "DICOM", "Zstd", "RedisClient", "RadGridCore", "Telemetry", "QualityControl", "Routing",
+            "IntakeCheck", "ServerTLS", "DICOMWeb", "CriticalResults", "StudyStore", "StudyLifecycle", "GridContract", "Audit", "DICOM", "Zstd", "RedisClient", "RadGridCore", "Telemetry", "QualityControl", "Routing",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
@@ -155,7 +157,7 @@ let package = Package(
         // The hospital-side edge gateway: a durable spool (files + SQLite) fed by C-STORE and
         // STOW-RS, forwarded to the central gateway over HTTPS. Never touches Redis.
         .target(name: "Edge", dependencies: [
-            "DIMSE", "DICOMWeb", "DICOM", "GridContract", "SQLite", "Zstd", "Telemetry", "RadGridCore",
+            "DIMSE", "DICOMWeb", "DICOM", "IntakeCheck", "GridContract", "SQLite", "Zstd", "Telemetry", "RadGridCore",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),

@@ -1,20 +1,14 @@
-import DICOM
 import Foundation
 import GridContract
+import IntakeCheck
 import Logging
 import RadGridCore
 
 /// Checks instances the way the central intake will (readable, with its UIDs, pixels
 /// decodable) so a sender learns of a refusal at once, then spools them.
 public struct EdgeIntake: Sendable {
-    /// PS3.4 / PS3.18 failure reasons the edge answers with.
-    public enum Reason: UInt16, Sendable {
-        case outOfResources = 0xA700
-        case dataSetDoesNotMatchSOPClass = 0xA900
-        case cannotUnderstand = 0xC000
-        case transferSyntaxNotSupported = 0xC122
-        case processingFailure = 0x0110
-    }
+    /// PS3.4 / PS3.18 failure reasons the edge answers with (the centre's).
+    public typealias Reason = IntakeCheck.FailureReason
 
     public enum Outcome: Sendable {
         /// In the spool (new or already there): the sender may forget it.
@@ -64,43 +58,15 @@ public struct EdgeIntake: Sendable {
         return outcomes.map { $0! }
     }
 
+    /// The centre's checks (IntakeCheck), so a PACS hears of a refusal from the edge at once.
     func check(_ bytes: [UInt8], expectedStudy: StudyUID?, expectedInstance: String?) -> Result<(StudyUID, SOPInstanceUID, String), OutcomeError> {
-        func refuse(_ reason: Reason, _ message: String, sopClass: String? = nil, sop: String? = nil) -> Result<(StudyUID, SOPInstanceUID, String), OutcomeError> {
-            .failure(OutcomeError(.refused(sopClass: sopClass, sop: sop, reason: reason, error: EdgeError(.invalidInstance, message))))
+        switch IntakeCheck.check(bytes, limits: .init(maxInstanceBytes: maxInstanceBytes), expectedStudy: expectedStudy, expectedInstance: expectedInstance) {
+        case .success(let accepted):
+            return .success((accepted.study, accepted.sop, accepted.sopClass ?? ""))
+        case .failure(let refusal):
+            let error = EdgeError(.invalidInstance, "\(refusal.error.code): \(refusal.error.message)")
+            return .failure(OutcomeError(.refused(sopClass: refusal.sopClass, sop: refusal.sop, reason: refusal.reason, error: error)))
         }
-        guard bytes.count <= maxInstanceBytes else {
-            return refuse(.outOfResources, "instance of \(bytes.count) bytes is above the limit of \(maxInstanceBytes)")
-        }
-        let file: DICOMFile
-        do {
-            file = try DICOMFile.read(bytes, options: ReadOptions(maxInflatedBytes: maxInstanceBytes))
-        } catch let error as DICOMError {
-            return refuse(.cannotUnderstand, "unreadable DICOM: \(error.code)")
-        } catch {
-            return refuse(.cannotUnderstand, "unreadable DICOM")
-        }
-        let dataSet = file.dataSet
-        let sopClass = dataSet.string(.sopClassUID) ?? file.meta.string(DICOM.Tag(0x0002, 0x0002))
-        let sopText = dataSet.string(.sopInstanceUID) ?? file.meta.string(DICOM.Tag(0x0002, 0x0003))
-        do {
-            try file.checkPixelsDecodable()
-        } catch let error as DICOMError {
-            let reason: Reason = error.code == DICOMError.unsupportedTransferSyntaxCode ? .transferSyntaxNotSupported : .cannotUnderstand
-            return refuse(reason, "pixel data cannot be decoded: \(error.code)", sopClass: sopClass, sop: sopText)
-        } catch {
-            return refuse(.cannotUnderstand, "pixel data cannot be decoded", sopClass: sopClass, sop: sopText)
-        }
-        guard let studyText = dataSet.string(.studyInstanceUID), let sopText, let study = try? StudyUID(studyText),
-              let sop = try? SOPInstanceUID(sopText) else {
-            return refuse(.dataSetDoesNotMatchSOPClass, "instance lacks a valid StudyInstanceUID or SOPInstanceUID", sopClass: sopClass, sop: sopText)
-        }
-        if let expectedInstance, expectedInstance != sopText {
-            return refuse(.dataSetDoesNotMatchSOPClass, "the data set's SOP Instance UID is not the one the request announced", sopClass: sopClass, sop: sopText)
-        }
-        if let expectedStudy, expectedStudy != study {
-            return refuse(.dataSetDoesNotMatchSOPClass, "instance belongs to another study than the one in the URL", sopClass: sopClass, sop: sopText)
-        }
-        return .success((study, sop, sopClass ?? ""))
     }
 
     struct OutcomeError: Error {

@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import DICOM
 import GridContract
+import IntakeCheck
 import Logging
 import Metrics
 import RadGridCore
@@ -21,16 +22,8 @@ public struct InstanceIntake: Sendable {
         public init() {}
     }
 
-    /// PS3.18 / PS3.4 failure reasons used in the STOW-RS response.
-    public enum FailureReason: UInt16, Sendable {
-        case processingFailure = 0x0110
-        case notAuthorized = 0x0124
-        case outOfResources = 0xA700
-        case dataSetDoesNotMatchSOPClass = 0xA900
-        case cannotUnderstand = 0xC000
-        /// The grid has no decoder for the instance's transfer syntax (MPEG/HEVC video, ...).
-        case transferSyntaxNotSupported = 0xC122
-    }
+    /// PS3.18 / PS3.4 failure reasons used in the STOW-RS response (shared by every intake).
+    public typealias FailureReason = IntakeCheck.FailureReason
 
     public enum Outcome: Sendable {
         case stored(InstanceHeader, sopClassUID: String, StudyStore.StoreOutcome)
@@ -124,62 +117,20 @@ public struct InstanceIntake: Sendable {
         var sopClass: String
     }
 
-    struct Failure: Error {
-        var sopClass: String?
-        var sop: String?
-        var reason: FailureReason
-        var error: any CodedError
-    }
+    typealias Failure = IntakeCheck.Refusal
 
-    /// Validates one part and compresses it (CPU only, no Redis).
+    /// Validates one part (IntakeCheck) and compresses it (CPU only, no Redis).
     func prepare(_ bytes: [UInt8], expectedStudy: StudyUID?, expectedInstance: String? = nil) -> Result<Prepared, Failure> {
-        guard bytes.count <= limits.maxInstanceBytes else {
-            return .failure(Failure(reason: .outOfResources,
-                                    error: GatewayError.tooLarge("instance of \(bytes.count) bytes is above the limit of \(limits.maxInstanceBytes)")))
+        let accepted: IntakeCheck.Accepted
+        switch IntakeCheck.check(bytes, limits: .init(maxInstanceBytes: limits.maxInstanceBytes, maxDecodedBytes: limits.maxDecodedBytes),
+                                 expectedStudy: expectedStudy, expectedInstance: expectedInstance) {
+        case .success(let value): accepted = value
+        case .failure(let refusal): return .failure(refusal)
         }
-        let file: DICOMFile
-        do {
-            // A full structural read (not a header-only one) so truncated files are refused. A
-            // deflated data set may inflate only to the instance limit (not the reader's 1 GiB).
-            file = try DICOMFile.read(bytes, options: ReadOptions(maxInflatedBytes: limits.maxInstanceBytes))
-        } catch let error as DICOMError {
-            return .failure(Failure(reason: .cannotUnderstand, error: error))
-        } catch {
-            return .failure(Failure(reason: .cannotUnderstand, error: GatewayError.badRequest("unreadable DICOM")))
-        }
-        // Accepted means processable: pixel data the grid could never decode is refused here,
-        // with its reason, instead of failing in a worker later.
-        do {
-            try file.checkPixelsDecodable(options: DecodeOptions(maxOutputBytes: limits.maxDecodedBytes))
-        } catch let error as DICOMError {
-            let reason: FailureReason = error.code == DICOMError.unsupportedTransferSyntaxCode ? .transferSyntaxNotSupported : .cannotUnderstand
-            return .failure(Failure(sopClass: file.dataSet.string(.sopClassUID), sop: file.dataSet.string(.sopInstanceUID), reason: reason, error: error))
-        } catch {
-            return .failure(Failure(sopClass: file.dataSet.string(.sopClassUID), sop: file.dataSet.string(.sopInstanceUID), reason: .cannotUnderstand,
-                                    error: GatewayError.badRequest("pixel data cannot be decoded")))
-        }
-        let dataSet = file.dataSet
-        let sopClass = dataSet.string(.sopClassUID) ?? file.meta.string(Tag(0x0002, 0x0002))
-        let sop = dataSet.string(.sopInstanceUID) ?? file.meta.string(Tag(0x0002, 0x0003))
-        guard let studyText = dataSet.string(.studyInstanceUID), let seriesText = dataSet.string(.seriesInstanceUID), let sop else {
-            return .failure(Failure(sopClass: sopClass, sop: sop, reason: .dataSetDoesNotMatchSOPClass,
-                                    error: GatewayError.badRequest("instance lacks StudyInstanceUID, SeriesInstanceUID or SOPInstanceUID")))
-        }
-        let header: InstanceHeader
-        do {
-            header = InstanceHeader(study: try StudyUID(studyText), series: try SeriesUID(seriesText), sop: try SOPInstanceUID(sop),
+        let dataSet = accepted.file.dataSet
+        let header = InstanceHeader(study: accepted.study, series: accepted.series, sop: accepted.sop,
                                     modality: dataSet.string(.modality) ?? "", bodyPart: dataSet.string(.bodyPartExamined) ?? "")
-        } catch {
-            return .failure(Failure(sopClass: sopClass, reason: .cannotUnderstand, error: error))
-        }
-        if let expectedInstance, expectedInstance != header.sop.rawValue {
-            return .failure(Failure(sopClass: sopClass, sop: sop, reason: .dataSetDoesNotMatchSOPClass,
-                                    error: GatewayError.badRequest("the data set's SOP Instance UID is not the one the request announced")))
-        }
-        if let expectedStudy, expectedStudy != header.study {
-            return .failure(Failure(sopClass: sopClass, sop: sop, reason: .dataSetDoesNotMatchSOPClass,
-                                    error: GatewayError.badRequest("instance belongs to another study than the one in the URL")))
-        }
+        let sopClass = accepted.sopClass, sop = accepted.sop.rawValue
         do {
             let compressed = try Zstd.compress(bytes, level: limits.compressionLevel)
             let digest = SHA256.hash(data: bytes).map(hex).joined()
