@@ -52,12 +52,8 @@ struct DIMSEBench: AsyncParsableCommand {
         defer { storescp.terminate(grace: .seconds(2)) }
 
         // The grid: a private redis-server and `radgrid dimse`.
-        let redisPort = ChildProcess.freePort()
-        let redis = try ChildProcess(executable: "redis-server", arguments: ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                                     outputPath: work + "/redis.log")
+        let (redis, url) = try await BenchRedis.start(logDirectory: work)
         defer { redis.terminate(grace: .seconds(2)) }
-        let url = "redis://127.0.0.1:\(redisPort)"
-        try await Task.sleep(for: .milliseconds(500))
         let client = try RedisClient(url: url)
         defer { client.shutdown() }
         try await SiteNetwork(client: client, prefix: KeyPrefix("rg:")).register(aeTitle: "H001", .init(site: "H001", addresses: ["127.0.0.1"]))

@@ -45,12 +45,8 @@ struct EdgeBench: AsyncParsableCommand {
         let studyMB = Double(body.count) / 1_000_000
 
         // The centre: a private redis-server and `radgrid gateway` (no workers: the link is measured).
-        let redisPort = ChildProcess.freePort()
-        let redis = try ChildProcess(executable: "redis-server", arguments: ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                                     outputPath: work + "/redis.log")
+        let (redis, url) = try await BenchRedis.start(logDirectory: work)
         defer { redis.terminate(grace: .seconds(2)) }
-        let url = "redis://127.0.0.1:\(redisPort)"
-        try await Task.sleep(for: .milliseconds(500))
         let client = try RedisClient(url: url)
         defer { client.shutdown() }
         let gatewayPort = ChildProcess.freePort()

@@ -47,12 +47,8 @@ struct GatewayBench: AsyncParsableCommand {
         }
 
         // Redis and the gateway (defaults: 8 uploads at once, 4 per site).
-        let redisPort = ChildProcess.freePort()
-        let redis = try ChildProcess(executable: "redis-server", arguments: ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                                     outputPath: work + "/redis.log")
+        let (redis, url) = try await BenchRedis.start(logDirectory: work)
         defer { redis.terminate(grace: .seconds(2)) }
-        let url = "redis://127.0.0.1:\(redisPort)"
-        try await Task.sleep(for: .milliseconds(500))
         let client = try RedisClient(url: url)
         defer { client.shutdown() }
         var tokens: [String] = []
