@@ -84,7 +84,7 @@ let package = Package(
         .target(name: "DICOMCodecs", dependencies: ["CJPEGTurbo", "CJPEGTurboRecovery", "CCharLS", "COpenJPEG", "COpenJPHShim", "RadGridCore"]),
         .target(name: "DICOM", dependencies: ["CZlib", "DICOMCodecs", "RadGridCore"]),
         .target(name: "Audit", dependencies: [
-            "RedisClient", "RadGridCore",
+            "RedisClient", "RadGridCore", "Zstd",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -94,8 +94,10 @@ let package = Package(
             "GridContract",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        // Instance blobs sealed at rest (AES-GCM, per-site keys from a key file outside Redis).
+        .target(name: "BlobSealing", dependencies: ["RadGridCore", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "StudyStore", dependencies: [
-            "RedisClient", "Audit", "RadGridCore", "GridContract", "StudyLifecycle",
+            "BlobSealing", "RedisClient", "Audit", "RadGridCore", "GridContract", "StudyLifecycle",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -119,6 +121,8 @@ let package = Package(
         ]),
         // What every intake checks before it accepts an instance (gateway, DIMSE, edge).
         .target(name: "IntakeCheck", dependencies: ["DICOM", "DICOMWeb", "GridContract", "RadGridCore"]),
+        // DICOM de-identification (PS3.15 Annex E basic profile + options), pseudonymous UIDs per site secret.
+        .target(name: "Compliance", dependencies: ["DICOM", "RadGridCore", .product(name: "Crypto", package: "swift-crypto")]),
         // HTTPS for the grid's HTTP servers (HummingbirdTLS on swift-nio-ssl), mutual TLS optional.
         .target(name: "ServerTLS", dependencies: [
             "RadGridCore",
@@ -128,7 +132,7 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
         .target(name: "Gateway", dependencies: [
-            "IntakeCheck", "ServerTLS", "DICOMWeb", "CriticalResults", "StudyStore", "StudyLifecycle", "GridContract", "Audit", "DICOM", "Zstd", "RedisClient", "RadGridCore", "Telemetry", "QualityControl", "Routing",
+            "IntakeCheck", "ServerTLS", "DICOMWeb", "CriticalResults", "StudyStore", "BlobSealing", "StudyLifecycle", "GridContract", "Audit", "DICOM", "Zstd", "RedisClient", "RadGridCore", "Telemetry", "QualityControl", "Routing",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
@@ -147,7 +151,7 @@ let package = Package(
         // The grid's DICOM network side: site AE registry, the C-STORE intake behind the SCP,
         // and the outbox that sends reports and pre-screens back to the sites' PACS.
         .target(name: "DIMSEGateway", dependencies: [
-            "DIMSE", "Gateway", "StudyStore", "StudyLifecycle", "Audit", "GridContract", "DICOM", "DICOMCodecs", "Zstd", "RedisClient", "RadGridCore",
+            "DIMSE", "DICOMWeb", "Gateway", "StudyStore", "BlobSealing", "StudyLifecycle", "Audit", "GridContract", "DICOM", "DICOMCodecs", "Zstd", "RedisClient", "RadGridCore",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
@@ -172,7 +176,7 @@ let package = Package(
         // The experts' portal: sign-in, worklist API, live offers (SSE), DICOMweb read side,
         // reports, and the reading page's static files (Public/).
         .target(name: "Portal", dependencies: [
-            "ServerTLS", "CriticalResults", "Accounts", "Routing", "StudyStore", "QualityControl", "GridContract", "Audit", "DICOM", "Imaging", "Zstd", "RedisClient", "RadGridCore", "Telemetry",
+            "ServerTLS", "CriticalResults", "Accounts", "Routing", "StudyStore", "BlobSealing", "QualityControl", "GridContract", "Audit", "DICOM", "Imaging", "Zstd", "RedisClient", "RadGridCore", "Telemetry",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
@@ -210,6 +214,16 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
         ], exclude: ["Lua"], plugins: ["LuaEmbed"]),
+        // The regulator's supervision feed: audit entries as FHIR AuditEvent NDJSON and daily statistics, signed HTTPS pushes, resumable.
+        .target(name: "SupervisionFeed", dependencies: [
+            "Audit", "RedisClient", "RadGridCore",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         .target(name: "Coordinator", dependencies: [
             "CriticalResults", "StudyStore", "StudyLifecycle", "TaskQueue", "Routing", "Audit", "GridContract", "RedisClient", "RadGridCore",
             .product(name: "Logging", package: "swift-log"),
@@ -218,20 +232,22 @@ let package = Package(
         ]),
         // What `radgrid up` runs: the local grid's child processes, kept alive.
         .target(name: "GridSupervisor", dependencies: [
-            "RedisClient", "Routing", "StudyStore", "DIMSEGateway", "GridContract", "RadGridCore",
+            "RedisClient", "Routing", "StudyStore", "BlobSealing", "DIMSEGateway", "GridContract", "RadGridCore",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "RadGridCtl", dependencies: [
-            "CriticalResults", "Coordinator", "WorkerDaemon", "RedisClient", "Zstd", "DICOM", "TaskQueue", "Routing", "RadGridCore", "RadGridCLI", "GridContract", "StudyLifecycle", "Imaging", "Screening", "Audit", "StudyStore", "Gateway", "Accounts", "QualityControl",
-            "DIMSE", "DIMSEGateway", "Edge",
+            "CriticalResults", "Coordinator", "WorkerDaemon", "RedisClient", "Zstd", "DICOM", "TaskQueue", "Routing", "RadGridCore", "RadGridCLI", "GridContract", "StudyLifecycle", "Imaging", "Screening", "Audit", "StudyStore", "BlobSealing", "Gateway", "Accounts", "QualityControl",
+            "DIMSE", "DIMSEGateway", "Edge", "Compliance",
+            "SupervisionFeed",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "radgrid", dependencies: [
-            "CriticalResults", "Coordinator", "GridSupervisor", "Portal", "QualityControl", "RadGridCLI", "StudyStore", "RedisClient", "TaskQueue", "Routing", "RadGridCore", "Gateway", "Telemetry", "ServerTLS",
+            "CriticalResults", "Coordinator", "GridSupervisor", "Portal", "QualityControl", "RadGridCLI", "StudyStore", "BlobSealing", "RedisClient", "TaskQueue", "Routing", "RadGridCore", "Gateway", "Telemetry", "ServerTLS",
             "DIMSE", "DIMSEGateway", "StudyLifecycle", "Edge",
+            "SupervisionFeed",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -244,13 +260,13 @@ let package = Package(
         .target(name: "Imaging", dependencies: ["DICOM", "DICOMCodecs", "CZlib", "RadGridCore"], path: "Workers/Imaging"),
         .target(name: "Screening", dependencies: ["Imaging", "DICOM", "RadGridCore", "GridContract"], path: "Workers/Screening"),
         .target(name: "WorkerDaemon", dependencies: [
-            "TaskQueue", "RedisClient", "Zstd", "DICOM", "Imaging", "Screening", "RadGridCore", "StudyStore", "StudyLifecycle", "GridContract", "Audit",
+            "TaskQueue", "RedisClient", "Zstd", "DICOM", "Imaging", "Screening", "RadGridCore", "StudyStore", "BlobSealing", "StudyLifecycle", "GridContract", "Audit",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], path: "Workers/WorkerDaemon"),
         .executableTarget(name: "radgrid-worker", dependencies: [
-            "WorkerDaemon", "RadGridCLI", "RadGridCore", "Telemetry",
+            "WorkerDaemon", "BlobSealing", "RadGridCLI", "RadGridCore", "Telemetry",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -282,8 +298,12 @@ let package = Package(
         .testTarget(name: "StudyLifecycleTests", dependencies: ["StudyLifecycle", "GridContract"]),
         .testTarget(name: "DICOMTests", dependencies: ["DICOM", "DICOMCodecs", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
                     exclude: ["Resources/charset"], resources: [.copy("Resources/codecs")]),
+        .testTarget(name: "ComplianceTests", dependencies: ["Compliance", "DICOM", "RadGridCore", "TestSupport"]),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "RedisClient", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
-        .testTarget(name: "StudyStoreTests", dependencies: ["StudyStore", "StudyLifecycle", "GridContract", "Audit", "RedisClient", "TestSupport"]),
+        .testTarget(name: "SupervisionFeedTests", dependencies: ["SupervisionFeed", "Audit", "RedisClient", "TestSupport",
+                                                               .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
+        .testTarget(name: "BlobSealingTests", dependencies: ["BlobSealing"]),
+        .testTarget(name: "StudyStoreTests", dependencies: ["StudyStore", "BlobSealing", "StudyLifecycle", "GridContract", "Audit", "RedisClient", "TestSupport"]),
         .testTarget(name: "PortalTests", dependencies: ["Portal", "Accounts", "Routing", "DICOM", "RedisClient", "TestSupport",
                                                      .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         .testTarget(name: "AccountsTests", dependencies: ["Accounts", "Audit", "Routing", "RedisClient", "TestSupport"]),

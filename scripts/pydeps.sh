@@ -36,6 +36,8 @@ pins=(
   annotated-types==0.8.0
   typing-extensions==4.16.0
   typing-inspection==0.4.5
+  # An independent DICOM de-identifier to compare `radgridctl deid` with (needs only pydicom).
+  dicognito==0.19.0
 )
 python=${PYTHON:-python3}
 command -v "$python" >/dev/null || { echo "python3 not found" >&2; exit 1; }

@@ -21,9 +21,12 @@ cat "$WORK/up.log"
 "$BIN/radgridctl" demo --env "$WORK/grid/grid.env" --studies "${STUDIES:-8}" --work "$WORK/studies"
 
 # One demo expert: the one holding the most urgent routed case gets a fresh password.
+# grid.env's REDIS_URL is the admin user's (with its password): exported, never on a command line.
+set -a
 # shellcheck disable=SC1091
 source "$WORK/grid/grid.env"
-read -r EXPERT STUDY < <("$BIN/radgridctl" status --studies --json --redis "$REDIS_URL" | python3 -c '
+set +a
+read -r EXPERT STUDY < <("$BIN/radgridctl" status --studies --json | python3 -c '
 import json, sys
 rank = {"stat": 0, "urgent": 1, "routine": 2, "bulk": 3}
 studies = [s for s in json.load(sys.stdin).get("studyList", []) if s.get("state") == "assigned" and s.get("expert")]
@@ -31,7 +34,7 @@ studies.sort(key=lambda s: rank.get(s.get("casePriority") or s.get("priority", "
 print(studies[0]["expert"], studies[0]["uid"]) if studies else print("", "")')
 if [ -n "$EXPERT" ]; then
   PASSWORD="demo-$(head -c 9 /dev/urandom | base64 | tr -d '/+=')"
-  echo "$PASSWORD" | "$BIN/radgridctl" experts passwd "$EXPERT" --password-stdin --redis "$REDIS_URL" >/dev/null
+  echo "$PASSWORD" | "$BIN/radgridctl" experts passwd "$EXPERT" --password-stdin >/dev/null
   cat <<TEXT
 
 Expert portal: $RADGRID_PORTAL

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Renders radgrid-users.acl from the template: one ACL user per role, each confined to the
-# grid's keys (rg:*) and the command groups it needs; no FLUSHALL, CONFIG, DEBUG, KEYS.
-# Redis ACL files take no comments, hence the template.
+# Renders radgrid-users.acl from the template: one ACL user per role, each confined to its
+# own key families and the commands its work needs (no FLUSHALL, CONFIG, DEBUG, KEYS; only the
+# auditor deletes audit entries). The template is `radgridctl acl template` (the rules live in
+# GridContract/GridRoles.swift); Redis ACL files take no comments, hence the template.
 #
 #   Ops/redis/render-acl.sh OUTPUT.acl [SECRETS.env]
 #
@@ -15,7 +16,7 @@ secrets=${2:-}
 host=${RADGRID_REDIS_HOST:-127.0.0.1:6379}
 content=$(cat "$here/radgrid-users.acl.template")
 [[ -n "$secrets" ]] && { umask 077; : > "$secrets"; }
-for role in WORKER COORDINATOR ROUTER GATEWAY ADMIN; do
+for role in GATEWAY DIMSE COORDINATOR WORKER ROUTER PORTAL ADMIN MONITOR AUDITOR FEED; do
   variable="RADGRID_${role}_PASSWORD"
   password=${!variable:-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')}
   digest=$(printf '%s' "$password" | sha256sum | cut -d' ' -f1)

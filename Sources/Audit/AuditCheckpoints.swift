@@ -142,7 +142,7 @@ public enum AuditCheckpoints {
             let slice = Array(chains[start..<min(chains.count, start + 512)])
             let commands = slice.map { chain -> RedisCommand in
                 let trail = AuditTrail(client: client, prefix: prefix, chain: chain)
-                return .script(script, keys: [RedisArgument(trail.logKey), RedisArgument(trail.headKey)], arguments: [])
+                return .script(script, keys: [RedisArgument(trail.logKey), RedisArgument(trail.headKey), RedisArgument(trail.archiveKey)], arguments: [])
             }
             for (chain, reply) in zip(slice, try await client.pipeline(commands)) {
                 let values = try reply.throwingServerError().array ?? []
@@ -182,9 +182,10 @@ public enum AuditCheckpoints {
     }
 
     /// Checks Redis against the signed checkpoints: every chain ever checkpointed must still be
-    /// registered and still hold its checkpointed entry with the same hash.
+    /// registered and still hold its checkpointed entry with the same hash, live or, once
+    /// archived, in the audit archive at `archive` (lengths count archived entries).
     public static func verify(client: RedisClient, prefix: KeyPrefix, directory: String,
-                              publicKey: Curve25519.Signing.PublicKey) async throws -> (checkpoints: Int, problems: [AuditVerification.Problem]) {
+                              publicKey: Curve25519.Signing.PublicKey, archive: String? = nil) async throws -> (checkpoints: Int, problems: [AuditVerification.Problem]) {
         let replay = replay(directory: directory, publicKey: publicKey)
         var problems = replay.problems
         if replay.checkpoints == 0 {
@@ -202,8 +203,15 @@ public enum AuditCheckpoints {
             }
             let trail = AuditTrail(client: client, prefix: prefix, chain: chain)
             let reply = try await client.send("XRANGE", RedisArgument(trail.logKey), RedisArgument(signed.lastID), RedisArgument(signed.lastID))
-            guard let item = reply.array?.first, let record = AuditTrail.record(item, chain: chain) else {
-                problems.append(.init(chain: chain, entryID: signed.lastID, reason: "the entry signed in checkpoint \(sequence) is gone: the chain was truncated or rebuilt"))
+            var found = reply.array?.first.flatMap { AuditTrail.record($0, chain: chain) }
+            if found == nil, let archive { found = AuditArchive.record(directory: archive, chain: chain, id: signed.lastID) }
+            guard let record = found else {
+                // Without the archive an archived entry cannot be checked, and an anchor alone is no proof.
+                if archive == nil, let anchor = try await trail.archiveAnchor(), !AuditArchive.isAfter(signed.lastID, anchor.id) {
+                    problems.append(.init(chain: chain, entryID: signed.lastID, reason: "the entry signed in checkpoint \(sequence) was archived: verify with the archive directory"))
+                } else {
+                    problems.append(.init(chain: chain, entryID: signed.lastID, reason: "the entry signed in checkpoint \(sequence) is gone: the chain was truncated or rebuilt"))
+                }
                 continue
             }
             if record.hash != signed.hash {

@@ -101,7 +101,10 @@ public struct AuditTrail: Sendable {
     }
 
     /// The three KEYS `rg_audit_append` needs, in order.
-    public func scriptKeys(study: String) -> [String] { [logKey, headKey, study.isEmpty ? "" : studyKey(study)] }
+    /// Without a study the third key is still one of the chain's (never written: the script
+    /// skips the index when the study is empty), so every key is in the chain's slot and
+    /// names a key the caller's ACL user may touch.
+    public func scriptKeys(study: String) -> [String] { [logKey, headKey, studyKey(study)] }
 
     // MARK: Writing
 
@@ -190,15 +193,20 @@ public struct AuditTrail: Sendable {
             verification.chains += 1
             // A live grid appends while this reads: when the head has moved past the entries
             // just read, read again (an append writes its entry and the head in one script, so a
-            // real mismatch persists).
-            var records = try await trail.entries()
-            var head = try await client.send("GET", RedisArgument(trail.headKey)).string ?? genesisHash
-            for _ in 0..<3 where head != (records.last?.hash ?? genesisHash) {
+            // real mismatch persists). An archive run may trim the stream meanwhile: read again
+            // when the archive anchor moved during the read.
+            var anchor: AuditArchiveAnchor?
+            var records: [AuditRecord] = []
+            var head = genesisHash
+            for _ in 0..<4 {
+                anchor = try await trail.archiveAnchor()
                 records = try await trail.entries()
                 head = try await client.send("GET", RedisArgument(trail.headKey)).string ?? genesisHash
+                if try await trail.archiveAnchor() == anchor, head == (records.last?.hash ?? anchor?.hash ?? genesisHash) { break }
             }
             verification.entries += records.count
-            var expectedPrevious = genesisHash
+            // Entries moved to an archive leave an anchor: the live stream continues from it.
+            var expectedPrevious = anchor?.hash ?? genesisHash
             for record in records {
                 if record.previousHash != expectedPrevious {
                     verification.problems.append(.init(chain: chain, entryID: record.id, reason: "link broken: an entry before this one was deleted, inserted or edited"))

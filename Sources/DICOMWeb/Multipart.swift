@@ -33,6 +33,7 @@ public struct GatewayError: CodedError, Equatable {
     public static func busy(_ message: String) -> GatewayError { .init(code: "gateway.busy", message: message, status: 429) }
     public static func rateLimited(_ message: String, retryAfter: Int) -> GatewayError { .init(code: "gateway.rateLimited", message: message, status: 429, retryAfterSeconds: retryAfter) }
     public static func priorityNotAllowed(_ message: String) -> GatewayError { .init(code: "gateway.priorityNotAllowed", message: message, status: 403) }
+    public static func consentRequired(_ message: String) -> GatewayError { .init(code: "gateway.consentRequired", message: message, status: 403) }
     public static func badRequest(_ message: String) -> GatewayError { .init(code: "gateway.badRequest", message: message, status: 400) }
     public static func notFound(_ message: String) -> GatewayError { .init(code: "gateway.notFound", message: message, status: 404) }
 }

@@ -2,6 +2,7 @@ import Audit
 import DICOM
 import DICOMCodecs
 import DIMSE
+import DICOMWeb
 import Gateway
 import GridContract
 import Logging
@@ -44,6 +45,7 @@ public final class DIMSEIntake: StorageSCPDelegate {
     let limits: Limits
     let logger: Logger
     let state = Mutex(State())
+    let policies: SitePolicies
     let associationsGauge = Gauge(label: "radgrid_dimse_associations")
 
     public init(network: SiteNetwork, tokens: SiteTokens, intake: InstanceIntake, backpressure: Backpressure, store: StudyStore,
@@ -56,6 +58,7 @@ public final class DIMSEIntake: StorageSCPDelegate {
         self.machine = machine
         self.limits = limits
         self.logger = logger
+        policies = SitePolicies(client: store.client, prefix: store.prefix)
     }
 
     /// Every syntax the grid decodes: native, deflated, RLE, and each compressed syntax with a codec.
@@ -84,6 +87,20 @@ public final class DIMSEIntake: StorageSCPDelegate {
             }
         } else if caller.requireIdentity {
             return .reject(.noReasonGiven, why: "\(request.callingAETitle) must send a user identity")
+        }
+        // The site's policy: C-STORE carries no consent reference, so a site that must send one
+        // uses STOW-RS; a site at its open-studies quota is asked to come back later.
+        do {
+            let policy = try await policies.policy(for: site)
+            if policy.requireConsent {
+                return .reject(.noReasonGiven, why: "site \(site) must send a consent reference with each upload; C-STORE carries none (use STOW-RS)")
+            }
+            try await policies.admitOpenStudies(site: site, policy: policy, priority: .routine, into: nil)
+        } catch let error as GatewayError {
+            return .reject(.temporaryCongestion, why: error.message)
+        } catch {
+            logger.warning("cannot read the site policy", metadata: ["error": "\(error)"])
+            return .reject(.temporaryCongestion, why: "site policy unavailable")
         }
         let perSite = caller.maxAssociations > 0 ? caller.maxAssociations : limits.maxAssociationsPerSite
         let admitted = state.withLock { state -> Bool in
@@ -145,7 +162,9 @@ public final class DIMSEIntake: StorageSCPDelegate {
         guard released, let open else { return }
         for study in open.studies.sorted(by: { $0.rawValue < $1.rawValue }) {
             do {
-                _ = try await store.handle(.commit(reason: "association-release"), study: study, actor: AuditActor(.site, site.rawValue), machine: machine)
+                // The site's own study under that UID (its copy, when another site holds the UID).
+                let key = try await store.resolve(site: site, study: study)
+                _ = try await store.handle(.commit(reason: "association-release"), study: key, actor: AuditActor(.site, site.rawValue), machine: machine)
             } catch {
                 logger.warning("commit on release failed; stable age will commit the study", metadata: ["error": "\(error)"])
             }

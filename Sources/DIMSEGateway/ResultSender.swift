@@ -1,5 +1,6 @@
 import Crypto
 import Audit
+import BlobSealing
 import DICOM
 import DIMSE
 import Foundation
@@ -46,10 +47,11 @@ public struct ResultSender: Service {
     let settings: Settings
     let logger: Logger
 
-    public init(client: RedisClient, prefix: KeyPrefix, settings: Settings = Settings(), logger: Logger) {
+    /// `blobKeys` opens the sealed instance the patient attributes are copied from.
+    public init(client: RedisClient, prefix: KeyPrefix, settings: Settings = Settings(), logger: Logger, blobKeys: BlobKeyring? = nil) {
         self.client = client
         self.keys = GridKeys(prefix: prefix)
-        self.store = StudyStore(client: client, prefix: prefix)
+        self.store = StudyStore(client: client, prefix: prefix, keyring: blobKeys)
         self.network = SiteNetwork(client: client, prefix: prefix)
         self.settings = settings
         self.logger = logger
@@ -199,12 +201,14 @@ public struct ResultSender: Service {
             guard let report = try await store.report(job.study), report.status != .draft else {
                 throw RadGridError(code: "dimse.nothingToSend", message: "the study has no signed report")
             }
-            return try ReportDocument.basicTextSR(report)
+            // The study as the site knows it (its own UID, when the grid keeps a site copy).
+            let record = try await store.record(job.study)
+            return try ReportDocument.basicTextSR(report, studyInstanceUID: record?.studyInstanceUID.rawValue)
         case .screening:
             guard let record = try await store.record(job.study), let screening = record.screening else {
                 throw RadGridError(code: "dimse.nothingToSend", message: "the study has no screening result")
             }
-            return try ScreeningDocument.basicTextSR(screening, study: job.study, version: job.version, subject: try await subject(of: job.study))
+            return try ScreeningDocument.basicTextSR(screening, study: record.studyInstanceUID, version: job.version, subject: try await subject(of: job.study))
         }
     }
 

@@ -16,7 +16,10 @@ extension StowHandler {
         let site = try await authenticate(request)
         let study: StudyUID
         do {
-            study = try StudyUID(text)
+            // The site's own study under that UID (its copy, when another site holds the UID).
+            study = try await store.resolve(site: site, study: try StudyUID(text))
+        } catch let error as GatewayError {
+            throw error
         } catch {
             throw GatewayError.notFound("no critical result for this study")
         }

@@ -1,8 +1,10 @@
 import DICOMWeb
 import Audit
+import BlobSealing
 import CriticalResults
 import Foundation
 import GridContract
+import HTTPTypes
 import Hummingbird
 import Logging
 import QualityControl
@@ -54,12 +56,13 @@ public struct GatewayConfiguration: Sendable {
 
 public enum GatewayApplication {
     /// Builds the HTTP application (a swift-service-lifecycle `Service`).
-    /// `onListening` receives the bound port (useful with port 0).
+    /// `onListening` receives the bound port (useful with port 0). With `blobKeys`, every
+    /// instance is sealed before it reaches Redis.
     public static func make(
-        client: RedisClient, prefix: KeyPrefix, configuration: GatewayConfiguration, logger: Logger,
+        client: RedisClient, prefix: KeyPrefix, configuration: GatewayConfiguration, logger: Logger, blobKeys: BlobKeyring? = nil,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
-        let store = StudyStore(client: client, prefix: prefix)
+        let store = StudyStore(client: client, prefix: prefix, keyring: blobKeys)
         let scheme = configuration.tls == nil ? "http" : "https"
         let baseURL = ListeningURL(configuration.publicBaseURL ?? "\(scheme)://\(configuration.host):\(configuration.port)")
         let handler = StowHandler(
@@ -200,14 +203,20 @@ struct StowHandler: Sendable {
         guard policy.priorities.contains(priority) else {
             throw GatewayError.priorityNotAllowed("site \(site) may not request \(priority.rawValue) (allowed: \(policy.priorities.map(\.rawValue).joined(separator: ", ")))")
         }
-        try await policies.admitUpload(site: site, policy: policy)
-        let expectedStudy = try text.map { try StudyUID($0) }
-        if let expectedStudy {
-            // Refuse uploads into another site's study before reading the body.
-            if let existing = try await store.record(expectedStudy), existing.site != site {
-                throw GatewayError.forbidden("study belongs to another site")
-            }
+        // A consent reference travels with the upload; a site configured to require one sends it.
+        let consent = request.headers[Self.consentHeader].map { $0.trimmingCharacters(in: .whitespaces) }
+        if let consent, !SitePolicy.validConsentReference(consent) {
+            throw GatewayError.badRequest("\(Self.consentHeader) must be 1 to 128 printable ASCII characters")
         }
+        if policy.requireConsent, consent == nil {
+            throw GatewayError.consentRequired("site \(site) must send a consent reference (header \(Self.consentHeader)) with every upload")
+        }
+        let expectedStudy = try text.map { try StudyUID($0) }
+        // The site's own study under that UID (another site's copy of the UID is another study).
+        var openStudy: StudyUID?
+        if let expectedStudy { openStudy = try await store.resolve(site: site, study: expectedStudy) }
+        try await policies.admitOpenStudies(site: site, policy: policy, priority: priority, into: openStudy)
+        try await policies.admitUpload(site: site, policy: policy)
         if let reason = try await backpressure.refusal() { throw GatewayError.busy(reason) }
         let boundary = try MultipartRelated.boundary(fromContentType: request.headers[.contentType])
         let encoding = try BodyEncoding(request.headers[.contentEncoding])
@@ -225,7 +234,7 @@ struct StowHandler: Sendable {
         var sliceBytes = 0
         func storeSlice() async {
             guard !slice.isEmpty else { return }
-            for outcome in await intake.ingest(slice, site: site, priority: priority, expectedStudy: expectedStudy) {
+            for outcome in await intake.ingest(slice, site: site, priority: priority, expectedStudy: expectedStudy, consent: consent) {
                 switch outcome {
                 case .stored(let header, let sopClass, _):
                     response.stored.append(.init(sopClassUID: sopClass, sopInstanceUID: header.sop.rawValue,
@@ -256,6 +265,9 @@ struct StowHandler: Sendable {
         await storeSlice()
         return Response(status: .init(code: response.status), headers: [.contentType: "application/dicom+json"], body: .init(byteBuffer: ByteBuffer(bytes: response.json())))
     }
+
+    /// The header carrying a site's consent reference for an upload (recorded with the study).
+    static let consentHeader = HTTPField.Name("X-Consent-Reference")!
 
     /// Uncompressed bytes of one upload's instances read back and stored at a time: what one
     /// upload holds in memory beyond the instance being received.
@@ -300,19 +312,20 @@ struct StowHandler: Sendable {
     func commit(_ request: Request, study text: String) async throws -> Response {
         let site = try await authenticate(request)
         let study = try StudyUID(text)
-        // Another site's study answers exactly as a missing one: no answer tells a site what others hold.
-        guard let record = try await store.record(study), record.site == site else { throw GatewayError.notFound("no such study") }
-        let outcome = try await store.handle(.commit(reason: "explicit"), study: study, actor: AuditActor(.site, site.rawValue), machine: machine)
+        // The site's own study; another site's answers exactly as a missing one: no answer tells a site what others hold.
+        guard let record = try await store.record(site: site, study: study) else { throw GatewayError.notFound("no such study") }
+        let outcome = try await store.handle(.commit(reason: "explicit"), study: record.uid, actor: AuditActor(.site, site.rawValue), machine: machine)
         guard case .handled(let decision, let after) = outcome else { throw GatewayError.notFound("no such study") }
         return try json(["study": study.rawValue, "outcome": decision.next == nil ? "alreadyCommitted" : "committed", "instances": after.instances])
     }
 
     func status(_ request: Request, study text: String) async throws -> Response {
         let site = try await authenticate(request)
-        // Another site's study answers exactly as a missing one: no answer tells a site what others hold.
-        guard let record = try await store.record(try StudyUID(text)), record.site == site else { throw GatewayError.notFound("no such study") }
+        // The site's own study; another site's answers exactly as a missing one: no answer tells a site what others hold.
+        guard let record = try await store.record(site: site, study: try StudyUID(text)) else { throw GatewayError.notFound("no such study") }
         var object: [String: Any] = ["study": text, "state": record.state.rawValue, "instances": record.instances,
-                                     "committed": record.committed, "priority": record.priority.rawValue, "lateInstances": record.lateInstances]
+                                     "committed": record.committed, "priority": record.priority.rawValue, "lateInstances": record.lateInstances,
+                                     "consent": record.consentReference != nil]
         if let failure = record.failure { object["reason"] = failure.code }
         return try json(object)
     }
@@ -321,19 +334,22 @@ struct StowHandler: Sendable {
     /// the same report as a DICOM Basic Text SR. Drafts are the expert's own: 404 until signed.
     func report(_ request: Request, study text: String) async throws -> Response {
         let site = try await authenticate(request)
-        let study = try StudyUID(text)
-        // Another site's study answers exactly as a missing one: no answer tells a site what others hold.
-        guard let record = try await store.record(study), record.site == site else { throw GatewayError.notFound("no such study") }
+        // The site's own study; another site's answers exactly as a missing one: no answer tells a site what others hold.
+        guard let record = try await store.record(site: site, study: try StudyUID(text)) else { throw GatewayError.notFound("no such study") }
+        let study = record.uid
         guard let report = try await store.report(study), report.status != .draft else { throw GatewayError.notFound("the study has no signed report yet") }
         let accept = (request.headers[.accept] ?? "").lowercased()
         let asDICOM = accept.contains("application/dicom") && !accept.contains("json")
         try await store.audit(study).append(actor: AuditActor(.site, site.rawValue), action: "report.fetched", study: study.rawValue,
                                             details: "format=\(asDICOM ? "sr" : "json");sha256=\(report.addenda.last?.hash ?? report.hash)")
         if asDICOM {
-            let bytes = try ReportDocument.basicTextSR(report)
+            // The SR joins the study as the site knows it (its own StudyInstanceUID).
+            let bytes = try ReportDocument.basicTextSR(report, studyInstanceUID: record.studyInstanceUID.rawValue)
             return Response(status: .ok, headers: [.contentType: "application/dicom"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }
-        let data = try JSONSerialization.data(withJSONObject: try report.publicObject(), options: [.sortedKeys, .withoutEscapingSlashes])
+        var object = try report.publicObject()
+        if object["study"] != nil { object["study"] = record.studyInstanceUID.rawValue }
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
         return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
@@ -341,13 +357,12 @@ struct StowHandler: Sendable {
     /// dispute of a review already closed is recorded, not reopened).
     func dispute(_ request: Request, study text: String, secondReads: SecondReads) async throws -> Response {
         let site = try await authenticate(request)
-        let study = try StudyUID(text)
-        // Another site's study answers exactly as a missing one: no answer tells a site what others hold.
-        guard let record = try await store.record(study), record.site == site else { throw GatewayError.notFound("no such study") }
-        guard let report = try await store.report(study), report.status != .draft else { throw GatewayError.notFound("the study has no signed report yet") }
+        // The site's own study; another site's answers exactly as a missing one: no answer tells a site what others hold.
+        guard let record = try await store.record(site: site, study: try StudyUID(text)) else { throw GatewayError.notFound("no such study") }
+        guard let report = try await store.report(record.uid), report.status != .draft else { throw GatewayError.notFound("the study has no signed report yet") }
         do {
             let outcome = try await secondReads.dispute(study: record, actor: AuditActor(.site, site.rawValue))
-            return try json(["study": study.rawValue, "outcome": outcome])
+            return try json(["study": text, "outcome": outcome])
         } catch let error as QCError {
             throw GatewayError(code: error.code, message: error.message, status: error.code == "qc.disputesOff" ? 403 : 409)
         }

@@ -50,7 +50,7 @@ public struct InstanceIntake: Sendable {
     /// Stores the instances of one upload, each with its own outcome (in order). Reading,
     /// checking, compressing and hashing run on every core; the store takes them in one
     /// round trip (`StudyStore.storeInstances`).
-    public func ingest(_ parts: [[UInt8]], site: SiteID, priority: Priority, expectedStudy: StudyUID?) async -> [Outcome] {
+    public func ingest(_ parts: [[UInt8]], site: SiteID, priority: Priority, expectedStudy: StudyUID?, consent: String? = nil) async -> [Outcome] {
         // In slices of about `storeBatchBytes`: one pipeline stays a bounded write for Redis.
         var outcomes: [Outcome] = []
         outcomes.reserveCapacity(parts.count)
@@ -61,7 +61,7 @@ public struct InstanceIntake: Sendable {
                 bytes += parts[end].count
                 end += 1
             }
-            outcomes += await ingestSlice(Array(parts[start..<end]), site: site, priority: priority, expectedStudy: expectedStudy)
+            outcomes += await ingestSlice(Array(parts[start..<end]), site: site, priority: priority, expectedStudy: expectedStudy, consent: consent)
             start = end
         }
         return outcomes
@@ -70,7 +70,8 @@ public struct InstanceIntake: Sendable {
     /// Uncompressed bytes of the instances stored in one round trip.
     static let storeBatchBytes = 32 << 20
 
-    private func ingestSlice(_ parts: [[UInt8]], site: SiteID, priority: Priority, expectedStudy: StudyUID?, expectedInstances: [String?]? = nil) async -> [Outcome] {
+    private func ingestSlice(_ parts: [[UInt8]], site: SiteID, priority: Priority, expectedStudy: StudyUID?, expectedInstances: [String?]? = nil,
+                             consent: String? = nil) async -> [Outcome] {
         var prepared = [Result<Prepared, Failure>?](repeating: nil, count: parts.count)
         let width = max(1, min(parts.count, ProcessInfo.processInfo.activeProcessorCount))
         await withTaskGroup(of: (Int, Result<Prepared, Failure>).self) { group in
@@ -101,7 +102,7 @@ public struct InstanceIntake: Sendable {
         }
         let stored: [Result<StudyStore.StoreOutcome, any Error>]
         do {
-            stored = try await store.storeInstances(site: site, priority: priority, items)
+            stored = try await store.storeInstances(site: site, priority: priority, items, consent: consent)
         } catch {
             stored = Array(repeating: .failure(error), count: items.count)
         }

@@ -5,14 +5,16 @@ import StudyStore
 /// A signed report as the DICOM object a hospital's PACS files with the study: a Basic Text
 /// SR (TID 2000) in the study, its own series, with the patient as the hospital sent them.
 public enum ReportDocument {
-    public static func basicTextSR(_ report: StudyReport) throws -> [UInt8] {
+    /// `studyInstanceUID`: the study's UID as the hospital sent it, when the grid keeps the
+    /// study under another key (a site's copy of a UID another site holds).
+    public static func basicTextSR(_ report: StudyReport, studyInstanceUID: String? = nil) throws -> [UInt8] {
         let subject = report.subject ?? StudyReport.Subject()
         let signedAt = BasicTextSR.Timestamp(millisecondsSinceEpoch: report.signedMs ?? report.updatedMs)
         let author = BasicTextSR.Person(name: Self.personName(report.authorName, fallback: report.author), organization: "RadGrid")
         var sections: [BasicTextSR.Section] = []
         if !report.findings.isEmpty { sections.append(.findings(report.findings)) }
         sections.append(.impressions(report.impression))
-        var document = BasicTextSR(patientName: subject.patientName, patientID: subject.patientID, studyInstanceUID: report.study,
+        var document = BasicTextSR(patientName: subject.patientName, patientID: subject.patientID, studyInstanceUID: studyInstanceUID ?? report.study,
                                    seriesInstanceUID: report.srSeriesUID ?? "", sopInstanceUID: report.srInstanceUID ?? "",
                                    contentDateTime: signedAt, author: author, sections: sections)
         document.patientBirthDate = subject.patientBirthDate

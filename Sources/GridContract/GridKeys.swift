@@ -24,12 +24,15 @@ import RadGridCore
 /// | `sites:uploading:<site>` | counter | a site's uploads in progress; TTL 60 s, refreshed while receiving |
 /// | `sites:policy` | hash site (or `*`) → JSON | configuration (`radgridctl sites policy`) |
 /// | `sites:uploads:<site>:<minute>` | counter | uploads started that minute (rate limit); TTL 120 s |
+/// | `sites:open:<site>` | hash study uid → priority | the site's studies not yet ended (quota, stat share); added at intake, removed when a study ends or expires |
 /// | `gateway:tokens` | hash sha256 → site | configuration (`radgridctl sites`) |
 /// | `workers` / `workers:<name>` | zset / hash | heartbeats; hash TTL 3 beats, zset pruned by `radgridctl status` |
 /// | `accounts:<user>` | hash role, bcrypt hash, expert/site | configuration (`radgridctl experts passwd`, `accounts`) |
 /// | `sessions:<sha256>` | hash principal of one token | TTL: the idle timeout, refreshed on use, capped |
 /// | `sessions:user:<user>` | set of token hashes | TTL as the longest session; emptied by logout |
 /// | `login:fail:user:<user>`, `login:fail:addr:<ip>` | counter | TTL: the throttle window |
+/// | `feed:{feed}:cursor:<name>` | hash ms, seq, chain, batch, acked_ms, stats_day, pending | the supervision feed's last acknowledged position per endpoint (`FeedCursorStore`); kept |
+/// | `{<chain>}:audit:archived` | hash id, hash, count, segments, manifest | an audit chain's archive anchor (`AuditArchive`): moved by each archive run; kept with the chain |
 public struct GridKeys: Sendable, Hashable {
     public let prefix: KeyPrefix
 
@@ -73,6 +76,8 @@ public struct GridKeys: Sendable, Hashable {
     public var sitePolicies: String { p + "sites:policy" }
     /// `sites:uploads:<site>:<minute>`: uploads started in that minute; TTL 120 s.
     public func siteUploadCount(_ site: SiteID, minute: Int64) -> String { p + "sites:uploads:\(site.rawValue):\(minute)" }
+    /// `sites:open:<site>`: the site's studies not yet ended (its open-studies quota).
+    public func siteOpenStudies(_ site: SiteID) -> String { p + "sites:open:" + site.rawValue }
     /// Turnaround counters of reported studies (`Coordinator.Turnaround`).
     public var turnaround: String { p + "turnaround" }
     public func siteUploads(_ site: SiteID) -> String { p + "sites:uploading:" + site.rawValue }

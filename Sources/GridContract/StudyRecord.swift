@@ -34,6 +34,13 @@ public struct StudyRecord: Sendable, Hashable {
     public var blobsDeleted: Bool
     /// QC holds the instances past the report; their deletion waits for it.
     public var blobsDeferred: Bool = false
+    /// The sending site's consent reference, when it gave one (header `X-Consent-Reference`).
+    public var consentReference: String?
+    /// The StudyInstanceUID the site sent, when the study is kept under another key (a site's
+    /// copy of a UID another site holds; see `StudyStore.siteCopyUID`).
+    public var dicomStudyUID: StudyUID?
+    /// The study's UID as its site and its DICOM instances know it.
+    public var studyInstanceUID: StudyUID { dicomStudyUID ?? uid }
 
     public init(uid: StudyUID, site: SiteID, state: StudyState = .received, version: Int = 1, priority: Priority = .routine,
                 modality: String = "", bodyPart: String = "", instances: Int = 0, rawBytes: Int64 = 0, storedBytes: Int64 = 0,

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import BlobSealing
 import DIMSEGateway
 import GridContract
 import Logging
@@ -42,6 +43,8 @@ public final class LocalGrid: Sendable {
         public var restart = true
         /// Seconds between signed audit checkpoints (one is written at start).
         public var auditInterval = 300
+        /// Audit entries older than this many days move from Redis to `DIR/audit/archive` (daily).
+        public var auditArchiveAfterDays = 90
         public var binDirectory = ChildProcess.executableDirectory
         public init(directory: String) { self.directory = directory }
     }
@@ -52,6 +55,10 @@ public final class LocalGrid: Sendable {
         var executable: String
         var arguments: [String]
         var logPath: String
+        /// The child's own Redis URL (its role's user), given through the environment (`REDIS_URL`), never argv.
+        var redisURL: String
+        /// More environment for this child only (the blob key file for those that seal or open blobs).
+        var environment: [String: String] = [:]
     }
 
     struct Running: Sendable {
@@ -67,6 +74,7 @@ public final class LocalGrid: Sendable {
 
     struct State: Sendable {
         var redisURL = ""
+        var roleURLs: [GridRole: String] = [:]
         var gatewayURL = ""
         var portalURL = ""
         var dimseAddress = ""
@@ -85,7 +93,16 @@ public final class LocalGrid: Sendable {
         self.logger = logger
     }
 
+    /// A URL with every right (the given one, or the supervisor user of the private server):
+    /// for tests and benchmarks that look inside. Operators use the admin URL in `grid.env`.
     public var redisURL: String { state.withLock { $0.redisURL } }
+    /// The URL of one role's Redis user (`DIR/secrets/redis-<role>.url`).
+    public func redisURL(for role: GridRole) -> String { state.withLock { $0.roleURLs[role] ?? $0.redisURL } }
+    /// Where the role URLs are kept (0700; each file 0600).
+    public var secretsDirectory: String { options.directory + "/secrets" }
+    /// The blob key file (0600), created on the first start; only the gateway, the DICOM
+    /// gateway, the workers and the portal are given it (`RADGRID_BLOB_KEYS`).
+    public var blobKeysFile: String { secretsDirectory + "/blob-keys.json" }
     public var gatewayURL: String { state.withLock { $0.gatewayURL } }
     public var portalURL: String { state.withLock { $0.portalURL } }
     /// `host:port` of the DICOM network gateway (AE title RADGRID).
@@ -95,6 +112,8 @@ public final class LocalGrid: Sendable {
     /// Where the auditor signs checkpoints of the audit chains, and its public key.
     public var auditCheckpoints: String { options.directory + "/audit/checkpoints" }
     public var auditPublicKey: String { options.directory + "/audit/checkpoint.pub" }
+    /// Where the auditor archives old audit entries (zstd, hash-linked segments).
+    public var auditArchive: String { options.directory + "/audit/archive" }
     /// The children now running (or waiting for a restart), by name.
     public var children: [(name: String, process: ChildProcess)] { state.withLock { $0.children.map { ($0.spec.name, $0.process) } } }
     public func child(named name: String) -> ChildProcess? { state.withLock { $0.children.first { $0.spec.name == name }?.process } }
@@ -105,22 +124,42 @@ public final class LocalGrid: Sendable {
         try Files.makeDirectories(dir, mode: 0o700)
         try Files.makeDirectories(dir + "/logs", mode: 0o700)
         try Files.makeDirectories(dir + "/redis", mode: 0o700)
-        let url: String
+        let users = RedisUsers(secretsDirectory: secretsDirectory, policy: RedisAccessPolicy(prefix: options.prefix), logger: logger)
+        var url: String
+        let endpoint: String
         if let given = options.redisURL {
             url = given
+            endpoint = RedisUsers.endpoint(of: given)
         } else {
             let port = ChildProcess.freePort()
-            let server = try ChildProcess(name: "redis", executable: "redis-server",
-                                          arguments: ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir + "/redis", "--appendonly", "yes",
-                                                      "--save", "", "--daemonize", "no", "--maxmemory", "2gb", "--maxmemory-policy", "noeviction"],
-                                          outputPath: dir + "/logs/redis.log")
+            let server = try ChildProcess(name: "redis", executable: "redis-server", arguments: privateServerArguments(port: port), outputPath: dir + "/logs/redis.log")
             state.withLock { $0.redisServer = server }
-            url = "redis://127.0.0.1:\(port)"
+            endpoint = "redis://127.0.0.1:\(port)"
+            // A directory that ran before: its ACL file switched the default user off.
+            url = users.savedURL("supervisor").map { RedisUsers.rebase($0, onto: endpoint) } ?? endpoint
         }
         state.withLock { $0.redisURL = url }
-        let client = try RedisClient(url: url, logger: logger)
+        var client = try RedisClient(url: url, logger: logger)
         defer { client.shutdown() }
         try await waitForRedis(client)
+        if options.redisURL == nil, url == endpoint {
+            url = try await users.lockPrivateServer(client: client, endpoint: endpoint)
+            client.shutdown()
+            client = try RedisClient(url: url, logger: logger)
+            state.withLock { $0.redisURL = url }
+        }
+        // Least privilege: one user per role, each child with its own URL.
+        var roleURLs: [GridRole: String]
+        do {
+            roleURLs = try await users.provision(client: client, endpoint: endpoint)
+            if options.redisURL == nil { _ = try await client.send("ACL", "SAVE").throwingServerError() }
+        } catch {
+            guard options.redisURL != nil else { throw error }
+            // An operator's Redis where this URL may not create users: every child gets it.
+            logger.warning("cannot create per-role Redis users with the given URL; every process uses it", metadata: ["error": "\(error)"])
+            roleURLs = Dictionary(uniqueKeysWithValues: GridRole.allCases.map { ($0, url) })
+        }
+        state.withLock { $0.roleURLs = roleURLs }
 
         // Demo roster and site.
         let router = ExpertRouter(redis: client, prefix: options.prefix, actor: "up", logger: logger)
@@ -138,36 +177,44 @@ public final class LocalGrid: Sendable {
         try await SiteNetwork(client: client, prefix: options.prefix)
             .register(aeTitle: options.site, SiteNetwork.Caller(site: options.site, addresses: ["127.0.0.1", "::1"]))
 
+        // Instances are sealed at rest under keys kept here, never in Redis.
+        try Files.makeDirectories(secretsDirectory, mode: 0o700)
+        if try BlobKeyring.createFileIfMissing(at: blobKeysFile) { logger.info("created the blob key file", metadata: ["file": "\(blobKeysFile)"]) }
+        let blobKeys = [BlobKeyring.environmentVariable: blobKeysFile]
+
         let bin = options.binDirectory
-        let common = ["--redis", url, "--prefix", options.prefix.value]
+        let common = ["--prefix", options.prefix.value]
         let logs = dir + "/logs/"
         let routerArguments = ["router"] + common + (options.routingConfig.map { ["--config", $0] } ?? [])
-        var specs = [ChildSpec(name: "router", executable: bin + "/radgrid", arguments: routerArguments, logPath: logs + "router.log")]
+        var specs = [ChildSpec(name: "router", executable: bin + "/radgrid", arguments: routerArguments, logPath: logs + "router.log", redisURL: roleURLs[.router]!)]
         for n in 1...max(1, options.coordinators) {
             let name = options.coordinators > 1 ? "coordinator-\(n)" : "coordinator"
             specs.append(ChildSpec(name: name, executable: bin + "/radgrid",
                                    arguments: ["coordinator", "--stable-age", String(options.stableAge), "--name", "\(name)-\(getpid())"] + options.coordinatorArguments + common,
-                                   logPath: logs + name + ".log"))
+                                   logPath: logs + name + ".log", redisURL: roleURLs[.coordinator]!))
         }
         for n in 1...max(1, options.workers) {
             var args = common + ["--name", "worker-\(n)-\(getpid())"]
             if options.slots > 0 { args += ["--slots", String(options.slots)] }
             if options.lease > 0 { args += ["--lease", String(options.lease)] }
-            specs.append(ChildSpec(name: "worker-\(n)", executable: bin + "/radgrid-worker", arguments: args, logPath: logs + "worker-\(n).log"))
+            specs.append(ChildSpec(name: "worker-\(n)", executable: bin + "/radgrid-worker", arguments: args, logPath: logs + "worker-\(n).log", redisURL: roleURLs[.worker]!,
+                                   environment: blobKeys))
         }
         // Signed audit checkpoints outside Redis: DIR/audit/checkpoints, DIR/audit/checkpoint.pub.
         try Files.makeDirectories(dir + "/audit", mode: 0o700)
         specs.append(ChildSpec(name: "auditor", executable: bin + "/radgrid",
                                arguments: ["auditor", "--checkpoints", auditCheckpoints, "--key", dir + "/audit/checkpoint.key",
-                                           "--public-key", auditPublicKey, "--interval", String(options.auditInterval)] + common,
-                               logPath: logs + "auditor.log"))
+                                           "--public-key", auditPublicKey, "--interval", String(options.auditInterval),
+                                           "--archive", auditArchive, "--archive-after-days", String(options.auditArchiveAfterDays)] + common,
+                               logPath: logs + "auditor.log", redisURL: roleURLs[.auditor]!))
         for spec in specs {
             let process = try spawn(spec)
             state.withLock { $0.children.append(Running(spec: spec, process: process, startedAt: .now)) }
         }
-        let (gatewayURL, gatewayPort) = try await startListener(name: "gateway", port: options.gatewayPort, avoiding: []) { ["gateway", "--port", String($0)] + common }
-        let (portalURL, portalPort) = try await startListener(name: "portal", port: options.portalPort, avoiding: [gatewayPort]) { ["portal", "--port", String($0)] + common }
-        let (dimseURL, _) = try await startListener(name: "dimse", port: options.dimsePort, avoiding: [gatewayPort, portalPort], scheme: "dicom://") {
+        let (gatewayURL, gatewayPort) = try await startListener(name: "gateway", role: .gateway, port: options.gatewayPort, avoiding: [], environment: blobKeys) { ["gateway", "--port", String($0)] + common }
+        let (portalURL, portalPort) = try await startListener(name: "portal", role: .portal, port: options.portalPort, avoiding: [gatewayPort], environment: blobKeys) { ["portal", "--port", String($0)] + common }
+        let (dimseURL, _) = try await startListener(name: "dimse", role: .dimse, port: options.dimsePort, avoiding: [gatewayPort, portalPort], scheme: "dicom://",
+                                                    environment: blobKeys) {
             ["dimse", "--port", String($0), "--stable-age", String(options.stableAge)] + common
         }
         let dimseAddress = String(dimseURL.dropFirst("dicom://".count))
@@ -176,21 +223,23 @@ public final class LocalGrid: Sendable {
             $0.portalURL = portalURL
             $0.dimseAddress = dimseAddress
         }
-        let env = "REDIS_URL=\(url)\nRADGRID_PREFIX=\(options.prefix.value)\nRADGRID_GATEWAY=\(gatewayURL)\nRADGRID_TOKEN=\(token)\nRADGRID_SITE=\(options.site)\nRADGRID_PORTAL=\(portalURL)\nRADGRID_DIMSE=\(dimseAddress)\n"
+        let env = "REDIS_URL=\(roleURLs[.admin]!)\nRADGRID_PREFIX=\(options.prefix.value)\nRADGRID_GATEWAY=\(gatewayURL)\nRADGRID_TOKEN=\(token)\nRADGRID_SITE=\(options.site)\nRADGRID_PORTAL=\(portalURL)\nRADGRID_DIMSE=\(dimseAddress)\n"
         try Files.write(envFile, env, mode: 0o600)
     }
 
     /// Starts a child that listens on a port and waits for its URL. With no fixed port it takes
     /// a free one, once, so a restarted child keeps its URL; if the child dies before it
     /// listens (another process took the port in between), it tries another port, three times.
-    func startListener(name: String, port fixed: Int, avoiding: Set<Int>, scheme: String = "http://", arguments: (Int) -> [String]) async throws -> (url: String, port: Int) {
+    func startListener(name: String, role: GridRole, port fixed: Int, avoiding: Set<Int>, scheme: String = "http://",
+                       environment: [String: String] = [:], arguments: (Int) -> [String]) async throws -> (url: String, port: Int) {
         let logPath = options.directory + "/logs/\(name).log"
         var attempt = 0
         while true {
             attempt += 1
             var port = fixed
             while port == 0 || (fixed == 0 && avoiding.contains(port)) { port = ChildProcess.freePort() }
-            let spec = ChildSpec(name: name, executable: options.binDirectory + "/radgrid", arguments: arguments(port), logPath: logPath)
+            let spec = ChildSpec(name: name, executable: options.binDirectory + "/radgrid", arguments: arguments(port), logPath: logPath, redisURL: redisURL(for: role),
+                                 environment: environment)
             let process = try spawn(spec)
             state.withLock { state in
                 state.children.removeAll { $0.spec.name == name }
@@ -206,7 +255,12 @@ public final class LocalGrid: Sendable {
     }
 
     func spawn(_ spec: ChildSpec) throws -> ChildProcess {
-        try ChildProcess(name: spec.name, executable: spec.executable, arguments: spec.arguments, outputPath: spec.logPath)
+        var environment = ProcessEnvironment.current
+        environment[RedisEndpoint.environmentVariable] = spec.redisURL
+        // The blob keys only where the spec gives them, whatever this process inherited.
+        environment[BlobKeyring.environmentVariable] = nil
+        environment.merge(spec.environment) { _, given in given }
+        return try ChildProcess(name: spec.name, executable: spec.executable, arguments: spec.arguments, environment: environment, outputPath: spec.logPath)
     }
 
     func waitForRedis(_ client: RedisClient) async throws {
@@ -304,7 +358,30 @@ public final class LocalGrid: Sendable {
                 for child in group { tasks.addTask { await child.process.stop(grace: grace) } }
             }
         }
-        if let server = redisServer { await server.stop(grace: .seconds(10)) }
+        if let server = redisServer {
+            // What the role users were refused, for whoever reads the logs.
+            if let denials = try? await aclDenials() {
+                try? Files.write(options.directory + "/logs/redis-acl.log", denials.map { $0 + "\n" }.joined(), mode: 0o600)
+            }
+            await server.stop(grace: .seconds(10))
+        }
+    }
+
+    /// Commands Redis refused to a role user since it started (`ACL LOG`), one line each.
+    public func aclDenials() async throws -> [String] {
+        let client = try RedisClient(url: redisURL, logger: logger)
+        defer { client.shutdown() }
+        return try await RedisUsers.denials(client: client)
+    }
+
+    func privateServerArguments(port: Int) throws -> [String] {
+        let dir = options.directory
+        // The users live in an ACL file so a restarted server keeps them (empty at first: the
+        // default user until `radgrid up` creates its own and switches the default off).
+        let aclFile = dir + "/redis/users.acl"
+        if Files.read(aclFile) == nil { try Files.write(aclFile, "", mode: 0o600) }
+        return ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir + "/redis", "--appendonly", "yes", "--aclfile", aclFile,
+                "--save", "", "--daemonize", "no", "--maxmemory", "2gb", "--maxmemory-policy", "noeviction"]
     }
 
     /// Restarts the private redis-server (same port and data: the AOF is replayed).
@@ -313,9 +390,7 @@ public final class LocalGrid: Sendable {
         let port = redisURL.split(separator: ":").last.map(String.init) ?? ""
         await server.stop(grace: .seconds(10))
         let dir = options.directory
-        let fresh = try ChildProcess(name: "redis", executable: "redis-server",
-                                     arguments: ["--port", port, "--bind", "127.0.0.1", "--dir", dir + "/redis", "--appendonly", "yes",
-                                                 "--save", "", "--daemonize", "no", "--maxmemory", "2gb", "--maxmemory-policy", "noeviction"],
+        let fresh = try ChildProcess(name: "redis", executable: "redis-server", arguments: privateServerArguments(port: Int(port) ?? 0),
                                      outputPath: dir + "/logs/redis.log")
         state.withLock { $0.redisServer = fresh }
     }

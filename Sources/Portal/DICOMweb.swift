@@ -168,6 +168,8 @@ struct DICOMweb: Sendable {
             guard let header = headers[entry.sop] else { continue }
             if query.matches.contains(where: { !Self.matches(header, $0.tag, $0.value) }) { continue }
             var object = Self.select(header, Self.instanceTags + [.seriesInstanceUID, .studyInstanceUID], query)
+            // The study as the portal names it (a site's copy of a UID another site holds has its own).
+            object["0020000D"] = .object(["vr": .string("UI"), "Value": .array([.string(study.rawValue)])])
             let seriesUID = entry.series?.rawValue ?? header.string(.seriesInstanceUID) ?? ""
             object["00081190"] = .object(["vr": .string("UR"), "Value": .array([.string("\(baseURL)/dicomweb/studies/\(study)/series/\(seriesUID)/instances/\(entry.sop)")])])
             rows.append((seriesUID, header.int(.instanceNumber) ?? 0, entry.sop.rawValue, object))
@@ -200,6 +202,8 @@ struct DICOMweb: Sendable {
             let seriesUID = entry.series?.rawValue ?? header.string(.seriesInstanceUID) ?? ""
             let base = "\(baseURL)/dicomweb/studies/\(study)/series/\(seriesUID)/instances/\(entry.sop)"
             var dataSet = header
+            // The study as the portal names it (a site's copy of a UID another site holds has its own).
+            dataSet.set(.studyInstanceUID, study.rawValue, vr: .UI)
             // Pixel data is bulk data: name where its frames are.
             if outcomes[entry.sop] == .image { dataSet.set(.pixelData, vr: .OB, bytes: []) }
             objects.append(DICOMJSON.encode(dataSet) { tag in tag == .pixelData ? base + "/frames/1" : nil })

@@ -1,4 +1,5 @@
 import Accounts
+import BlobSealing
 import CriticalResults
 import Foundation
 import GridContract
@@ -37,11 +38,12 @@ public struct PortalRequestContext: RequestContext, RemoteAddressRequestContext 
 /// - `GET /` and `/app/*`: the reading page; `GET /health`, `GET /metrics`
 public enum PortalApplication {
     /// The portal's services: the HTTP server and the router-event reader behind the live
-    /// streams. `onListening` receives the bound port (useful with port 0).
-    public static func services(client: RedisClient, prefix: KeyPrefix, configuration: PortalConfiguration, logger: Logger,
+    /// streams. `onListening` receives the bound port (useful with port 0). `blobKeys` opens
+    /// sealed instances.
+    public static func services(client: RedisClient, prefix: KeyPrefix, configuration: PortalConfiguration, logger: Logger, blobKeys: BlobKeyring? = nil,
                                 onListening: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> [any Service] {
         let scheme = configuration.tls == nil ? "http" : "https"
-        let store = StudyStore(client: client, prefix: prefix, logger: logger)
+        let store = StudyStore(client: client, prefix: prefix, logger: logger, keyring: blobKeys)
         let router = ExpertRouter(redis: client, prefix: prefix, config: configuration.routing, actor: "portal", logger: logger)
         let images = StudyImages(store: store, configuration: configuration)
         let hub = CaseEventHub(client: client, keys: GridKeys(prefix: prefix), logger: logger)

@@ -15,14 +15,15 @@ import RedisClient
 struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit", abstract: "Inspect and verify the hash-chained audit trail.",
-        subcommands: [Verify.self, AuditCheckpointCommand.self, AuditExportCommand.self]
+        subcommands: [Verify.self, AuditCheckpointCommand.self, AuditExportCommand.self, AuditArchiveCommand.self, AuditPushCommand.self]
     )
 
     struct Verify: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Recompute every hash and check every link of every chain; with --checkpoints, check them against the signed checkpoints too.")
+        static let configuration = CommandConfiguration(abstract: "Recompute every hash and check every link of every chain; with --checkpoints, check them against the signed checkpoints too; with --archive, check the archived segments and their link to Redis.")
         @OptionGroup var redis: RedisOptions
         @Option(help: "Directory of signed checkpoints (radgrid up --dir DIR keeps them in DIR/audit/checkpoints).") var checkpoints: String?
         @Option(help: "The checkpoints' Ed25519 public key file (DIR/audit/checkpoint.pub).") var publicKey: String?
+        @Option(help: "Directory of the audit archives (radgridctl audit archive --dir); needed with --checkpoints once entries were archived.") var archive: String?
         @Flag(help: "Print one JSON object.") var json = false
 
         func validate() throws {
@@ -34,12 +35,17 @@ struct AuditCommand: AsyncParsableCommand {
             defer { client.shutdown() }
             var result = try await AuditTrail.verify(client: client, prefix: redis.keyPrefix)
             var checked = ""
+            if let archive {
+                let archived = try await AuditArchive.verify(directory: archive, client: client, prefix: redis.keyPrefix)
+                result.problems += archived.problems
+                checked += ", \(archived.entries) archived entries of \(archived.chains) chain(s)"
+            }
             if let checkpoints, let publicKey {
                 let key: Curve25519.Signing.PublicKey
                 do { key = try CheckpointKey.publicKey(path: publicKey) } catch let error as any CodedError { throw CommandFailure(error) }
-                let (count, problems) = try await AuditCheckpoints.verify(client: client, prefix: redis.keyPrefix, directory: checkpoints, publicKey: key)
+                let (count, problems) = try await AuditCheckpoints.verify(client: client, prefix: redis.keyPrefix, directory: checkpoints, publicKey: key, archive: archive)
                 result.problems += problems
-                checked = ", against \(count) signed checkpoint(s)"
+                checked += ", against \(count) signed checkpoint(s)"
             }
             if json {
                 print(try JSONOutput.string(result))
@@ -76,20 +82,21 @@ struct AuditCheckpointCommand: AsyncParsableCommand {
     }
 }
 
-/// `radgridctl audit export --since T [--until T] --format fhir [--bundle] [--out FILE]`: the
-/// audit trail as FHIR R4 AuditEvent resources (NDJSON, or one Bundle), for the regulator's
-/// supervision platform.
+/// `radgridctl audit export --since T [--until T] --format fhir|stats [--bundle] [--out FILE]`:
+/// the audit trail as FHIR R4 AuditEvent resources (NDJSON, or one Bundle), or the daily
+/// service statistics (one JSON object per UTC day), for the regulator's supervision platform.
 struct AuditExportCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "export", abstract: "Export audit entries as FHIR R4 AuditEvent resources (NDJSON, or one Bundle).")
+    static let configuration = CommandConfiguration(commandName: "export", abstract: "Export audit entries as FHIR R4 AuditEvent resources (NDJSON, or one Bundle), or the daily service statistics (NDJSON).")
     @OptionGroup var redis: RedisOptions
     @Option(help: "From this time (inclusive): 2026-12-01, 2026-12-01T08:00:00Z or milliseconds since 1970.") var since: String
     @Option(help: "Until this time (exclusive; default: now).") var until: String?
-    @Option(help: "fhir (the only format so far).") var format = "fhir"
+    @Option(help: "fhir (AuditEvent resources) or stats (the service statistics of each UTC day in the range, one JSON object per line).") var format = "fhir"
     @Flag(help: "One FHIR Bundle (type collection) instead of one resource per line.") var bundle = false
     @Option(help: "Write to this file (mode 0600) instead of standard output.") var out: String?
 
     func validate() throws {
-        guard format == "fhir" else { throw ValidationError("--format must be fhir") }
+        guard format == "fhir" || format == "stats" else { throw ValidationError("--format must be fhir or stats") }
+        guard format == "fhir" || !bundle else { throw ValidationError("--bundle goes with --format fhir") }
         guard Self.milliseconds(since) != nil else { throw ValidationError("--since: a date, an ISO 8601 time or milliseconds") }
         if let until, Self.milliseconds(until) == nil { throw ValidationError("--until: a date, an ISO 8601 time or milliseconds") }
     }
@@ -99,6 +106,17 @@ struct AuditExportCommand: AsyncParsableCommand {
         defer { client.shutdown() }
         let from = Self.milliseconds(since)!
         let to = until.flatMap(Self.milliseconds) ?? WallClock.nowMilliseconds() + 1
+        if format == "stats" {
+            let days = try await ServiceStatistics.daily(client: client, prefix: redis.keyPrefix, sinceMilliseconds: from, untilMilliseconds: to)
+            let text = try days.map { String(decoding: try $0.encoded(), as: UTF8.self) + "\n" }.joined()
+            if let out {
+                try Files.write(out, text, mode: 0o600)
+                FileHandle.standardError.write(Data("exported the statistics of \(days.count) day(s) to \(out)\n".utf8))
+            } else {
+                FileHandle.standardOutput.write(Data(text.utf8))
+            }
+            return
+        }
         let records = try await FHIRAuditEvent.entries(client: client, prefix: redis.keyPrefix, sinceMilliseconds: from, untilMilliseconds: to)
         let resources = records.map(FHIRAuditEvent.resource)
         let options: JSONSerialization.WritingOptions = [.sortedKeys, .withoutEscapingSlashes]

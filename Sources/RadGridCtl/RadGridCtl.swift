@@ -8,9 +8,11 @@ public struct RadGridCtlCommand: AsyncParsableCommand {
         subcommands: [
             PingCommand.self,
             InspectCommand.self,
+            DeidCommand.self,
             QueuesCommand.self,
             DLQCommand.self,
             AuditCommand.self,
+            ACLCommand.self,
             StudyCommand.self,
             SitesCommand.self,
             DIMSECtlCommand.self,
@@ -28,6 +30,7 @@ public struct RadGridCtlCommand: AsyncParsableCommand {
             DemoCommand.self,
             LifecycleCommand.self,
             QCCommand.self,
+            KeysCommand.self,
         ]
     )
 

@@ -128,13 +128,17 @@ struct SitesCommand: AsyncParsableCommand {
         }
     }
 
-    /// `radgridctl sites policy SITE|'*' [--priorities routine,bulk] [--uploads-per-minute N] | --remove`.
+    /// `radgridctl sites policy SITE|'*' [--priorities routine,bulk] [--uploads-per-minute N] [--open-studies N]
+    /// [--require-consent true|false] | --remove`.
     struct Policy: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Set which priorities a site may request and its uploads per minute ('*': every site without its own); no options: show.")
+        static let configuration = CommandConfiguration(abstract: "Set which priorities a site may request, its uploads per minute, its open-studies quota and whether it must send consent ('*': every site without its own); no options: show.")
         @OptionGroup var redis: RedisOptions
         @Argument(help: "Site code, or * for the default.") var site: String
         @Option(help: "Priorities the site may request, comma separated (stat, urgent, routine, bulk).") var priorities: String?
         @Option(help: "STOW-RS uploads the site may start per minute (0: unlimited).") var uploadsPerMinute: Int?
+        @Option(help: "Studies the site may have open at once (0: unlimited); beyond, 429 with Retry-After.") var openStudies: Int?
+        @Option(help: "true: every upload must carry a consent reference (header X-Consent-Reference), else 403.") var requireConsent: Bool?
+        @Option(help: "Stat studies the site may have open at once, its share of the stat lane (0: unlimited); beyond, 429.") var statOpenStudies: Int?
         @Flag(help: "Remove the site's policy (the * policy, or none, applies).") var remove = false
 
         func run() async throws {
@@ -149,9 +153,9 @@ struct SitesCommand: AsyncParsableCommand {
                 return
             }
             let current = try await policies.all()
-            guard priorities != nil || uploadsPerMinute != nil else {
+            guard priorities != nil || uploadsPerMinute != nil || openStudies != nil || requireConsent != nil || statOpenStudies != nil else {
                 for (name, policy) in current.sorted(by: { $0.key < $1.key }) where site == name {
-                    print("\(name): priorities \(policy.priorities.map(\.rawValue).joined(separator: ",")), uploads/minute \(policy.uploadsPerMinute == 0 ? "unlimited" : String(policy.uploadsPerMinute))")
+                    print("\(name): \(Self.describe(policy))")
                 }
                 if current[site] == nil { print("\(site) has no policy of its own") }
                 return
@@ -170,10 +174,24 @@ struct SitesCommand: AsyncParsableCommand {
                 guard uploadsPerMinute >= 0 else { throw ValidationError("--uploads-per-minute must be 0 or more") }
                 policy.uploadsPerMinute = uploadsPerMinute
             }
+            if let openStudies {
+                guard openStudies >= 0 else { throw ValidationError("--open-studies must be 0 or more") }
+                policy.openStudies = openStudies
+            }
+            if let requireConsent { policy.requireConsent = requireConsent }
+            if let statOpenStudies {
+                guard statOpenStudies >= 0 else { throw ValidationError("--stat-open-studies must be 0 or more") }
+                policy.statOpenStudies = statOpenStudies
+            }
             try await policies.set(policy, site: site)
-            try await AdminAudit.record("admin.site.policySet", details: "site=\(site);priorities=\(policy.priorities.map(\.rawValue).joined(separator: ","));perMinute=\(policy.uploadsPerMinute)",
+            try await AdminAudit.record("admin.site.policySet", details: "site=\(site);priorities=\(policy.priorities.map(\.rawValue).joined(separator: ","));perMinute=\(policy.uploadsPerMinute);openStudies=\(policy.openStudies);statOpen=\(policy.statOpenStudies);consent=\(policy.requireConsent ? "required" : "optional")",
                                         client: client, prefix: redis.keyPrefix)
-            print("policy of \(site): priorities \(policy.priorities.map(\.rawValue).joined(separator: ",")), uploads/minute \(policy.uploadsPerMinute == 0 ? "unlimited" : String(policy.uploadsPerMinute))")
+            print("policy of \(site): \(Self.describe(policy))")
+        }
+
+        static func describe(_ policy: SitePolicy) -> String {
+            func limit(_ n: Int) -> String { n == 0 ? "unlimited" : String(n) }
+            return "priorities \(policy.priorities.map(\.rawValue).joined(separator: ",")), uploads/minute \(limit(policy.uploadsPerMinute)), open studies \(limit(policy.openStudies)), stat studies open \(limit(policy.statOpenStudies)), consent \(policy.requireConsent ? "required" : "optional")"
         }
     }
 

@@ -11,6 +11,10 @@ enum RecordField {
     static let lastInstanceAt = "lastInstanceAt", caseID = "case", expert = "expert", caseEvent = "caseEvent"
     static let route = "route", screening = "screening", failure = "reason", failureDetail = "reasonDetail"
     static let blobsDeleted = "blobsDeleted", blobsDeferred = "blobsDeferred"
+    /// Written once by the intake script (store-instance.lua), never by the state machine.
+    static let consent = "consent"
+    /// Written once by the intake script: the site's StudyInstanceUID of a site copy.
+    static let dicomStudy = "dicomStudy"
 }
 
 enum RecordCodec {
@@ -40,6 +44,8 @@ enum RecordCodec {
         record.failure = optional(RecordField.failure).map { StudyFailure($0, text(RecordField.failureDetail)) }
         record.blobsDeleted = text(RecordField.blobsDeleted) == "1"
         record.blobsDeferred = text(RecordField.blobsDeferred) == "1"
+        record.consentReference = optional(RecordField.consent)
+        record.dicomStudyUID = optional(RecordField.dicomStudy).flatMap { try? StudyUID($0) }
         return record
     }
 

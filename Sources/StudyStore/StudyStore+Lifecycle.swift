@@ -90,7 +90,7 @@ extension StudyStore {
         let parts = (try replies[1].throwingServerError().array ?? []).map { $0.string ?? "" }
         switch parts.first {
         case "ok":
-            if next.state != record.state { try await moveIndex(record.uid, from: record.state, to: next.state) }
+            if next.state != record.state { try await moveIndex(record.uid, site: record.site, priority: next.priority, from: record.state, to: next.state) }
             if let caseID = next.caseID, caseID != record.caseID {
                 // Router events name the case; this maps it back to the study (ended with the study).
                 try await client.send("SET", RedisArgument(keys.caseStudy(caseID)), RedisArgument(record.uid.rawValue),
@@ -103,11 +103,18 @@ extension StudyStore {
         }
     }
 
-    func moveIndex(_ uid: StudyUID, from old: StudyState, to new: StudyState) async throws {
+    func moveIndex(_ uid: StudyUID, site: SiteID, priority: Priority, from old: StudyState, to new: StudyState) async throws {
         for reply in try await client.pipeline([
             RedisCommand("SREM", RedisArgument(keys.studies(in: old)), RedisArgument(uid.rawValue)),
             RedisCommand("SADD", RedisArgument(keys.studies(in: new)), RedisArgument(uid.rawValue)),
+            Self.openStudyIndex(keys, site: site, uid: uid, priority: priority, open: !new.isTerminal),
         ]) { try reply.throwingServerError() }
+    }
+
+    /// A site's open studies (quota and stat share): uid → priority while open, gone once ended.
+    static func openStudyIndex(_ keys: GridKeys, site: SiteID, uid: StudyUID, priority: Priority, open: Bool) -> RedisCommand {
+        open ? RedisCommand("HSET", RedisArgument(keys.siteOpenStudies(site)), RedisArgument(uid.rawValue), RedisArgument(priority.rawValue))
+             : RedisCommand("HDEL", RedisArgument(keys.siteOpenStudies(site)), RedisArgument(uid.rawValue))
     }
 
     /// Puts the study in its state's index and no other (the sweeper calls it on every visit,
@@ -115,7 +122,8 @@ extension StudyStore {
     public func repairIndex(_ record: StudyRecord) async throws {
         let commands = StudyState.allCases.map { state in
             RedisCommand(state == record.state ? "SADD" : "SREM", RedisArgument(keys.studies(in: state)), RedisArgument(record.uid.rawValue))
-        } + [RedisCommand("ZADD", RedisArgument(keys.allStudies), "NX", RedisArgument(record.createdAt), RedisArgument(record.uid.rawValue))]
+        } + [RedisCommand("ZADD", RedisArgument(keys.allStudies), "NX", RedisArgument(record.createdAt), RedisArgument(record.uid.rawValue)),
+             Self.openStudyIndex(keys, site: record.site, uid: record.uid, priority: record.priority, open: !record.state.isTerminal)]
         for reply in try await client.pipeline(commands) { try reply.throwingServerError() }
     }
 
@@ -172,6 +180,7 @@ extension StudyStore {
         var cleanup = StudyState.allCases.map { RedisCommand("SREM", RedisArgument(keys.studies(in: $0)), RedisArgument(record.uid.rawValue)) }
         cleanup.append(RedisCommand("ZREM", RedisArgument(keys.allStudies), RedisArgument(record.uid.rawValue)))
         cleanup.append(RedisCommand("ZREM", RedisArgument(keys.dueStudies), RedisArgument(record.uid.rawValue)))
+        cleanup.append(Self.openStudyIndex(keys, site: record.site, uid: record.uid, priority: record.priority, open: false))
         if let caseID = record.caseID { cleanup.append(RedisCommand("DEL", RedisArgument(keys.caseStudy(caseID)))) }
         for reply in try await client.pipeline(cleanup) { try reply.throwingServerError() }
     }

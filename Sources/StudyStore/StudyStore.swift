@@ -1,4 +1,5 @@
 import Audit
+import BlobSealing
 import GridContract
 import Logging
 import Metrics
@@ -21,12 +22,16 @@ public struct StudyStore: Sendable {
     let logger: Logger
     /// What this store last saw of each study's audit chain (intake hashes entries itself).
     let chainHints = ChainHints()
+    /// Seals instances at intake and opens sealed ones on reads; nil: intake stores them as
+    /// given, and a sealed one read back is `blob.noKeys`.
+    public let keyring: BlobKeyring?
 
-    public init(client: RedisClient, prefix: KeyPrefix = .default, logger: Logger = Logger(label: "radgrid.studies")) {
+    public init(client: RedisClient, prefix: KeyPrefix = .default, logger: Logger = Logger(label: "radgrid.studies"), keyring: BlobKeyring? = nil) {
         self.client = client
         self.prefix = prefix
         self.keys = GridKeys(prefix: prefix)
         self.logger = logger
+        self.keyring = keyring
     }
 
     /// The study's own audit chain (its hash tag is the study's).
@@ -61,6 +66,9 @@ public struct StudyStore: Sendable {
         public var compressed: [UInt8]
         public var rawSize: Int
         public var sha256: String
+        /// The StudyInstanceUID the site sent, when `header.study` is the key of the site's own
+        /// copy of a UID another site holds (set by `storeInstances`).
+        var dicomStudy: StudyUID?
 
         public init(header: InstanceHeader, compressed: [UInt8], rawSize: Int, sha256: String) {
             self.header = header
@@ -70,8 +78,8 @@ public struct StudyStore: Sendable {
         }
     }
 
-    /// Stores one compressed instance; resending the same SOP instance is a no-op. Throws
-    /// `study.forbidden` when the study belongs to another site.
+    /// Stores one compressed instance; resending the same SOP instance is a no-op. A UID
+    /// another site holds is stored as this site's own copy (`resolve(site:study:)`).
     @discardableResult
     public func storeInstance(site: SiteID, header: InstanceHeader, priority: Priority, compressed: [UInt8], rawSize: Int, sha256: String,
                               stableAge: Int64 = LifecycleSettings().stableAge) async throws -> StoreOutcome {
@@ -83,10 +91,28 @@ public struct StudyStore: Sendable {
     /// prepared as if the ones before it in the batch were stored, so the usual upload (new
     /// instances of one study) needs no other; an instance whose guess no longer holds (a
     /// duplicate before it, another writer) is stored again on its own. Each instance has its
-    /// own result: `study.forbidden` for a study of another site.
-    public func storeInstances(site: SiteID, priority: Priority, _ items: [IncomingInstance],
+    /// own result. Studies are the site's: a UID another site holds is stored under the site's
+    /// own copy (`resolve(site:study:)`); `study.forbidden` only when another site took a new
+    /// UID between that lookup and the store (the site's retry goes to its copy).
+    /// `consent`: the site's consent reference for the upload, recorded with the study (`consent`
+    /// field) when it has none yet.
+    public func storeInstances(site: SiteID, priority: Priority, _ items: [IncomingInstance], consent: String? = nil,
                                stableAge: Int64 = LifecycleSettings().stableAge) async throws -> [Result<StoreOutcome, any Error>] {
         guard !items.isEmpty else { return [] }
+        // (site, UID): each study of the upload under the key of this site's study.
+        var keyOf: [StudyUID: StudyUID] = [:]
+        for item in items where keyOf[item.header.study] == nil {
+            keyOf[item.header.study] = try await resolve(site: site, study: item.header.study)
+        }
+        let keyed = items.map { item -> IncomingInstance in
+            guard let key = keyOf[item.header.study], key != item.header.study else { return item }
+            var copy = item
+            copy.dicomStudy = item.header.study
+            copy.header.study = key
+            return copy
+        }
+        // Sealed once here, so a script redone below stores the same bytes (and the stored size is the sealed one).
+        let items = try keyed.map { try sealed($0, site: site) }
         var results = [Result<StoreOutcome, any Error>?](repeating: nil, count: items.count)
         var states: [String?] = Array(repeating: nil, count: items.count)
         // Each study is due for the sweeper first (stable age), whatever happens next.
@@ -99,7 +125,7 @@ public struct StudyStore: Sendable {
         for item in items {
             let uid = item.header.study
             let hint = predicted[uid] ?? chainHints.hint(for: uid) ?? ChainHint(head: AuditTrail.genesisHash, exists: false, committed: false)
-            let (command, hash) = storeCommand(site: site, priority: priority, item, hint: hint)
+            let (command, hash) = storeCommand(site: site, priority: priority, item, hint: hint, consent: consent)
             commands.append(command)
             hashes.append(hash)
             predicted[uid] = ChainHint(head: hash, exists: true, committed: hint.committed)
@@ -132,7 +158,7 @@ public struct StudyStore: Sendable {
         }
         for index in again {
             do {
-                let (outcome, state) = try await storeAlone(site: site, priority: priority, items[index])
+                let (outcome, state) = try await storeAlone(site: site, priority: priority, items[index], consent: consent)
                 results[index] = .success(outcome)
                 states[index] = state
             } catch {
@@ -152,6 +178,10 @@ public struct StudyStore: Sendable {
                 if outcome == .stored, states[i] == StudyState.received.rawValue {
                     index.append(RedisCommand("SADD", RedisArgument(keys.studies(in: .received)), RedisArgument(uid.rawValue)))
                 }
+                if let state = states[i].flatMap(StudyState.init(rawValue:)), !state.isTerminal {
+                    // HSETNX: a study's priority raised since intake stays raised.
+                    index.append(RedisCommand("HSETNX", RedisArgument(keys.siteOpenStudies(site)), RedisArgument(uid.rawValue), RedisArgument(priority.rawValue)))
+                }
             }
             if outcome == .late {
                 // The coordinators record what a late instance means for the study.
@@ -165,9 +195,17 @@ public struct StudyStore: Sendable {
         return results.map { $0! }
     }
 
+    /// `item` with its compressed bytes sealed for `site` when this store has keys.
+    private func sealed(_ item: IncomingInstance, site: SiteID) throws -> IncomingInstance {
+        guard let keyring else { return item }
+        var item = item
+        item.compressed = try keyring.seal(item.compressed, site: site.rawValue, study: item.header.study.rawValue, sop: item.header.sop.rawValue)
+        return item
+    }
+
     /// The store-instance script for `item`, its audit entries hashed on the chain `hint`
     /// describes; returns the command and the hash of the instance's entry (the new head).
-    private func storeCommand(site: SiteID, priority: Priority, _ item: IncomingInstance, hint: ChainHint) -> (RedisCommand, String) {
+    private func storeCommand(site: SiteID, priority: Priority, _ item: IncomingInstance, hint: ChainHint, consent: String?) -> (RedisCommand, String) {
         let uid = item.header.study
         let study = keys.study(uid)
         let actor = "site:" + site.rawValue
@@ -191,6 +229,7 @@ public struct StudyStore: Sendable {
             RedisArgument(Self.clean(item.header.modality)), RedisArgument(Self.clean(item.header.bodyPart)), RedisArgument(priority.rawValue),
             RedisArgument(item.rawSize), RedisArgument(item.sha256), RedisArgument(item.compressed), RedisArgument(item.compressed.count),
             RedisArgument(hint.head), RedisArgument(ts), RedisArgument(receivedHash), RedisArgument(instanceHash), RedisArgument(hint.committed ? "1" : "0"),
+            RedisArgument(consent ?? ""), RedisArgument(item.dicomStudy?.rawValue ?? ""),
         ]
         let command = RedisCommand.script(Self.storeInstanceScript, keys: scriptKeys(uid) + [RedisArgument(study.instances), RedisArgument(study.blob(sop))],
                                           arguments: arguments)
@@ -199,11 +238,11 @@ public struct StudyStore: Sendable {
 
     /// Stores one instance on its own, learning the chain's head until its script agrees;
     /// returns the outcome and the study's state.
-    private func storeAlone(site: SiteID, priority: Priority, _ item: IncomingInstance) async throws -> (StoreOutcome, String?) {
+    private func storeAlone(site: SiteID, priority: Priority, _ item: IncomingInstance, consent: String?) async throws -> (StoreOutcome, String?) {
         let uid = item.header.study
         var hint = chainHints.hint(for: uid) ?? ChainHint(head: AuditTrail.genesisHash, exists: false, committed: false)
         for attempt in 0..<8 {
-            let (command, hash) = storeCommand(site: site, priority: priority, item, hint: hint)
+            let (command, hash) = storeCommand(site: site, priority: priority, item, hint: hint, consent: consent)
             let fields = try await client.send(command).array ?? []
             switch fields.first?.string {
             case "stored", "late":
@@ -272,24 +311,42 @@ public struct StudyStore: Sendable {
         (try await client.send("HKEYS", RedisArgument(keys.study(uid).instances)).array ?? []).compactMap { $0.string.flatMap { try? SOPInstanceUID($0) } }.sorted()
     }
 
-    /// The compressed bytes of one instance, or nil when absent (never stored, or deleted by retention).
     /// What an instance task needs, in one round trip: the study's state and generation and
-    /// the instance's compressed bytes (nil when gone).
+    /// the instance's compressed bytes (nil when gone), opened when sealed.
     public func instanceWork(study uid: StudyUID, sop: SOPInstanceUID) async throws -> (state: StudyState?, generation: Int?, compressed: [UInt8]?) {
         let study = keys.study(uid)
         let replies = try await client.pipeline([
-            RedisCommand("HMGET", RedisArgument(study.record), "state", "gen"),
+            RedisCommand("HMGET", RedisArgument(study.record), "state", "gen", RedisArgument(RecordField.site)),
             RedisCommand("GET", RedisArgument(study.blob(sop))),
         ])
         let fields = try replies[0].throwingServerError().array ?? []
         let blob = try replies[1].throwingServerError()
-        return (fields.first?.string.flatMap(StudyState.init(rawValue:)), fields.count > 1 ? fields[1].string.flatMap { Int($0) } : nil,
-                blob.isNull ? nil : blob.bytes)
+        let compressed = try blob.isNull ? nil : blob.bytes.map { try unsealed($0, site: fields.count > 2 ? fields[2].string : nil, study: uid, sop: sop) }
+        return (fields.first?.string.flatMap(StudyState.init(rawValue:)), fields.count > 1 ? fields[1].string.flatMap { Int($0) } : nil, compressed)
     }
 
+    /// The compressed bytes of one instance (opened when sealed), or nil when absent (never
+    /// stored, or deleted by retention).
     public func compressedInstance(study uid: StudyUID, sop: SOPInstanceUID) async throws -> [UInt8]? {
-        let reply = try await client.send("GET", RedisArgument(keys.study(uid).blob(sop)))
-        return reply.isNull ? nil : reply.bytes
+        let study = keys.study(uid)
+        // The site comes with the blob: its data key and authenticated context name it.
+        let replies = try await client.pipeline([
+            RedisCommand("HGET", RedisArgument(study.record), RedisArgument(RecordField.site)),
+            RedisCommand("GET", RedisArgument(study.blob(sop))),
+        ])
+        let site = try replies[0].throwingServerError().string
+        let blob = try replies[1].throwingServerError()
+        return try blob.isNull ? nil : blob.bytes.map { try unsealed($0, site: site, study: uid, sop: sop) }
+    }
+
+    /// A stored blob as readers want it: opened when sealed, as stored when it predates sealing.
+    func unsealed(_ stored: [UInt8], site: String?, study: StudyUID, sop: SOPInstanceUID) throws -> [UInt8] {
+        guard BlobKeyring.isSealed(stored) else { return stored }
+        guard let keyring else {
+            throw BlobSealingError(.noKeys, "the instance is sealed and this process has no blob keys (--blob-keys or RADGRID_BLOB_KEYS)")
+        }
+        guard let site, !site.isEmpty else { throw StudyStoreError(.unknown, "the sealed instance's study has no record to name its site") }
+        return try keyring.open(stored, site: site, study: study.rawValue, sop: sop.rawValue)
     }
 
     /// What happened to each instance (written by the study task).

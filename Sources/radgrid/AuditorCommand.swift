@@ -17,6 +17,13 @@ struct AuditorCommand: AsyncParsableCommand {
     @Option(help: "Ed25519 private key file (created 0600 when missing).") var key: String
     @Option(help: "Public key file written beside it (what verifiers are given).") var publicKey: String
     @Option(help: "Seconds between checkpoints.") var interval = 300
+    @Option(help: "Directory of the audit archives: once a day, entries older than --archive-after-days leave Redis for it.") var archive: String?
+    @Option(help: "Days an entry stays in Redis before it is archived (with --archive).") var archiveAfterDays: Int?
+
+    func validate() throws {
+        guard (archive == nil) == (archiveAfterDays == nil) else { throw ValidationError("--archive and --archive-after-days go together") }
+        if let archiveAfterDays, archiveAfterDays < 1 { throw ValidationError("--archive-after-days must be at least 1") }
+    }
 
     func run() async throws {
         LogSetup.bootstrap()
@@ -25,6 +32,10 @@ struct AuditorCommand: AsyncParsableCommand {
         let client = try RedisClient(url: redis.resolvedURL, logger: logger)
         let checkpointer = AuditCheckpointer(client: client, prefix: redis.keyPrefix, directory: checkpoints, key: signing,
                                              interval: .seconds(max(1, interval)), logger: logger)
-        try await ServiceGroup(configuration: .init(services: [client, checkpointer], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
+        var services: [any Service] = [client, checkpointer]
+        if let archive, let archiveAfterDays {
+            services.append(AuditArchiver(client: client, prefix: redis.keyPrefix, directory: archive, afterDays: archiveAfterDays, logger: logger))
+        }
+        try await ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BlobSealing
 import DIMSE
 import DIMSEGateway
 import Foundation
@@ -30,14 +31,21 @@ struct DIMSECommand: AsyncParsableCommand {
     @Option(help: "Seconds without a new instance after which a study is complete (must match the coordinators').") var stableAge: Double = 10
     @Option(help: "Port for /metrics (0 picks a free one; -1 none).") var metricsPort = -1
     @Flag(inversion: .prefixedNo, help: "Send reports and pre-screens back to the sites' PACS.") var sendResults = true
+    @Option(help: "Blob key file (JSON, mode 0600): instances are sealed (AES-GCM) before they reach Redis (default: $RADGRID_BLOB_KEYS; none: stored unencrypted).") var blobKeys: String?
 
     func run() async throws {
         LogSetup.bootstrap()
         Telemetry.bootstrap()
         let logger = Logger(label: "radgrid.dimse")
+        let blobKeys = try BlobKeyring.configured(option: self.blobKeys)
+        if let blobKeys {
+            logger.info("blobs are sealed at rest", metadata: ["keyFile": "\(blobKeys.path ?? "")", "currentKey": "\(blobKeys.currentKeyID)"])
+        } else {
+            logger.info("no blob keys (--blob-keys, RADGRID_BLOB_KEYS): blobs are stored unencrypted")
+        }
         try SiteNetwork.validate(aeTitle: aeTitle)
         let client = try RedisClient(url: redis.resolvedURL, logger: logger)
-        let store = StudyStore(client: client, prefix: redis.keyPrefix)
+        let store = StudyStore(client: client, prefix: redis.keyPrefix, keyring: blobKeys)
         var limits = InstanceIntake.Limits()
         limits.maxInstanceBytes = maxInstanceMib << 20
         var thresholds = Backpressure.Thresholds()
@@ -67,7 +75,7 @@ struct DIMSECommand: AsyncParsableCommand {
         if sendResults {
             var settings = ResultSender.Settings()
             settings.callingAETitle = aeTitle
-            services.append(ResultSender(client: client, prefix: redis.keyPrefix, settings: settings, logger: logger))
+            services.append(ResultSender(client: client, prefix: redis.keyPrefix, settings: settings, logger: logger, blobKeys: blobKeys))
         }
         if metricsPort >= 0 { services.append(Telemetry.metricsServer(host: host, port: metricsPort, logger: logger)) }
         try await ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BlobSealing
 import Foundation
 import Gateway
 import Logging
@@ -33,11 +34,18 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Refuse uploads (429) when this many studies wait for processing.") var maxWaitingStudies = 10_000
     @Option(help: "Seconds without a new instance after which a study is complete (must match the coordinators').") var stableAge: Double = 10
     @Option(help: "QC policy JSON (site disputes, second-read deadline); defaults built in (= Ops/qc.json).") var qcPolicy: String?
+    @Option(help: "Blob key file (JSON, mode 0600): instances are sealed (AES-GCM) before they reach Redis (default: $RADGRID_BLOB_KEYS; none: stored unencrypted).") var blobKeys: String?
 
     func run() async throws {
         LogSetup.bootstrap()
         Telemetry.bootstrap()
         let logger = Logger(label: "radgrid.gateway")
+        let blobKeys = try BlobKeyring.configured(option: self.blobKeys)
+        if let blobKeys {
+            logger.info("blobs are sealed at rest", metadata: ["keyFile": "\(blobKeys.path ?? "")", "currentKey": "\(blobKeys.currentKeyID)"])
+        } else {
+            logger.info("no blob keys (--blob-keys, RADGRID_BLOB_KEYS): blobs are stored unencrypted")
+        }
         let client = try RedisClient(url: redis.resolvedURL, logger: logger)
         var configuration = GatewayConfiguration()
         configuration.host = host
@@ -52,7 +60,7 @@ struct GatewayCommand: AsyncParsableCommand {
         configuration.lifecycle.stableAge = Int64((max(0.05, stableAge) * 1000).rounded())
         if let qcPolicy { configuration.qc = try QCPolicy.load(path: qcPolicy) }
         let scheme = configuration.tls == nil ? "http" : "https"
-        let app = try GatewayApplication.make(client: client, prefix: redis.keyPrefix, configuration: configuration, logger: logger) { port in
+        let app = try GatewayApplication.make(client: client, prefix: redis.keyPrefix, configuration: configuration, logger: logger, blobKeys: blobKeys) { port in
             print("radgrid gateway listening on \(scheme)://\(host):\(port)")
             fflush(nil)
         }

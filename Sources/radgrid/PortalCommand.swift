@@ -1,4 +1,5 @@
 import ArgumentParser
+import BlobSealing
 import Foundation
 import Logging
 import Portal
@@ -28,6 +29,7 @@ struct PortalCommand: AsyncParsableCommand {
     @Option(help: "PEM certificate chain: serve HTTPS (with --tls-key).") var tlsCert: String?
     @Option(help: "PEM private key of --tls-cert.") var tlsKey: String?
     @Option(help: "PEM CA of client certificates: require one (mutual TLS).") var tlsClientCa: String?
+    @Option(help: "Blob key file (JSON, mode 0600) that opens sealed instances (default: $RADGRID_BLOB_KEYS).") var blobKeys: String?
 
     func validate() throws {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
@@ -38,6 +40,12 @@ struct PortalCommand: AsyncParsableCommand {
         LogSetup.bootstrap()
         Telemetry.bootstrap()
         let logger = Logger(label: "radgrid.portal")
+        let blobKeys = try BlobKeyring.configured(option: self.blobKeys)
+        if let blobKeys {
+            logger.info("blobs are sealed at rest", metadata: ["keyFile": "\(blobKeys.path ?? "")", "currentKey": "\(blobKeys.currentKeyID)"])
+        } else {
+            logger.info("no blob keys (--blob-keys, RADGRID_BLOB_KEYS): blobs are stored unencrypted")
+        }
         let client = try RedisClient(url: redis.resolvedURL, logger: logger)
         var configuration = PortalConfiguration()
         configuration.host = host
@@ -51,7 +59,7 @@ struct PortalCommand: AsyncParsableCommand {
         if let routingConfig { configuration.routing = try RoutingConfig.load(path: routingConfig) }
         if let qcPolicy { configuration.qc = try QCPolicy.load(path: qcPolicy) }
         let scheme = configuration.tls == nil ? "http" : "https"
-        let services = try PortalApplication.services(client: client, prefix: redis.keyPrefix, configuration: configuration, logger: logger) { port in
+        let services = try PortalApplication.services(client: client, prefix: redis.keyPrefix, configuration: configuration, logger: logger, blobKeys: blobKeys) { port in
             print("radgrid portal listening on \(scheme)://\(host):\(port)")
             fflush(nil)
         }

@@ -16,6 +16,7 @@ struct RadGridCommand: AsyncParsableCommand {
             DIMSECommand.self,
             EdgeCommand.self,
             AuditorCommand.self,
+            FeedCommand.self,
             UpCommand.self,
         ]
     )

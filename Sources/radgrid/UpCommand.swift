@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GridSupervisor
 import Logging
+import RedisClient
 import RadGridCLI
 import RadGridCore
 import ServiceLifecycle
@@ -44,14 +45,14 @@ struct UpCommand: AsyncParsableCommand {
         }
         print("""
         RadGrid is up (\(grid.children.count) processes; logs in \(options.directory)/logs)
-          redis     \(grid.redisURL)
+          redis     \((try? RedisConfiguration(url: grid.redisURL).redactedURL) ?? "-")  (one user per role: \(grid.secretsDirectory)/redis-<role>.url)
           gateway   \(grid.gatewayURL)  (site \(options.site), token \(grid.token))
-          portal    \(grid.portalURL)  (experts sign in here; set a password: radgridctl experts passwd ID --password-stdin --redis \(grid.redisURL))
+          portal    \(grid.portalURL)  (experts sign in here; set a password: radgridctl experts passwd ID --password-stdin)
           dimse     \(grid.dimseAddress)  (DICOM C-STORE: called AE RADGRID, calling AE \(options.site) from 127.0.0.1)
-          env file  \(grid.envFile)
+          env file  \(grid.envFile)  (REDIS_URL is the admin user's: set -a; . \(grid.envFile); set +a)
         try:  radgridctl submit DIR --gateway \(grid.gatewayURL) --token \(grid.token)
               storescu -aet \(options.site) -aec RADGRID \(grid.dimseAddress.replacingOccurrences(of: ":", with: " ")) +sd DIR
-              radgridctl top --redis \(grid.redisURL)
+              radgridctl top   (with grid.env loaded)
               radgrid edge --upstream \(grid.gatewayURL) --token \(grid.token) --spool DIR --port 0 --dimse-port 0   (a hospital's store-and-forward edge)
         Ctrl-C stops the grid.
         """)

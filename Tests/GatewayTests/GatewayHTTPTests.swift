@@ -157,25 +157,93 @@ struct GatewayHTTPTests {
         }
     }
 
+    @Test func consentIsRecordedOrRequiredAndOpenStudiesAreCapped() async throws {
+        try await withGateway { gateway in
+            let policies = SitePolicies(client: gateway.client, prefix: gateway.store.prefix)
+            try await policies.set(SitePolicy(priorities: Priority.allCases, uploadsPerMinute: 0, openStudies: 2, requireConsent: true), site: "H1")
+            let instance = { (study: String, n: Int) in try makeInstance(study: study, sop: "\(study).1.\(n)") }
+            let consent = ["X-Consent-Reference": "CONSENT-2026-0001"]
+            // A site that must send consent and does not: refused, nothing stored.
+            let missing = try await gateway.stow(path: "/studies", token: gateway.tokenH1, parts: [try instance("1.2.826.21", 1)])
+            #expect(missing.status == 403 && missing.errorCode == "gateway.consentRequired")
+            #expect(try await gateway.store.record(try StudyUID("1.2.826.21")) == nil)
+            let malformed = try await gateway.stow(path: "/studies", token: gateway.tokenH1, parts: [try instance("1.2.826.21", 1)],
+                                                   headers: ["X-Consent-Reference": String(repeating: "x", count: 129)])
+            #expect(malformed.status == 400 && malformed.errorCode == "gateway.badRequest")
+            #expect(try await gateway.store.record(try StudyUID("1.2.826.21")) == nil)
+            // With it: stored, and the reference kept with the study.
+            #expect(try await gateway.stow(path: "/studies", token: gateway.tokenH1, parts: [try instance("1.2.826.21", 1)], headers: consent).status == 200)
+            #expect(try await gateway.store.record(try StudyUID("1.2.826.21"))?.consentReference == "CONSENT-2026-0001")
+            let status = try await gateway.get(path: "/studies/1.2.826.21", token: gateway.tokenH1)
+            #expect(status.json?["consent"] as? Bool == true)
+            // Two studies open: a third is refused with Retry-After and not stored ...
+            #expect(try await gateway.stow(path: "/studies", token: gateway.tokenH1, parts: [try instance("1.2.826.22", 1)], headers: consent).status == 200)
+            let third = try await gateway.stow(path: "/studies", token: gateway.tokenH1, parts: [try instance("1.2.826.23", 1)], headers: consent)
+            #expect(third.status == 429 && third.errorCode == "gateway.rateLimited")
+            #expect(third.headers["Retry-After"].flatMap(Int.init) == 60)
+            #expect(try await gateway.store.record(try StudyUID("1.2.826.23")) == nil)
+            // ... while an open study still takes more instances.
+            #expect(try await gateway.stow(path: "/studies/1.2.826.21", token: gateway.tokenH1, parts: [try instance("1.2.826.21", 2)], headers: consent).status == 200)
+            // Another site is not counted against this one.
+            #expect(try await gateway.stow(path: "/studies", token: gateway.tokenH2, parts: [try instance("1.2.826.24", 1)]).status == 200)
+            // A study that ends leaves the quota (the index follows the record's state).
+            var ended = try #require(try await gateway.store.record(try StudyUID("1.2.826.22")))
+            ended.state = .failed
+            try await gateway.store.repairIndex(ended)
+            #expect(try await gateway.stow(path: "/studies", token: gateway.tokenH1, parts: [try instance("1.2.826.23", 1)], headers: consent).status == 200)
+        }
+    }
+
+    @Test func aSitesShareOfTheStatLaneIsCapped() async throws {
+        try await withGateway { gateway in
+            let policies = SitePolicies(client: gateway.client, prefix: gateway.store.prefix)
+            try await policies.set(SitePolicy(priorities: Priority.allCases, uploadsPerMinute: 0, statOpenStudies: 1), site: "H1")
+            let instance = { (study: String, n: Int) in try makeInstance(study: study, sop: "\(study).1.\(n)") }
+            #expect(try await gateway.stow(path: "/studies?priority=stat", token: gateway.tokenH1, parts: [try instance("1.2.826.31", 1)]).status == 200)
+            // A second stat study is refused, said why, and not stored ...
+            let second = try await gateway.stow(path: "/studies?priority=stat", token: gateway.tokenH1, parts: [try instance("1.2.826.32", 1)])
+            #expect(second.status == 429 && second.errorCode == "gateway.rateLimited")
+            #expect((second.json?["error"] as? [String: Any])?["message"].map { "\($0)".contains("stat share") } == true)
+            #expect(try await gateway.store.record(try StudyUID("1.2.826.32")) == nil)
+            // ... while the open stat study takes more, urgent work is not counted, and other sites have their own share.
+            #expect(try await gateway.stow(path: "/studies/1.2.826.31?priority=stat", token: gateway.tokenH1, parts: [try instance("1.2.826.31", 2)]).status == 200)
+            #expect(try await gateway.stow(path: "/studies?priority=urgent", token: gateway.tokenH1, parts: [try instance("1.2.826.32", 1)]).status == 200)
+            #expect(try await gateway.stow(path: "/studies?priority=stat", token: gateway.tokenH2, parts: [try instance("1.2.826.33", 1)]).status == 200)
+            // The stat study ends: the share is free again.
+            var ended = try #require(try await gateway.store.record(try StudyUID("1.2.826.31")))
+            ended.state = .reported
+            try await gateway.store.repairIndex(ended)
+            #expect(try await gateway.stow(path: "/studies?priority=stat", token: gateway.tokenH1, parts: [try instance("1.2.826.34", 1)]).status == 200)
+        }
+    }
+
     @Test func tokensAreRequiredAndSitesAreSeparated() async throws {
         try await withGateway { gateway in
             let instance = try makeInstance(study: "1.2.826.2", sop: "1.2.826.2.1.1")
             #expect(try await gateway.stow(path: "/studies", token: nil, parts: [instance]).status == 401)
             #expect(try await gateway.stow(path: "/studies", token: "rgt_wrong", parts: [instance]).status == 401)
             #expect(try await gateway.stow(path: "/studies", token: gateway.tokenH1, parts: [instance]).status == 200)
-            // H2 may not add to, read or commit H1's study.
-            let intruder = try makeInstance(study: "1.2.826.2", sop: "1.2.826.2.1.2")
-            let forbidden = try await gateway.stow(path: "/studies/1.2.826.2", token: gateway.tokenH2, parts: [intruder])
-            #expect(forbidden.status == 403)
-            let viaRoot = try await gateway.stow(path: "/studies", token: gateway.tokenH2, parts: [intruder])
-            #expect(viaRoot.status == 403)
             // Reading or committing another site's study answers as for a study that does not exist.
             let foreign = try await gateway.get(path: "/studies/1.2.826.2", token: gateway.tokenH2)
             let missing = try await gateway.get(path: "/studies/1.2.826.404", token: gateway.tokenH2)
             #expect(foreign.status == 404 && foreign.body == missing.body)
             #expect(try await gateway.post(path: "/studies/1.2.826.2/commit", token: gateway.tokenH2).status == 404)
             #expect(try await gateway.get(path: "/studies/1.2.826.2/report", token: gateway.tokenH2).status == 404)
+            // A study is (site, UID): H2 sending its own copy of the same UID gets a study of its own
+            // and never touches H1's.
+            let copy = try makeInstance(study: "1.2.826.2", sop: "1.2.826.2.1.2")
+            #expect(try await gateway.stow(path: "/studies/1.2.826.2", token: gateway.tokenH2, parts: [copy]).status == 200)
+            #expect(try await gateway.stow(path: "/studies", token: gateway.tokenH2, parts: [try makeInstance(study: "1.2.826.2", sop: "1.2.826.2.1.3")]).status == 200)
             #expect(try await gateway.store.instanceUIDs(try StudyUID("1.2.826.2")).map(\.rawValue) == ["1.2.826.2.1.1"])
+            let theirs = try #require(try await gateway.store.record(site: try SiteID("H2"), study: try StudyUID("1.2.826.2")))
+            #expect(theirs.uid != theirs.studyInstanceUID && theirs.studyInstanceUID.rawValue == "1.2.826.2" && theirs.site.rawValue == "H2")
+            #expect(try await gateway.store.instanceUIDs(theirs.uid).map(\.rawValue).sorted() == ["1.2.826.2.1.2", "1.2.826.2.1.3"])
+            // Each site sees and commits its own study under the UID it sent.
+            #expect(try await gateway.get(path: "/studies/1.2.826.2", token: gateway.tokenH2).json?["instances"] as? Int == 2)
+            #expect(try await gateway.get(path: "/studies/1.2.826.2", token: gateway.tokenH1).json?["instances"] as? Int == 1)
+            #expect(try await gateway.post(path: "/studies/1.2.826.2/commit", token: gateway.tokenH2).status == 200)
+            #expect(try await gateway.store.record(theirs.uid)?.committed == true)
+            #expect(try await gateway.store.record(try StudyUID("1.2.826.2"))?.committed == false)
         }
     }
 
@@ -315,13 +383,13 @@ struct GatewayFixture {
     let tokenH1: String
     let tokenH2: String
 
-    func stow(path: String, token: String?, parts: [[UInt8]]) async throws -> Reply {
+    func stow(path: String, token: String?, parts: [[UInt8]], headers: [String: String] = [:]) async throws -> Reply {
         var body: [UInt8] = []
         for part in parts {
             body += Array("--rgb\r\nContent-Type: application/dicom\r\n\r\n".utf8) + part + Array("\r\n".utf8)
         }
         body += Array("--rgb--\r\n".utf8)
-        return try await raw(path: path, token: token, contentType: "multipart/related; type=\"application/dicom\"; boundary=rgb", body: body)
+        return try await raw(path: path, token: token, contentType: "multipart/related; type=\"application/dicom\"; boundary=rgb", body: body, headers: headers)
     }
 
     func post(path: String, token: String?) async throws -> Reply {
@@ -332,8 +400,9 @@ struct GatewayFixture {
         try await raw(path: path, token: token, contentType: nil, body: nil)
     }
 
-    func raw(path: String, token: String?, contentType: String?, body: [UInt8]?, encoding: String? = nil) async throws -> Reply {
+    func raw(path: String, token: String?, contentType: String?, body: [UInt8]?, encoding: String? = nil, headers extra: [String: String] = [:]) async throws -> Reply {
         var request = URLRequest(url: URL(string: baseURL + path)!)
+        for (name, value) in extra { request.setValue(value, forHTTPHeaderField: name) }
         request.httpMethod = body == nil ? "GET" : "POST"
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         if let encoding { request.setValue(encoding, forHTTPHeaderField: "Content-Encoding") }

@@ -39,4 +39,31 @@ struct AdminAuditCLITests {
         #expect(entries.last?.details == "site=H9;tokens=1")
         #expect(try await AuditTrail.verify(client: client, prefix: KeyPrefix(prefix)).isIntact)
     }
+
+    @Test func blobKeyCreationAndRotationAreAuditedWithoutKeyBytes() async throws {
+        let url = try await TestRedis.url()
+        let prefix = TestRedis.uniquePrefix("keys")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rg-keys-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = directory + "/blob-keys.json"
+        func ctl(_ arguments: [String]) throws -> Int32? {
+            var environment = ProcessEnvironment.current
+            environment["RADGRID_OPERATOR"] = "bob"
+            return try ChildProcess(executable: try #require(RadGridCtlBinary.path), arguments: arguments + ["--redis", url, "--prefix", prefix],
+                                    environment: environment, outputPath: directory + "/out.log").wait(timeout: .seconds(30))
+        }
+        #expect(try ctl(["keys", "init", "--file", file]) == 0)
+        #expect(try ctl(["keys", "rotate", "--file", file]) == 0)
+        let client = try RedisClient(url: url)
+        defer { client.shutdown() }
+        let entries = try await AuditTrail(client: client, prefix: KeyPrefix(prefix), chain: "admin").entries()
+        #expect(entries.map(\.action) == ["admin.keys.created", "admin.keys.rotated"])
+        #expect(entries.map(\.details) == ["file=blob-keys.json;current=k1", "file=blob-keys.json;current=k2"])
+        #expect(entries.allSatisfy { $0.actor == "admin:bob" })
+        // The file's key bytes never reach the audit trail.
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as? [String: Any]
+        let keys = (json?["keys"] as? [String: String]) ?? [:]
+        #expect(keys.count == 2 && entries.allSatisfy { entry in keys.values.allSatisfy { !entry.details.contains($0) } })
+    }
 }

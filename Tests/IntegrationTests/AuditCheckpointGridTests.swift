@@ -50,6 +50,9 @@ import TestSupport
         _ = try await client.send("SREM", RedisArgument(trail.chainsKey), RedisArgument(trail.chain))
         let tampered = try Self.ctl(verify, work: work)
         #expect(tampered.status == 2 && tampered.output.contains(trail.chain) && tampered.output.contains("TAMPERED"), "\(tampered.output)")
+        // Every process ran as its own Redis user: nothing its work needs was refused.
+        let denials = try await grid.aclDenials()
+        #expect(denials.isEmpty, "Redis refused: \(denials)")
         await grid.stop(grace: .seconds(10))
     }
 

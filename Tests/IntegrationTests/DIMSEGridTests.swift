@@ -81,7 +81,14 @@ import TestSupport
         }
 
         // Each study's pre-screen reaches the PACS as a Basic Text SR.
-        let screenings = try await pacs.waitForFiles(count: 2, timeout: .seconds(60))
+        let screenings: [URL]
+        do {
+            screenings = try await pacs.waitForFiles(count: 2, timeout: .seconds(60))
+        } catch {
+            // Say what Redis refused the DICOM gateway, if that is why nothing was sent.
+            Issue.record("ACL denials: \(try await grid.aclDenials()); dimse log: \(String((try? String(contentsOfFile: work + "/grid/logs/dimse.log", encoding: .utf8))?.suffix(1500) ?? ""))")
+            throw error
+        }
         for file in screenings {
             let meta = try Part10.meta(of: Array(try Data(contentsOf: file)))
             #expect(meta.sopClassUID == StorageSOPClasses.basicTextSR)
@@ -107,6 +114,9 @@ import TestSupport
         #expect(trail.contains { $0.action == "result.sent" && $0.details.contains("kind=report") })
         orthanc.stop()
         pacs.stop()
+        // Every process ran as its own Redis user: nothing its work needs was refused.
+        let denials = try await grid.aclDenials()
+        #expect(denials.isEmpty, "Redis refused: \(denials)")
         await grid.stop(grace: .seconds(10))
     }
 

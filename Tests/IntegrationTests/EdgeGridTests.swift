@@ -65,6 +65,9 @@ import TestSupport
         }
         let done = try Self.edgeStatus(work + "/spool")
         #expect(done["forwarded"] as? Int == 2 && done["queued"] as? Int == 0 && done["oldest_s"] as? Double == 0, "\(done)")
+        // Every process ran as its own Redis user: nothing its work needs was refused.
+        let denials = try await grid.aclDenials()
+        #expect(denials.isEmpty, "Redis refused: \(denials)")
         await grid.stop(grace: .seconds(10))
     }
 
@@ -108,6 +111,9 @@ import TestSupport
         #expect(records.first?.instances == slices && records.first?.lateInstances == 0, "\(records.map { ($0.instances, $0.lateInstances) })")
         let done = try Self.edgeStatus(work + "/spool")
         #expect((done["instances"] as? [String: Int])?["forwarded"] == slices && done["forwarded"] as? Int == 1, "\(done)")
+        // Every process ran as its own Redis user: nothing its work needs was refused.
+        let denials = try await grid.aclDenials()
+        #expect(denials.isEmpty, "Redis refused: \(denials)")
         await grid.stop(grace: .seconds(10))
     }
 
@@ -159,11 +165,8 @@ import TestSupport
             verifyChain = yes
             sslVersionMin = TLSv1.2
             """
-        try config.write(toFile: work + "/stunnel.conf", atomically: true, encoding: .utf8)
-        let stunnel = try ChildProcess(executable: "/usr/bin/stunnel4", arguments: [work + "/stunnel.conf"], outputPath: work + "/stunnel.log")
-        defer { stunnel.terminate(grace: .seconds(2)) }
-        try await Task.sleep(for: .seconds(1))
-        #expect(stunnel.isRunning, "\((try? String(contentsOfFile: work + "/stunnel.log", encoding: .utf8)) ?? "")")
+        let stunnel = try await StunnelProcess.start(config: config, at: work + "/stunnel.conf", listeningOn: port, log: work + "/stunnel.log")
+        defer { stunnel.stop() }
 
         let upstream = "https://127.0.0.1:\(port)"
         var edge = try await EdgeProcess.start(upstream: upstream, token: grid.token, spool: work + "/spool", log: work + "/edge.log",
@@ -191,6 +194,9 @@ import TestSupport
         // The edge's own metrics say what it did.
         let (metrics, _) = try await URLSession.shared.data(from: URL(string: edge.url + "/metrics")!)
         #expect(String(decoding: metrics, as: UTF8.self).contains("radgrid_edge_instances_forwarded_total 3"))
+        // Every process ran as its own Redis user: nothing its work needs was refused.
+        let denials = try await grid.aclDenials()
+        #expect(denials.isEmpty, "Redis refused: \(denials)")
         await grid.stop(grace: .seconds(10))
     }
 
@@ -228,6 +234,9 @@ import TestSupport
         defer { client.shutdown() }
         let records = try await Self.waitAssigned(StudyStore(client: client, prefix: KeyPrefix("rg:")), count: 1, work: work)
         #expect(records.first?.instances == 3)
+        // Every process ran as its own Redis user: nothing its work needs was refused.
+        let denials = try await grid.aclDenials()
+        #expect(denials.isEmpty, "Redis refused: \(denials)")
         await grid.stop(grace: .seconds(10))
     }
 
@@ -362,35 +371,5 @@ struct WANLink {
         }
         _ = process.signal(SIGKILL)
         throw TestSupportError("the WAN emulator did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
-    }
-}
-
-/// A private CA with a server certificate for 127.0.0.1 and a client certificate, made by openssl.
-struct TestPKI {
-    let ca: String
-    let serverCertificate: String
-    let serverKey: String
-    let clientCertificate: String
-    let clientKey: String
-
-    static func make(in dir: String) async throws -> TestPKI {
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        func openssl(_ arguments: [String]) throws {
-            let process = try ChildProcess(executable: "/usr/bin/openssl", arguments: arguments, outputPath: dir + "/openssl.log")
-            guard process.wait(timeout: .seconds(30)) == 0 else {
-                throw TestSupportError("openssl \(arguments.first ?? "") failed: \((try? String(contentsOfFile: dir + "/openssl.log", encoding: .utf8)) ?? "")")
-            }
-        }
-        try openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=RadGrid test CA",
-                     "-keyout", dir + "/ca.key", "-out", dir + "/ca.pem"])
-        for (name, extensions) in [("server", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth"), ("client", "extendedKeyUsage=clientAuth")] {
-            try openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=\(name)",
-                         "-keyout", "\(dir)/\(name).key", "-out", "\(dir)/\(name).csr"])
-            try extensions.write(toFile: "\(dir)/\(name).ext", atomically: true, encoding: .utf8)
-            try openssl(["x509", "-req", "-in", "\(dir)/\(name).csr", "-CA", dir + "/ca.pem", "-CAkey", dir + "/ca.key", "-CAcreateserial", "-days", "2",
-                         "-extfile", "\(dir)/\(name).ext", "-out", "\(dir)/\(name).pem"])
-        }
-        return TestPKI(ca: dir + "/ca.pem", serverCertificate: dir + "/server.pem", serverKey: dir + "/server.key",
-                       clientCertificate: dir + "/client.pem", clientKey: dir + "/client.key")
     }
 }

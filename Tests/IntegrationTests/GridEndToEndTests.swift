@@ -117,6 +117,15 @@ import TestSupport
         let flagged = records.filter { ($0.screening?.urgency ?? .routine) != .routine }.count
         #expect(flagged >= 1 && lesions >= 1, "no lesion phantom was flagged by the screeners")
 
+        // What came through the gateway is sealed at rest (the workers opened it to get this
+        // far); `submit --site` writes straight into Redis without keys.
+        var sealedStudies = 0
+        for uid in uids {
+            let blobs = try await store.instanceUIDs(uid).asyncMap { try await client.send("GET", RedisArgument(store.keys.study(uid).blob($0))).bytes ?? [] }
+            if !blobs.isEmpty, blobs.allSatisfy({ $0.starts(with: Array("RGB1".utf8)) }) { sealedStudies += 1 }
+        }
+        #expect(sealedStudies >= max(1, plans.filter(\.gateway).count), "studies sent over STOW-RS are not sealed at rest")
+
         // The audit chains verify; a tampered entry is detected.
         #expect(try await AuditTrail.verify(client: client, prefix: KeyPrefix("rg:")).isIntact)
         let trail = store.audit(uids[0])
@@ -133,6 +142,9 @@ import TestSupport
         #expect(!verification.isIntact)
         #expect(verification.problems.contains { $0.entryID == entries[1].id })
 
+        // Every process ran as its own Redis user: nothing its work needs was refused.
+        let denials = try await grid.aclDenials()
+        #expect(denials.isEmpty, "Redis refused: \(denials)")
         await grid.stop(grace: .seconds(10))
         stopped = true
         #expect(grid.children.allSatisfy { !$0.process.isRunning })

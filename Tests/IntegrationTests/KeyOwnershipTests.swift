@@ -41,6 +41,8 @@ struct KeyOwnershipTests {
         ("sites:uploading:*", .ttl),
         ("sites:policy", .owned("configuration: radgridctl sites policy")),
         ("sites:uploads:*", .ttl),
+        ("sites:open:*", .owned("study store: a study leaves its site's open index when it ends or its record expires")),
+        ("feed:{feed}:cursor:*", .owned("supervision feed: its position, kept")),
         ("gateway:tokens", .owned("configuration: radgridctl sites")),
         ("sites:dicom:callers", .owned("configuration: radgridctl sites dicom / dicom-remove")),
         ("sites:dicom:pacs", .owned("configuration: radgridctl sites pacs")),

@@ -43,12 +43,13 @@ struct OpsConfigTests {
         let client = try #require(worker, "redis-server with the shipped config did not start")
         defer { client.shutdown() }
 
-        // What a worker needs works...
-        try await client.send("SET", "rg:probe", "1")
-        #expect(try await client.evalScript(RedisScript("return redis.call('GET', KEYS[1])"), keys: ["rg:probe"]).string == "1")
-        try await client.send("XADD", "rg:stream", "*", "k", "v")
-        // ...and nothing else does.
-        for forbidden: [RedisArgument] in [["SET", "other", "1"], ["FLUSHALL"], ["CONFIG", "GET", "maxmemory"], ["KEYS", "*"]] {
+        // What a worker needs works (its queue's keys)...
+        try await client.send("SET", "rg:{q:tasks}:result:probe", "1")
+        #expect(try await client.evalScript(RedisScript("return redis.call('GET', KEYS[1])"), keys: ["rg:{q:tasks}:result:probe"]).string == "1")
+        try await client.send("XADD", "rg:{q:tasks}:lane:stat", "*", "k", "v")
+        // ...and nothing else does: other keys (even the grid's: site tokens, accounts), server commands.
+        for forbidden: [RedisArgument] in [["SET", "other", "1"], ["SET", "rg:probe", "1"], ["HGETALL", "rg:gateway:tokens"], ["HGETALL", "rg:accounts:e1"],
+                                           ["FLUSHALL"], ["CONFIG", "GET", "maxmemory"], ["KEYS", "*"]] {
             let error = await #expect(throws: RedisError.self) { try await client.send(forbidden) }
             #expect(error?.message.contains("NOPERM") == true)
         }

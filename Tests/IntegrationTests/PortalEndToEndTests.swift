@@ -356,6 +356,9 @@ import TestSupport
         #expect(logout.wait(timeout: .seconds(20)) == 0)
         #expect(try await Self.http("GET", portal + "/api/v1/me", token: holderToken).status == 401)
         #expect(try await AuditTrail.verify(client: client, prefix: Self.prefix).isIntact)
+        // Every process ran as its own Redis user: nothing its work needs was refused.
+        let denials = try await grid.aclDenials()
+        #expect(denials.isEmpty, "Redis refused: \(denials)")
         await grid.stop(grace: .seconds(10))
         finished = true
     }

@@ -90,26 +90,43 @@ struct StudyStoreTests {
             case .failure(let error): "\(error)"
             }
         }
-        #expect(outcomes == ["stored", "duplicate", "stored", "stored", "study.forbidden", "duplicate", "stored"])
+        #expect(outcomes == ["stored", "duplicate", "stored", "stored", "stored", "duplicate", "stored"])
         #expect(try await store.record(try StudyUID("3.4"))?.instances == 3)
         #expect(try await store.record(try StudyUID("5.6"))?.instances == 2)
+        // H2's study keeps its one instance; H1's instance of that UID went to H1's own copy.
         #expect(try await store.record(try StudyUID("9.9"))?.instances == 1)
+        #expect(try await store.record(site: h1, study: try StudyUID("9.9"))?.instances == 1)
         let actions = try await AuditTrail.timeline(client: client, prefix: store.prefix, study: "3.4").map(\.action)
         #expect(actions == ["study.received"] + Array(repeating: "instance.stored", count: 3))
-        #expect(try await store.countsByState()[.received] == 3)
+        #expect(try await store.countsByState()[.received] == 4)
         #expect(try await AuditTrail.verify(client: client, prefix: store.prefix).isIntact)
     }
 
-    @Test func anotherSitesStudyIsForbiddenAndUntouched() async throws {
+    /// A study is (site, UID): another site's copy of a UID is its own study, under a key
+    /// derived from both, and never touches the first site's.
+    @Test func anotherSitesCopyOfAUIDIsItsOwnStudy() async throws {
         let (client, store) = try await makeStore()
         defer { client.shutdown() }
+        let h2 = try SiteID("H2")
         try await store.storeInstance(site: h1, header: try header("7.7", "7.7.1"), priority: .routine, compressed: [1], rawSize: 1, sha256: "x")
-        let error = await #expect(throws: StudyStoreError.self) {
-            try await store.storeInstance(site: try SiteID("H2"), header: try header("7.7", "7.7.2"), priority: .routine, compressed: [2], rawSize: 1, sha256: "y")
-        }
-        #expect(error?.codeValue == .forbidden)
+        #expect(try await store.storeInstance(site: h2, header: try header("7.7", "7.7.2"), priority: .urgent, compressed: [2], rawSize: 1, sha256: "y") == .stored)
         #expect(try await store.instanceUIDs(try StudyUID("7.7")).map(\.rawValue) == ["7.7.1"])
         #expect(try await store.compressedInstance(study: try StudyUID("7.7"), sop: try SOPInstanceUID("7.7.2")) == nil)
+        let copyKey = StudyStore.siteCopyUID(site: h2, study: try StudyUID("7.7"))
+        #expect(copyKey.rawValue.hasPrefix("2.25.") && copyKey.rawValue.count <= 64)
+        #expect(copyKey != StudyStore.siteCopyUID(site: try SiteID("H3"), study: try StudyUID("7.7")))
+        #expect(try await store.resolve(site: h2, study: try StudyUID("7.7")) == copyKey)
+        #expect(try await store.resolve(site: h1, study: try StudyUID("7.7")).rawValue == "7.7")
+        let copy = try #require(try await store.record(site: h2, study: try StudyUID("7.7")))
+        #expect(copy.uid == copyKey && copy.site == h2 && copy.dicomStudyUID?.rawValue == "7.7" && copy.priority == .urgent)
+        #expect(try await store.instanceUIDs(copyKey).map(\.rawValue) == ["7.7.2"])
+        #expect(try await store.compressedInstance(study: copyKey, sop: try SOPInstanceUID("7.7.2")) == [2])
+        // Each site's record under the UID is its own; the first site's keeps its UID as key.
+        #expect(try await store.record(site: h1, study: try StudyUID("7.7"))?.uid.rawValue == "7.7")
+        #expect(try await store.record(site: h1, study: try StudyUID("7.7"))?.dicomStudyUID == nil)
+        // Two chains, each intact.
+        #expect(try await AuditTrail.timeline(client: client, prefix: store.prefix, study: copyKey.rawValue).map(\.action) == ["study.received", "instance.stored"])
+        #expect(try await AuditTrail.verify(client: client, prefix: store.prefix).isIntact)
     }
 
     @Test func commitIsOneStepAnnouncedOnceAndLateInstancesAreRecorded() async throws {

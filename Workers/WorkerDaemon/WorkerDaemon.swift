@@ -1,4 +1,5 @@
 import Audit
+import BlobSealing
 import DICOM
 import Foundation
 import GridContract
@@ -33,6 +34,8 @@ public struct WorkerSettings: Sendable {
     public var shutdownGrace: Duration = .seconds(20)
     public var heartbeatInterval: Duration = .seconds(2)
     public var lifecycle = LifecycleSettings()
+    /// Opens sealed instances; nil reads only unsealed ones.
+    public var blobKeys: BlobKeyring?
 
     public init() {}
 }
@@ -64,7 +67,7 @@ public final class WorkerDaemon: Sendable {
         logger[metadataKey: "worker"] = "\(settings.name)"
         let configuration = TaskQueueConfiguration(prefix: settings.prefix, lease: settings.lease)
         queue = TaskQueue(client: client, name: GridKeys.taskQueue, configuration: configuration, logger: logger)
-        store = StudyStore(client: client, prefix: settings.prefix, logger: logger)
+        store = StudyStore(client: client, prefix: settings.prefix, logger: logger, keyring: settings.blobKeys)
         let pipeline = Pipeline(queue: queue, store: store, settings: settings, engine: ScreeningEngine(config: settings.screening),
                                 machine: StudyStateMachine(settings: settings.lifecycle), logger: logger, metrics: WorkerMetrics())
         let counters = stats

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BlobSealing
 import Foundation
 import Logging
 import RadGridCLI
@@ -21,11 +22,18 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Prometheus /metrics port (0 = off).") var metricsPort: Int = 0
     @Option(help: "Seconds in-flight tasks may run on after SIGTERM before being handed back.") var drainSeconds: Int = 20
     @Option(help: "Task lease in seconds: a task held longer by a dead worker goes to another (every worker of a queue should use the same).") var lease: Double = 30
+    @Option(help: "Blob key file (JSON, mode 0600) that opens sealed instances (default: $RADGRID_BLOB_KEYS).") var blobKeys: String?
 
     func run() async throws {
         LogSetup.bootstrap()
         Telemetry.bootstrap()
         let logger = Logger(label: "radgrid.worker")
+        let blobKeys = try BlobKeyring.configured(option: self.blobKeys)
+        if let blobKeys {
+            logger.info("blobs are sealed at rest", metadata: ["keyFile": "\(blobKeys.path ?? "")", "currentKey": "\(blobKeys.currentKeyID)"])
+        } else {
+            logger.info("no blob keys (--blob-keys, RADGRID_BLOB_KEYS): blobs are stored unencrypted")
+        }
         var settings = WorkerSettings()
         settings.prefix = redis.keyPrefix
         settings.slots = max(1, slots)
@@ -33,6 +41,7 @@ struct WorkerCommand: AsyncParsableCommand {
         guard lease >= 1 else { throw ValidationError("--lease must be at least 1 second") }
         settings.lease = .milliseconds(Int64(lease * 1000))
         if let name { settings.name = name }
+        settings.blobKeys = blobKeys
         let path = screeningConfig ?? (FileManager.default.fileExists(atPath: "Ops/screening.json") ? "Ops/screening.json" : nil)
         if let path {
             guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }

@@ -7,7 +7,9 @@
 -- ARGV: 1 site, 2 sop, 3 series, 4 modality, 5 body part, 6 priority, 7 raw size, 8 sha256,
 --       9 compressed bytes, 10 stored size, 11 expected audit head, 12 entry time (ms),
 --       13 hash of the study.received entry ('' when the study is expected to exist),
---       14 hash of the instance entry, 15 expected committed flag ('0' or '1')
+--       14 hash of the instance entry, 15 expected committed flag ('0' or '1'),
+--       16 the site's consent reference for this upload ('' for none),
+--       17 the StudyInstanceUID the site sent when the study is kept under another key ('' otherwise)
 -- Returns {outcome, state, instances}: outcome stored | duplicate | late | forbidden, or
 -- {'retry', head, exists '0'/'1', committed '0'/'1'}.
 --#include _study
@@ -32,9 +34,11 @@ if not owner then
   redis.call('HSET', K_RECORD, 'uid', uid, 'site', site, 'state', 'received', 'v', '1', 'gen', '0', 'recov', '0',
              'priority', ARGV[6], 'createdAt', ms, 'updatedAt', ms, 'committed', '0', 'instances', '0', 'rawBytes', '0',
              'storedBytes', '0', 'late', '0', 'modality', ARGV[4], 'bodyPart', ARGV[5], 'blobsDeleted', '0')
+  if ARGV[17] ~= '' then redis.call('HSET', K_RECORD, 'dicomStudy', ARGV[17]) end
   rg_audit_put(K_AUDIT_LOG, K_AUDIT_HEAD, K_AUDIT_INDEX, prev, ts, actor, 'study.received', uid, 'priority=' .. ARGV[6], ARGV[13])
   prev = ARGV[13]
 end
+if ARGV[16] ~= '' and not redis.call('HGET', K_RECORD, 'consent') then redis.call('HSET', K_RECORD, 'consent', ARGV[16]) end
 redis.call('SET', K_BLOB, ARGV[9])
 redis.call('HSET', K_INSTANCES, sop, ARGV[3] .. '|' .. ARGV[7] .. '|' .. ARGV[8] .. '|' .. ARGV[4])
 local count = redis.call('HINCRBY', K_RECORD, 'instances', 1)
