@@ -301,6 +301,7 @@ let package = Package(
         .testTarget(name: "ComplianceTests", dependencies: ["Compliance", "DICOM", "RadGridCore", "TestSupport"]),
         .testTarget(name: "AuditTests", dependencies: ["Audit", "RedisClient", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "SupervisionFeedTests", dependencies: ["SupervisionFeed", "Audit", "RedisClient", "TestSupport",
+                                                               .product(name: "Crypto", package: "swift-crypto"),
                                                                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         .testTarget(name: "BlobSealingTests", dependencies: ["BlobSealing"]),
         .testTarget(name: "StudyStoreTests", dependencies: ["StudyStore", "BlobSealing", "StudyLifecycle", "GridContract", "Audit", "RedisClient", "TestSupport"]),

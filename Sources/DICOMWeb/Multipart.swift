@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import RadGridCore
 
 /// One body part of a `multipart/related` request.
@@ -119,22 +124,19 @@ public enum MultipartRelated {
     /// Index of the first occurrence of `needle` in `haystack` at or after `start`.
     static func find(_ needle: [UInt8], in haystack: [UInt8], from start: Int) -> Int? {
         guard !needle.isEmpty, haystack.count >= needle.count, start <= haystack.count - needle.count else { return nil }
-        let first = needle[0]
-        var index = start
+        let first = Int32(needle[0])
         let last = haystack.count - needle.count
+        // memchr for the first byte, memcmp for the rest: the delimiter scan runs over every
+        // byte of every upload, and libc's vectorised search is several times a byte loop.
         return haystack.withUnsafeBufferPointer { hay in
             needle.withUnsafeBufferPointer { pin in
+                guard let base = hay.baseAddress, let pattern = pin.baseAddress else { return nil }
+                var index = start
                 while index <= last {
-                    if hay[index] == first {
-                        var match = true
-                        var offset = 1
-                        while offset < pin.count {
-                            if hay[index + offset] != pin[offset] { match = false; break }
-                            offset += 1
-                        }
-                        if match { return index }
-                    }
-                    index += 1
+                    guard let hit = memchr(base + index, first, last - index + 1) else { return nil }
+                    let position = UnsafeRawPointer(base).distance(to: UnsafeRawPointer(hit))
+                    if memcmp(base + position, pattern, pin.count) == 0 { return position }
+                    index = position + 1
                 }
                 return nil
             }

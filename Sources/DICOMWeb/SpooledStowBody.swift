@@ -5,9 +5,11 @@ import Zstd
 
 /// A STOW-RS body received without holding it whole: it is split as it streams in (zstd
 /// decoded on the way when so encoded), each part capped at the instance limit before it is
-/// kept, and every complete part written to an unlinked spool file. The handler then reads
-/// the parts back a slice at a time. So an upload costs about one instance plus one store
-/// slice of memory, whatever its size, and nothing is stored from a body that never ends.
+/// kept. The first parts stay in memory up to `Limits.memoryBytes` (a usual upload never
+/// touches the disk); every later complete part is written to an unlinked spool file. The
+/// handler then reads the parts back a slice at a time. So an upload costs at most the memory
+/// budget plus one instance plus one store slice, whatever its size, and nothing is stored from
+/// a body that never ends.
 public final class SpooledStowBody: @unchecked Sendable {
     public struct Part: Sendable {
         public var offset: Int
@@ -15,12 +17,16 @@ public final class SpooledStowBody: @unchecked Sendable {
         public var contentType: String?
         /// Above the instance limit: its bytes were dropped as they came.
         public var tooLarge: Bool
+        /// The part's bytes when kept in memory (nil: in the spool file at `offset`).
+        var bytes: [UInt8]?
     }
 
     /// The spool file, already unlinked: it vanishes when closed, even after a crash.
     private let fd: Int32
     public private(set) var parts: [Part] = []
     private var end = 0
+    /// Bytes of parts kept in memory so far.
+    private var inMemory = 0
 
     private init(fd: Int32) { self.fd = fd }
     deinit { close(fd) }
@@ -28,9 +34,13 @@ public final class SpooledStowBody: @unchecked Sendable {
     public struct Limits: Sendable {
         public var maxRequestBytes: Int
         public var maxPartBytes: Int
-        public init(maxRequestBytes: Int, maxPartBytes: Int) {
+        /// Parts kept in memory before the spool file is used (writing and reading back a
+        /// usual upload cost more CPU than the rest of its intake but parsing).
+        public var memoryBytes: Int
+        public init(maxRequestBytes: Int, maxPartBytes: Int, memoryBytes: Int = 16 << 20) {
             self.maxRequestBytes = maxRequestBytes
             self.maxPartBytes = maxPartBytes
+            self.memoryBytes = memoryBytes
         }
     }
 
@@ -52,11 +62,15 @@ public final class SpooledStowBody: @unchecked Sendable {
         var currentTooLarge = false
         var finished: [(bytes: [UInt8], type: String?, tooLarge: Bool)] = []
         var decoded: [UInt8] = []
+        // The parts of one upload are mostly alike in size: start each at the last one's, so it
+        // is not copied again at every doubling as it grows.
+        var lastPartBytes = 0
         func split(_ bytes: some Collection<UInt8>) throws {
             try splitter.feed(bytes) { event in
                 switch event {
                 case .partStart(let headers):
                     current = []
+                    current.reserveCapacity(min(lastPartBytes, limits.maxPartBytes))
                     currentType = headers["content-type"]
                     currentTooLarge = false
                 case .partBytes(let bytes):
@@ -68,6 +82,7 @@ public final class SpooledStowBody: @unchecked Sendable {
                         current += bytes
                     }
                 case .partEnd:
+                    lastPartBytes = current.count
                     finished.append((current, currentType, currentTooLarge))
                     current = []
                 }
@@ -90,7 +105,7 @@ public final class SpooledStowBody: @unchecked Sendable {
             if !finished.isEmpty {
                 let parts = finished
                 finished = []
-                try await spool.append(parts)
+                try await spool.append(parts, memoryBytes: limits.memoryBytes)
             }
         }
         if let decoder {
@@ -102,18 +117,26 @@ public final class SpooledStowBody: @unchecked Sendable {
         return spool
     }
 
-    private func append(_ finished: [(bytes: [UInt8], type: String?, tooLarge: Bool)]) async throws {
+    private func append(_ finished: [(bytes: [UInt8], type: String?, tooLarge: Bool)], memoryBytes: Int) async throws {
         var placed: [Part] = []
+        var toDisk: [(bytes: [UInt8], type: String?, tooLarge: Bool)] = []
         var offset = end
         for part in finished {
+            if inMemory + part.bytes.count <= memoryBytes {
+                inMemory += part.bytes.count
+                placed.append(Part(offset: -1, length: part.bytes.count, contentType: part.type, tooLarge: part.tooLarge, bytes: part.bytes))
+                continue
+            }
             placed.append(Part(offset: offset, length: part.bytes.count, contentType: part.type, tooLarge: part.tooLarge))
+            toDisk.append(part)
             offset += part.bytes.count
         }
         let start = end
         let fd = fd
-        try await Self.blocking {
+        let written = toDisk
+        if !written.isEmpty { try await Self.blocking {
             var position = start
-            for part in finished where !part.bytes.isEmpty {
+            for part in written where !part.bytes.isEmpty {
                 try part.bytes.withUnsafeBytes { raw in
                     var done = 0
                     while done < raw.count {
@@ -125,13 +148,14 @@ public final class SpooledStowBody: @unchecked Sendable {
                 }
                 position += part.bytes.count
             }
-        }
+        } }
         parts += placed
         end = offset
     }
 
-    /// One part's bytes, read back from the spool.
+    /// One part's bytes, kept or read back from the spool.
     public func read(_ part: Part) async throws -> [UInt8] {
+        if let bytes = part.bytes { return bytes }
         let fd = fd
         return try await Self.blocking {
             var bytes = [UInt8](repeating: 0, count: part.length)

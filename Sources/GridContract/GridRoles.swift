@@ -147,7 +147,7 @@ public struct RedisAccessPolicy: Sendable {
         }
         switch role {
         case .monitor:
-            rules += ["-@all", "+@read", "+@connection", "-@dangerous", "+info", "+ping"]
+            rules += ["-@all", "+@read", "+@connection", "-@dangerous", "+info", "+ping", "+time"]
         default:
             // TIME: scripts read the server's clock for audit entries and leases.
             rules += ["-@all", "+@read", "+@write", "+@stream", "+@scripting", "+@connection", "+@transaction", "+@keyspace", "-@dangerous", "+info", "+ping", "+time"]

@@ -17,6 +17,7 @@ struct AuditPushCommand: AsyncParsableCommand {
     @Option(help: "The feed's name: its position in Redis is kept per name (default: the endpoint's host).") var name: String?
     @Option(help: "PEM file of the CA certificates the endpoint's certificate must chain to (default: the system's).") var caFile: String?
     @Option(help: "Audit entries per batch.") var batch = 500
+    @Option(help: "The auditor's signed checkpoints (DIR/audit/checkpoints under radgrid up): each new one is pushed as signed.") var checkpoints: String?
     @Option(help: "Attempts per batch on network errors, 5xx and 429 before giving up.") var attempts = 5
 
     func validate() throws {
@@ -34,6 +35,7 @@ struct AuditPushCommand: AsyncParsableCommand {
         }
         settings.batchSize = batch
         settings.caFile = caFile
+        settings.checkpoints = checkpoints
         let client = try RedisClient(url: redis.resolvedURL)
         defer { client.shutdown() }
         let pusher: SupervisionFeedPusher
@@ -47,6 +49,6 @@ struct AuditPushCommand: AsyncParsableCommand {
             throw error
         }
         try await pusher.shutdown()
-        print("pushed \(summary.entries) audit entries in \(summary.batches) batch(es) and \(summary.statisticsDays) day(s) of statistics (feed \(settings.name))")
+        print("pushed \(summary.entries) audit entries in \(summary.batches) batch(es), \(summary.statisticsDays) day(s) of statistics and \(summary.checkpoints) signed checkpoint(s) (feed \(settings.name))")
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Audit
+import BlobSealing
 import DICOM
 import Foundation
 import GridContract
@@ -27,6 +28,7 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(help: "Site bearer token for the gateway (else RADGRID_TOKEN).") var token: String?
     @Option(help: "Instances per STOW-RS request.") var batch: Int = 16
     @Flag(help: "Do not commit the studies after sending.") var noCommit = false
+    @Option(help: "Direct mode: the blob key file the grid seals instances with (else RADGRID_BLOB_KEYS; without either, stored unencrypted).") var blobKeys: String?
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() async throws {
@@ -42,7 +44,10 @@ struct SubmitCommand: AsyncParsableCommand {
             guard let site else { throw ValidationError("--site is required without --gateway") }
             let client = try RedisClient(url: redis.resolvedURL)
             defer { client.shutdown() }
-            summary = try await DirectSubmitter(client: client, prefix: redis.keyPrefix, site: site).submit(files, priority: priority, commit: !noCommit, progress: progress)
+            let keyring: BlobKeyring?
+            do { keyring = try BlobKeyring.configured(option: blobKeys) } catch let error as BlobSealingError { throw CommandFailure(error) }
+            summary = try await DirectSubmitter(client: client, prefix: redis.keyPrefix, site: site, keyring: keyring)
+                .submit(files, priority: priority, commit: !noCommit, progress: progress)
         }
         progress.finish()
         if json {
@@ -118,9 +123,11 @@ struct DirectSubmitter {
     let client: RedisClient
     let prefix: KeyPrefix
     let site: String
+    /// Seals instances like the gateway does (nil: stored as they are).
+    var keyring: BlobKeyring? = nil
 
     func submit(_ files: [String], priority: Priority, commit: Bool, progress: Progress) async throws -> SubmitSummary {
-        let store = StudyStore(client: client, prefix: prefix)
+        let store = StudyStore(client: client, prefix: prefix, keyring: keyring)
         let intake = InstanceIntake(store: store)
         var summary = SubmitSummary()
         var studies = Set<String>()

@@ -313,7 +313,10 @@ public struct StudyStore: Sendable {
 
     /// What an instance task needs, in one round trip: the study's state and generation and
     /// the instance's compressed bytes (nil when gone), opened when sealed.
-    public func instanceWork(study uid: StudyUID, sop: SOPInstanceUID) async throws -> (state: StudyState?, generation: Int?, compressed: [UInt8]?) {
+    /// `damaged`: the blob is there but will never open (altered, or not its own: `blob.authentication`,
+    /// `blob.malformed`), so the instance fails alone; missing keys still throw (another worker,
+    /// or this one after a key file change, may open it).
+    public func instanceWork(study uid: StudyUID, sop: SOPInstanceUID) async throws -> (state: StudyState?, generation: Int?, compressed: [UInt8]?, damaged: String?) {
         let study = keys.study(uid)
         let replies = try await client.pipeline([
             RedisCommand("HMGET", RedisArgument(study.record), "state", "gen", RedisArgument(RecordField.site)),
@@ -321,8 +324,15 @@ public struct StudyStore: Sendable {
         ])
         let fields = try replies[0].throwingServerError().array ?? []
         let blob = try replies[1].throwingServerError()
-        let compressed = try blob.isNull ? nil : blob.bytes.map { try unsealed($0, site: fields.count > 2 ? fields[2].string : nil, study: uid, sop: sop) }
-        return (fields.first?.string.flatMap(StudyState.init(rawValue:)), fields.count > 1 ? fields[1].string.flatMap { Int($0) } : nil, compressed)
+        let state = fields.first?.string.flatMap(StudyState.init(rawValue:))
+        let generation = fields.count > 1 ? fields[1].string.flatMap { Int($0) } : nil
+        do {
+            let compressed = try blob.isNull ? nil : blob.bytes.map { try unsealed($0, site: fields.count > 2 ? fields[2].string : nil, study: uid, sop: sop) }
+            return (state, generation, compressed, nil)
+        } catch let error as BlobSealingError where error.codeValue == .authentication || error.codeValue == .malformed {
+            logger.warning("a sealed instance does not open", metadata: ["study": "\(uid)", "sop": "\(sop)", "code": "\(error.code)"])
+            return (state, generation, nil, error.code)
+        }
     }
 
     /// The compressed bytes of one instance (opened when sealed), or nil when absent (never

@@ -44,6 +44,8 @@ public struct FeedCursor: Sendable, Equatable {
     public var statisticsDay: Int64?
     /// A batch sent but not acknowledged: resent first, exactly, under the same id.
     public var pending: Pending?
+    /// The sequence of the last signed checkpoint the endpoint acknowledged (0: none yet).
+    public var checkpointSequence = 0
 
     public struct Pending: Sendable, Equatable {
         public var id: String
@@ -78,6 +80,7 @@ public struct FeedCursorStore: Sendable {
             cursor.position = FeedPosition(milliseconds: ms, sequence: seq, chain: chain)
         }
         cursor.lastBatch = text("batch")
+        cursor.checkpointSequence = text("ckpt").flatMap { Int($0) } ?? 0
         cursor.acknowledgedAtMilliseconds = text("acked_ms").flatMap { Int64($0) }
         if let day = text("stats_day") {
             guard let number = ServiceStatistics.day(from: day) else { throw FeedError(.unexpectedReply, "the feed cursor's stats_day is not a date") }
@@ -109,6 +112,11 @@ public struct FeedCursorStore: Sendable {
                                           "chain", RedisArgument(end.chain), "batch", RedisArgument(batch), "acked_ms", RedisArgument(now), "pending", ""]
         if let statisticsDay { arguments += ["stats_day", RedisArgument(ServiceStatistics.dayString(statisticsDay))] }
         try await client.send(arguments)
+    }
+
+    /// The endpoint acknowledged the signed checkpoints up to `sequence`.
+    func acknowledgeCheckpoints(through sequence: Int, batch: String, at now: Int64) async throws {
+        try await client.send("HSET", RedisArgument(key), "ckpt", RedisArgument(sequence), "batch", RedisArgument(batch), "acked_ms", RedisArgument(now))
     }
 
     /// The endpoint acknowledged a day's statistics; `next` is due next.

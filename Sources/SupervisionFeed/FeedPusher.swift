@@ -25,6 +25,8 @@ public final class SupervisionFeedPusher: Sendable {
 
     public static let entriesContentType = "application/fhir+ndjson"
     public static let statisticsContentType = "application/json"
+    /// Signed checkpoint lines, byte for byte as the auditor wrote them (one JSON object a line).
+    public static let checkpointsContentType = "application/x-ndjson"
 
     public init(client: RedisClient, prefix: KeyPrefix, settings: SupervisionFeedSettings, logger: Logger) throws(FeedError) {
         self.settings = settings
@@ -56,6 +58,7 @@ public final class SupervisionFeedPusher: Sendable {
         public var batches = 0
         public var entries = 0
         public var statisticsDays = 0
+        public var checkpoints = 0
         public init() {}
     }
 
@@ -88,7 +91,39 @@ public final class SupervisionFeedPusher: Sendable {
                            cursor: &cursor, maxAttempts: maxAttempts, summary: &summary)
         }
         try await pushStatistics(horizon: horizon, cursor: &cursor, maxAttempts: maxAttempts, summary: &summary)
+        try await pushCheckpoints(cursor: &cursor, maxAttempts: maxAttempts, summary: &summary)
         return summary
+    }
+
+    // MARK: Checkpoints
+
+    /// Every signed checkpoint after the acknowledged one, in batches, as written (the
+    /// platform verifies them with the grid's public key; a line is never re-encoded).
+    func pushCheckpoints(cursor: inout FeedCursor, maxAttempts: Int?, summary: inout Summary) async throws {
+        guard let directory = settings.checkpoints else { return }
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+            .filter { $0.hasPrefix("checkpoints-") && $0.hasSuffix(".jsonl") }.sorted()
+        var due: [(sequence: Int, line: Substring)] = []
+        for name in names {
+            for line in (Files.read(directory + "/" + name) ?? "").split(separator: "\n") {
+                guard let checkpoint = try? JSONDecoder().decode(AuditCheckpoint.self, from: Data(line.utf8)) else {
+                    throw FeedError(.configuration, "a line of \(name) is not a checkpoint; the feed stops rather than skip it")
+                }
+                if checkpoint.sequence > cursor.checkpointSequence { due.append((checkpoint.sequence, line)) }
+            }
+        }
+        var start = 0
+        while start < due.count {
+            let slice = due[start..<min(due.count, start + settings.batchSize)]
+            let first = slice.first!.sequence, last = slice.last!.sequence
+            let id = "\(settings.name)-checkpoints-\(first)-\(last)"
+            let body = Array(slice.map { $0.line + "\n" }.joined().utf8)
+            try await post(body, contentType: Self.checkpointsContentType, batch: id, maxAttempts: maxAttempts)
+            try await cursors.acknowledgeCheckpoints(through: last, batch: id, at: WallClock.nowMilliseconds())
+            cursor.checkpointSequence = last
+            summary.checkpoints += slice.count
+            start += slice.count
+        }
     }
 
     // MARK: Entries

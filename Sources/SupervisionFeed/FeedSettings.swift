@@ -74,6 +74,10 @@ public struct SupervisionFeedSettings: Sendable {
     public var backoff: (first: Duration, last: Duration) = (.milliseconds(500), .seconds(60))
     /// How long one POST may take.
     public var requestTimeout: Duration = .seconds(30)
+    /// The auditor's directory of signed checkpoints (`DIR/audit/checkpoints` under `radgrid
+    /// up`): each new checkpoint line is pushed as it was signed, so the platform holds an
+    /// anchor of the chains that no one with access to the grid alone can rewrite. nil: none.
+    public var checkpoints: String?
 
     public init(endpoint: String, name: String? = nil, secret: [UInt8]) throws(FeedError) {
         guard endpoint.utf8.count <= 2048, let url = URL(string: endpoint), let scheme = url.scheme?.lowercased(),

@@ -1,4 +1,5 @@
 import CZstd
+import Synchronization
 
 /// One-shot zstd compression and bounded decompression.
 ///
@@ -18,18 +19,26 @@ public enum Zstd {
     /// Compresses `input` as one frame with its content size and (by default) a checksum.
     public static func compress(_ input: [UInt8], level: Int = 3, checksum: Bool = true) throws -> [UInt8] {
         guard levelRange.contains(level) else { throw ZstdError.invalidArgument("compression level \(level) is outside \(levelRange)") }
-        guard let context = ZSTD_createCCtx() else { throw ZstdError.internal("cannot create a compression context") }
-        defer { ZSTD_freeCCtx(context) }
-        try check(ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, Int32(level)))
-        try check(ZSTD_CCtx_setParameter(context, ZSTD_c_checksumFlag, checksum ? 1 : 0))
+        let context = try CompressionContexts.shared.take()
+        defer { CompressionContexts.shared.give(back: context) }
+        // Parameters are sticky on a reused context: reset them, keep its workspace.
+        ZSTD_CCtx_reset(context.pointer, ZSTD_reset_session_and_parameters)
+        try check(ZSTD_CCtx_setParameter(context.pointer, ZSTD_c_compressionLevel, Int32(level)))
+        try check(ZSTD_CCtx_setParameter(context.pointer, ZSTD_c_checksumFlag, checksum ? 1 : 0))
         let bound = ZSTD_compressBound(input.count)
-        var output = [UInt8](repeating: 0, count: bound)
-        let written = try output.withUnsafeMutableBytes { destination throws -> Int in
-            try input.withUnsafeBytes { source throws -> Int in
-                try check(ZSTD_compress2(context, destination.baseAddress, destination.count, source.baseAddress, source.count))
+        // Not zero-filled first: zstd writes every byte it reports.
+        var failure: (any Error)?
+        let output = [UInt8](unsafeUninitializedCapacity: bound) { destination, count in
+            count = 0
+            input.withUnsafeBytes { source in
+                do {
+                    count = try check(ZSTD_compress2(context.pointer, destination.baseAddress, destination.count, source.baseAddress, source.count))
+                } catch {
+                    failure = error
+                }
             }
         }
-        output.removeLast(output.count - written)
+        if let failure { throw failure }
         return output
     }
 

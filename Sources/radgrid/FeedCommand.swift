@@ -19,6 +19,7 @@ struct FeedCommand: AsyncParsableCommand {
     @Option(help: "Seconds between pushes.") var interval: Double = 30
     @Option(help: "PEM file of the CA certificates the endpoint's certificate must chain to (default: the system's).") var caFile: String?
     @Option(help: "Audit entries per batch.") var batch = 500
+    @Option(help: "The auditor's signed checkpoints (DIR/audit/checkpoints under radgrid up): each new one is pushed as signed.") var checkpoints: String?
 
     func validate() throws {
         guard interval > 0, interval <= 86_400 else { throw ValidationError("--interval must be 0 < S <= 86400") }
@@ -31,6 +32,7 @@ struct FeedCommand: AsyncParsableCommand {
         var settings = try SupervisionFeedSettings(endpoint: endpoint, name: name, secret: try SupervisionFeedSettings.loadSecret(path: secretFile))
         settings.batchSize = batch
         settings.caFile = caFile
+        settings.checkpoints = checkpoints
         if endpoint.lowercased().hasPrefix("http:") {
             logger.warning("the supervision endpoint is plain http: audit entries cross the network unencrypted")
         }

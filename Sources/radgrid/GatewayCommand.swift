@@ -20,6 +20,7 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on (0 picks a free one).") var port = 8104
     @Option(help: "Largest request body in MiB.") var maxRequestMib = 2048
     @Option(help: "Largest single instance in MiB.") var maxInstanceMib = 512
+    @Option(help: "zstd level of stored instances (1 fastest; 3 stores ~15 % less on CT at ~4× the CPU).") var compressionLevel = 1
     @Option(help: "Uploads received at once, all sites together (429 beyond).") var maxUploads = 8
     @Option(help: "Uploads received at once from one site (429 beyond).") var maxUploadsPerSite = 4
     @Option(help: "Directory upload bodies are spooled to while they arrive (default: the system's temporary directory).") var spoolDir: String?
@@ -30,6 +31,7 @@ struct GatewayCommand: AsyncParsableCommand {
     func validate() throws {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard tlsClientCa == nil || tlsCert != nil else { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
+        guard (1...19).contains(compressionLevel) else { throw ValidationError("--compression-level must be 1...19") }
     }
     @Option(help: "Refuse uploads (429) when this many studies wait for processing.") var maxWaitingStudies = 10_000
     @Option(help: "Seconds without a new instance after which a study is complete (must match the coordinators').") var stableAge: Double = 10
@@ -52,6 +54,7 @@ struct GatewayCommand: AsyncParsableCommand {
         configuration.port = port
         configuration.maxRequestBytes = maxRequestMib << 20
         configuration.intake.maxInstanceBytes = maxInstanceMib << 20
+        configuration.intake.compressionLevel = compressionLevel
         configuration.maxConcurrentUploads = maxUploads
         configuration.maxConcurrentUploadsPerSite = maxUploadsPerSite
         configuration.spoolDirectory = spoolDir

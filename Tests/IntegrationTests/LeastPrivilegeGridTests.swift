@@ -55,6 +55,13 @@ import TestSupport
                 #expect(url?.hasPrefix("redis://radgrid-\(role):") == true, "\(name) runs as \(url.map { String($0.prefix(24)) } ?? "nobody")")
             }
         }
+        // The monitor's credential is enough for `radgridctl status`, and writes nothing.
+        let statusLog = work + "/status.out"
+        var monitorEnvironment = ProcessEnvironment.current
+        monitorEnvironment["REDIS_URL"] = grid.redisURL(for: .monitor)
+        let status = try ChildProcess(executable: GridEndToEndTests.binDir + "/radgridctl", arguments: ["status", "--json"], environment: monitorEnvironment, outputPath: statusLog)
+        #expect(status.wait(timeout: .seconds(30)) == 0, "\(Files.read(statusLog) ?? "")")
+        #expect(Files.read(statusLog)?.contains("\"workers\"") == true)
         // The operators' file names the admin user.
         #expect(Files.read(grid.envFile)?.contains("REDIS_URL=redis://radgrid-admin:") == true)
 

@@ -77,6 +77,22 @@ struct SealedBlobTests {
         #expect(unknown?.code == "blob.unknownKey")
     }
 
+    @Test func anAlteredSealedBlobFailsItsInstanceAloneInsteadOfRetrying() async throws {
+        let client = try RedisClient(url: try await TestRedis.url())
+        defer { client.shutdown() }
+        let prefix = KeyPrefix(TestRedis.uniquePrefix())
+        let store = StudyStore(client: client, prefix: prefix, keyring: try keyring())
+        try await store.storeInstance(site: h1, header: try header("5.4", "5.4.1"), priority: .routine, compressed: plaintext, rawSize: 100, sha256: "ab")
+        let study = try StudyUID("5.4")
+        let sop = try SOPInstanceUID("5.4.1")
+        let key = RedisArgument(store.keys.study(study).blob(sop))
+        var stored = try #require(try await client.send("GET", key).bytes)
+        stored[stored.count - 20] ^= 0x01
+        try await client.send("SET", key, RedisArgument(stored))
+        let work = try await store.instanceWork(study: study, sop: sop)
+        #expect(work.compressed == nil && work.damaged == "blob.authentication" && work.state == .received)
+    }
+
     @Test func blobsStoredBeforeSealingStillRead() async throws {
         let client = try RedisClient(url: try await TestRedis.url())
         defer { client.shutdown() }

@@ -1,4 +1,5 @@
 import Audit
+import Crypto
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -209,6 +210,46 @@ struct SupervisionFeedTests {
         #expect(figures.map(\.day) == days && figures.allSatisfy { $0.wholeDay && $0.schema == DailyServiceStatistics.currentSchema })
         let cursor = try await fixture.cursors.load()
         #expect(cursor.statisticsDay == today - 2 + Int64(summary.statisticsDays))
+    }
+
+    @Test func signedCheckpointsReachThePlatformAsWrittenAndOnce() async throws {
+        let fixture = try await Fixture.make()
+        defer { fixture.client.shutdown() }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rg-feed-ckpt-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let key = try CheckpointKey.loadOrCreate(privateKeyPath: directory + "/checkpoint.key", publicKeyPath: directory + "/checkpoint.pub")
+        try await fixture.write(2)
+        _ = try await AuditCheckpoints.write(client: fixture.client, prefix: fixture.prefix, directory: directory + "/checkpoints", key: key)
+        try await fixture.write(1, from: 2)
+        _ = try await AuditCheckpoints.write(client: fixture.client, prefix: fixture.prefix, directory: directory + "/checkpoints", key: key)
+        let receiver = FeedReceiver(secret: Self.secret)
+        try await receiver.start()
+        defer { receiver.stop() }
+        var settings = try fixture.settings(receiver, batch: 10)
+        settings.checkpoints = directory + "/checkpoints"
+        let pusher = try SupervisionFeedPusher(client: fixture.client, prefix: fixture.prefix, settings: settings, logger: Self.logger)
+        let first = try await pusher.pushPending(maxAttempts: 3)
+        #expect(first.checkpoints == 2)
+        // A third checkpoint later: only it travels.
+        _ = try await AuditCheckpoints.write(client: fixture.client, prefix: fixture.prefix, directory: directory + "/checkpoints", key: key)
+        let second = try await pusher.pushPending(maxAttempts: 3)
+        try await pusher.shutdown()
+        #expect(second.checkpoints == 1)
+        #expect(try await fixture.cursors.load().checkpointSequence == 3)
+
+        let posts = receiver.posts().filter { $0.contentType == SupervisionFeedPusher.checkpointsContentType }
+        #expect(posts.map(\.batch) == ["platform-checkpoints-1-2", "platform-checkpoints-3-3"])
+        #expect(posts.allSatisfy { $0.signatureValid && $0.status == 200 })
+        // Byte for byte the auditor's lines, so the platform verifies them with the grid's public key.
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory + "/checkpoints").filter { $0.hasSuffix(".jsonl") }.sorted()
+        let written = try files.map { try String(contentsOfFile: directory + "/checkpoints/" + $0, encoding: .utf8) }.joined()
+        #expect(posts.map(\.body).joined() == written)
+        let publicKey = key.publicKey
+        for line in written.split(separator: "\n") {
+            let checkpoint = try JSONDecoder().decode(AuditCheckpoint.self, from: Data(line.utf8))
+            #expect(publicKey.isValidSignature(Data(base64Encoded: checkpoint.signature) ?? Data(), for: Data(checkpoint.signedText.utf8)))
+        }
     }
 
     @Test func signatureIsHMACSHA256OfTheBody() {

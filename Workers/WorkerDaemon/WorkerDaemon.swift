@@ -190,7 +190,7 @@ struct Pipeline: Sendable {
         if state == .queued {
             try await store.handle(.instanceStarted(generation: task.generation), study: task.study, actor: actor, machine: machine)
         }
-        let result = read(task, compressed: work.compressed)
+        let result = work.damaged.map { InstanceTaskResult.failed(code: $0) } ?? read(task, compressed: work.compressed)
         metrics.instances(result.outcome.label).increment()
         context.setResult(try result.encoded())
     }
