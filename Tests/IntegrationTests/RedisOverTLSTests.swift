@@ -10,7 +10,7 @@ import Testing
 /// stunnel from Ops/stunnel/redis-client.conf, certificates from scripts/redis-tls-certs.sh.
 /// The shipped files are used as they are, only their placeholders filled in. Missing
 /// stunnel4, openssl or redis-server fail these tests (scripts/deps.sh installs them).
-@Suite("Redis between hosts over TLS (Ops/stunnel)")
+@Suite("Redis between hosts over TLS (Ops/stunnel)", .serialized)
 struct RedisOverTLSTests {
     @Test func theGridsRedisClientWorksThroughTheTunnelAndTheWireCarriesNoPlaintext() async throws {
         let setup = try await RedisTLSSetup.start("work")

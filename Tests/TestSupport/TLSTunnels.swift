@@ -40,14 +40,15 @@ public final class StunnelProcess: Sendable {
     }
 
     /// Writes `config` (it must say `foreground = yes`) to `path` and starts stunnel on it;
-    /// throws with stunnel's log when it exits or `port` does not listen within 10 s.
+    /// throws with stunnel's log when it exits or `port` does not listen within 30 s (the whole
+    /// suite runs beside it on two cores).
     public static func start(config: String, at path: String, listeningOn port: Int, log: String) async throws -> StunnelProcess {
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             throw TestSupportError("\(executable) is missing (scripts/deps.sh installs stunnel4)")
         }
         try config.write(toFile: path, atomically: true, encoding: .utf8)
         let stunnel = StunnelProcess(process: try ChildProcess(name: "stunnel", executable: executable, arguments: [path], outputPath: log), logPath: log)
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline, stunnel.process.isRunning {
             if isListening(port: port) { return stunnel }
             try await Task.sleep(for: .milliseconds(20))
