@@ -9,9 +9,25 @@ public enum RedisEndpoint {
     public static let defaultURL = "redis://127.0.0.1:6379"
     public static let environmentVariable = "REDIS_URL"
 
+    /// A file holding the URL (its credentials stay out of the environment too).
+    public static let fileVariable = "REDIS_URL_FILE"
+    /// The name of the credential systemd's `LoadCredential=` hands a unit (Ops/systemd).
+    public static let credentialName = "redis-url"
+
+    /// `--redis`, else `REDIS_URL`, else the file named by `REDIS_URL_FILE`, else the
+    /// `redis-url` credential systemd passed (`$CREDENTIALS_DIRECTORY/redis-url`), else the default.
     public static func resolve(option: String?, environment: [String: String] = ProcessEnvironment.current) -> String {
         if let option, !option.isEmpty { return option }
         if let fromEnvironment = environment[environmentVariable], !fromEnvironment.isEmpty { return fromEnvironment }
+        var files: [String] = []
+        if let path = environment[fileVariable], !path.isEmpty { files.append(path) }
+        if let directory = environment["CREDENTIALS_DIRECTORY"], !directory.isEmpty { files.append(directory + "/" + credentialName) }
+        for path in files {
+            if let text = Files.read(path) {
+                let url = String(text.filter { !$0.isWhitespace })
+                if !url.isEmpty { return url }
+            }
+        }
         return defaultURL
     }
 }

@@ -16,7 +16,15 @@ struct EdgeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "edge", abstract: "Run the hospital-side store-and-forward gateway (C-STORE and STOW-RS in, STOW-RS to the centre).")
 
     @Option(help: "The central gateway's base URL (https://… in production).") var upstream: String
-    @Option(help: "The site's bearer token at the central gateway (also what local STOW-RS senders present).") var token: String
+    @Option(help: "The site's bearer token at the central gateway (also what local STOW-RS senders present); else --token-file, else RADGRID_TOKEN.") var token: String?
+    @Option(help: "A file holding the token (keeps it off the command line; systemd: a credential).") var tokenFile: String?
+
+    /// `--token`, else the file's contents, else `RADGRID_TOKEN`.
+    var resolvedToken: String {
+        if let token, !token.isEmpty { return token }
+        if let tokenFile { return String((Files.read(tokenFile) ?? "").filter { !$0.isWhitespace }) }
+        return ProcessEnvironment.current["RADGRID_TOKEN"] ?? ""
+    }
     @Option(help: "The spool directory (created 0700).") var spool: String
     @Option(help: "Address to listen on (the hospital's network).") var host = "0.0.0.0"
     @Option(help: "STOW-RS port (0 picks a free one).") var port = 8105
@@ -37,7 +45,7 @@ struct EdgeCommand: AsyncParsableCommand {
         guard let url = URL(string: upstream), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
             throw ValidationError("--upstream must be an http(s) URL")
         }
-        guard !token.isEmpty else { throw ValidationError("--token must not be empty") }
+        guard !resolvedToken.isEmpty else { throw ValidationError("the site token is missing: --token, --token-file (readable, not empty) or RADGRID_TOKEN") }
         guard (clientCert == nil) == (clientKey == nil) else { throw ValidationError("--client-cert and --client-key go together") }
         guard spoolLimitMib > 0, parallel > 0, batchMib > 0, maxMbps >= 0, stableAge > 0 else {
             throw ValidationError("--spool-limit-mib, --parallel, --batch-mib and --stable-age must be positive")
@@ -48,7 +56,7 @@ struct EdgeCommand: AsyncParsableCommand {
         LogSetup.bootstrap()
         Telemetry.bootstrap()
         let logger = Logger(label: "radgrid.edge")
-        var settings = EdgeServices.Settings(spoolDirectory: spool, upstream: upstream, token: token)
+        var settings = EdgeServices.Settings(spoolDirectory: spool, upstream: upstream, token: resolvedToken)
         settings.spool.limitBytes = Int64(spoolLimitMib) << 20
         settings.spool.stableAge = stableAge
         settings.forwarder.maxMbps = maxMbps > 0 ? maxMbps : nil
