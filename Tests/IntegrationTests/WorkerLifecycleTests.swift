@@ -21,9 +21,12 @@ struct WorkerLifecycleTests {
         let queue = TaskQueue(client: client, name: "tasks", configuration: TaskQueueConfiguration(prefix: prefix))
         let counters = CounterBox()
         let started = AsyncStream.makeStream(of: Void.self)
+        // The task ends when the test says so, after it has looked (not after a fixed time,
+        // which a loaded machine can outrun).
+        let release = AsyncStream.makeStream(of: Void.self)
         let consumer = TaskConsumer(queue: queue, configuration: .init(concurrency: 1, blockTimeout: .milliseconds(300), shutdownGrace: .seconds(20))) { _ in
             started.continuation.yield()
-            try await Task.sleep(for: .milliseconds(4_500))
+            for await _ in release.stream { break }
         }
         let heartbeat = WorkerHeartbeat(client: client, prefix: prefix, name: "w-drain", slots: 1, interval: .milliseconds(200),
                                         counters: counters, logger: Logger(label: "test"))
@@ -39,6 +42,8 @@ struct WorkerLifecycleTests {
         defer { observer.shutdown() }
         let key = RedisArgument(WorkerHeartbeat.key(prefix: prefix, name: "w-drain"))
         #expect(try await observer.send("HGET", key, "state").string == "draining")
+        release.continuation.yield()
+        release.continuation.finish()
         try await running.value
         #expect(try await observer.send("HGET", key, "state").string == "stopped")
         let after = TaskQueue(client: observer, name: "tasks", configuration: TaskQueueConfiguration(prefix: prefix))
