@@ -54,16 +54,7 @@ struct GatewayBench: AsyncParsableCommand {
         let series = try Phantom.generate(spec).dicomFiles().map { try DICOMFile.read($0).dataSet }
         var bodyBytes = 0
         for client in 0..<clients {
-            var writer = MultipartWriter(boundary: "radgrid-bench-\(client)")
-            let study = "2.25.\(9_100_000 + client)"
-            for (k, original) in series.enumerated() {
-                var dataSet = original
-                dataSet.set(.studyInstanceUID, study)
-                dataSet.set(.seriesInstanceUID, "\(study).1")
-                dataSet.set(.sopInstanceUID, "\(study).1.\(k + 1)")
-                writer.append(try DICOMWriter.write(dataSet), contentType: "application/dicom")
-            }
-            let body = writer.finish()
+            let body = try Self.studyBody(series, study: "2.25.\(9_100_000 + client)", boundary: "radgrid-bench-\(client)")
             bodyBytes = body.count
             try Data(body).write(to: URL(fileURLWithPath: "\(work)/body-\(client).bin"))
         }
@@ -138,5 +129,19 @@ struct GatewayBench: AsyncParsableCommand {
             status.split(separator: "\n").first { $0.hasPrefix(key) }.flatMap { Int($0.split(separator: " ").dropFirst().first { !$0.isEmpty }?.trimmingCharacters(in: .whitespaces) ?? "") } ?? 0
         }
         return (value("VmRSS:"), value("VmHWM:"))
+    }
+
+    /// One study as a STOW-RS body: `series` re-identified under `study` (its series and
+    /// instances numbered from it), one part per instance.
+    static func studyBody(_ series: [DataSet], study: String, boundary: String) throws -> [UInt8] {
+        var writer = MultipartWriter(boundary: boundary)
+        for (k, original) in series.enumerated() {
+            var dataSet = original
+            dataSet.set(.studyInstanceUID, study)
+            dataSet.set(.seriesInstanceUID, "\(study).1")
+            dataSet.set(.sopInstanceUID, "\(study).1.\(k + 1)")
+            writer.append(try DICOMWriter.write(dataSet), contentType: "application/dicom")
+        }
+        return writer.finish()
     }
 }

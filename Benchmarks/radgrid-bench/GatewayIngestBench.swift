@@ -42,20 +42,12 @@ extension GatewayBench {
         var bodies: [IngestBody] = []
         var bodyBytes = 0
         for n in 0..<(clients + requests) {
-            var writer = MultipartWriter(boundary: "radgrid-ingest-\(n)")
-            let study = "2.25.\(9_200_000 + n)"
-            for (k, original) in series.enumerated() {
-                var dataSet = original
-                dataSet.set(.studyInstanceUID, study)
-                dataSet.set(.seriesInstanceUID, "\(study).1")
-                dataSet.set(.sopInstanceUID, "\(study).1.\(k + 1)")
-                writer.append(try DICOMWriter.write(dataSet), contentType: "application/dicom")
-            }
-            let body = writer.finish()
+            let study = "2.25.\(9_200_000 + n)", boundary = "radgrid-ingest-\(n)"
+            let body = try GatewayBench.studyBody(series, study: study, boundary: boundary)
             if n >= clients { bodyBytes += body.count }
             let path = "\(work)/ingest-\(n).bin"
             try Data(body).write(to: URL(fileURLWithPath: path))
-            bodies.append(IngestBody(path: path, contentType: writer.contentType, study: study))
+            bodies.append(IngestBody(path: path, contentType: MultipartWriter(boundary: boundary).contentType, study: study))
         }
         let warmUp = Array(bodies.prefix(clients)), measured = Array(bodies.dropFirst(clients))
         let expected = bodies.count * images

@@ -360,8 +360,12 @@ public final class LocalGrid: Sendable {
         }
         if let server = redisServer {
             // What the role users were refused, for whoever reads the logs.
-            if let denials = try? await aclDenials() {
-                try? Files.write(options.directory + "/logs/redis-acl.log", denials.map { $0 + "\n" }.joined(), mode: 0o600)
+            do {
+                let denials = try await aclDenials()
+                try Files.write(options.directory + "/logs/redis-acl.log", denials.map { $0 + "\n" }.joined(), mode: 0o600)
+            } catch {
+                // Stopping goes on; the operator hears that the record of refusals is missing.
+                logger.warning("cannot record Redis's ACL refusals", metadata: ["error": "\(error)"])
             }
             await server.stop(grace: .seconds(10))
         }

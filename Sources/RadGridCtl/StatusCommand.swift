@@ -66,8 +66,13 @@ public struct GridStatus: Codable, Sendable {
         // Workers: the index zset, then each heartbeat hash (expired = dead).
         let index = WorkerHeartbeat.indexKey(prefix: prefix)
         let now = WallClock.nowMilliseconds()
-        // Tidying only (each heartbeat prunes too): a read-only user (the monitor role) may not.
-        _ = try? await client.send("ZREMRANGEBYSCORE", RedisArgument(index), "-inf", RedisArgument(now - 3_600_000))
+        // Tidying only (each heartbeat prunes too), which a read-only user (the monitor role)
+        // may not do; any other failure is a failure.
+        do {
+            _ = try await client.send("ZREMRANGEBYSCORE", RedisArgument(index), "-inf", RedisArgument(now - 3_600_000)).throwingServerError()
+        } catch {
+            guard error.message.hasPrefix("NOPERM") else { throw error }
+        }
         let names = (try await client.send("ZRANGE", RedisArgument(index), "0", "-1", "WITHSCORES").array ?? []).map { $0.string ?? "" }
         var workers: [Worker] = []
         var pairs: [(String, Int64)] = []
