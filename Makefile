@@ -3,14 +3,18 @@ SHELL := /bin/bash
 SWIFT ?= swift
 export PATH := $(PATH):/opt/swift/usr/bin
 BIN := .build/debug
+# OpenVINO's pkg-config file (scripts/openvino.sh writes it into the project-local .openvino/).
+export PKG_CONFIG_PATH := $(CURDIR)/.openvino/pkgconfig$(if $(PKG_CONFIG_PATH),:$(PKG_CONFIG_PATH))
 
 .PHONY: all deps build build-release test run soak bench fuzz clean
 
 all: build
 
-## deps: install missing Debian packages (redis-server, libhiredis-dev, libzstd-dev, ...)
+## deps: install missing Debian packages (redis-server, libhiredis-dev, libzstd-dev, ...) and
+## OpenVINO's runtime from its pinned PyPI wheel into .openvino/ (the worker's model runtime)
 deps:
 	@scripts/deps.sh
+	@scripts/openvino.sh
 
 ## build: debug build of every target
 build: deps

@@ -1,6 +1,11 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+// OpenVINO's libraries, installed from its pinned wheel by scripts/openvino.sh (pkg-config names
+// the headers and the library to link); the run path lets the worker load them without
+// LD_LIBRARY_PATH, and pkg-config files may not carry one.
+let openVINOLibraries = Context.packageDirectory + "/.openvino/openvino/libs"
+
 // Strict concurrency is the Swift 6 language mode default; every target builds in it.
 let package = Package(
     name: "radgrid",
@@ -43,6 +48,7 @@ let package = Package(
         .systemLibrary(name: "CCharLS", pkgConfig: "charls", providers: [.apt(["libcharls-dev"])]),
         .systemLibrary(name: "COpenJPEG", pkgConfig: "libopenjp2", providers: [.apt(["libopenjp2-7-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "COpenVINO", pkgConfig: "radgrid-openvino"),
         // OpenJPH (C++, HTJ2K decoding) behind a C interface; its exceptions stop at the shim.
         // Debian's openjph.pc is empty, so the library is named here.
         .target(name: "COpenJPHShim", linkerSettings: [.linkedLibrary("openjph")]),
@@ -258,7 +264,17 @@ let package = Package(
 
         // MARK: Data plane (Workers/)
         .target(name: "Imaging", dependencies: ["DICOM", "DICOMCodecs", "CZlib", "RadGridCore"], path: "Workers/Imaging"),
-        .target(name: "Screening", dependencies: ["Imaging", "DICOM", "RadGridCore", "GridContract"], path: "Workers/Screening"),
+        // ONNX models in-process through OpenVINO's C API: compile once, infer off the cooperative pool.
+        .target(name: "Inference", dependencies: [
+            "COpenVINO", "RadGridCore",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+        ], path: "Workers/Inference", linkerSettings: [.unsafeFlags(["-Xlinker", "-rpath", "-Xlinker", openVINOLibraries])]),
+        .target(name: "Screening", dependencies: [
+            "Imaging", "Inference", "DICOM", "RadGridCore", "GridContract",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Workers/Screening"),
         .target(name: "WorkerDaemon", dependencies: [
             "TaskQueue", "RedisClient", "Zstd", "DICOM", "Imaging", "Screening", "RadGridCore", "StudyStore", "BlobSealing", "StudyLifecycle", "GridContract", "Audit",
             .product(name: "Logging", package: "swift-log"),
@@ -315,6 +331,7 @@ let package = Package(
         .testTarget(name: "QualityControlTests", dependencies: ["QualityControl", "Routing", "StudyStore", "GridContract", "Audit", "RedisClient", "RadGridCore", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM", "DICOMCodecs", "TestSupport"]),
         .testTarget(name: "ScreeningTests", dependencies: ["Screening", "Imaging", "DICOM", "TestSupport"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["CriticalResults", "Portal", "GridContract", "Gateway", "RadGridCtl", "DICOM", "Imaging", "GridSupervisor", "StudyLifecycle", "RedisClient", "TaskQueue", "Routing", "TestSupport", "StudyStore", "Audit", "Screening", "WorkerDaemon", "Coordinator", "Accounts", "QualityControl",
                                                                "DIMSE", "DIMSEGateway", "Edge", "DICOMWeb", "Zstd", .product(name: "NIOCore", package: "swift-nio")]),
     ]
