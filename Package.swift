@@ -3,8 +3,9 @@ import PackageDescription
 
 // OpenVINO's libraries, installed from its pinned wheel by scripts/openvino.sh (pkg-config names
 // the headers and the library to link); the run path lets the worker load them without
-// LD_LIBRARY_PATH, and pkg-config files may not carry one.
-let openVINOLibraries = Context.packageDirectory + "/.openvino/openvino/libs"
+// LD_LIBRARY_PATH, and pkg-config files may not carry one. The second entry is where a
+// deployment installs them (docs/OPERATIONS.md, "Deploying with systemd").
+let openVINORunPaths = [Context.packageDirectory + "/.openvino/openvino/libs", "/usr/local/lib/radgrid/openvino"]
 
 // Strict concurrency is the Swift 6 language mode default; every target builds in it.
 let package = Package(
@@ -269,7 +270,7 @@ let package = Package(
             "COpenVINO", "RadGridCore",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
-        ], path: "Workers/Inference", linkerSettings: [.unsafeFlags(["-Xlinker", "-rpath", "-Xlinker", openVINOLibraries])]),
+        ], path: "Workers/Inference", linkerSettings: [.unsafeFlags(openVINORunPaths.flatMap { ["-Xlinker", "-rpath", "-Xlinker", $0] })]),
         .target(name: "Screening", dependencies: [
             "Imaging", "Inference", "DICOM", "RadGridCore", "GridContract",
             .product(name: "Crypto", package: "swift-crypto"),
@@ -330,9 +331,10 @@ let package = Package(
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "GridContract", "Audit", "RedisClient", "TestSupport"]),
         .testTarget(name: "QualityControlTests", dependencies: ["QualityControl", "Routing", "StudyStore", "GridContract", "Audit", "RedisClient", "RadGridCore", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM", "DICOMCodecs", "TestSupport"]),
-        .testTarget(name: "ScreeningTests", dependencies: ["Screening", "Imaging", "DICOM", "TestSupport"]),
+        .testTarget(name: "ScreeningTests", dependencies: ["Screening", "Inference", "Imaging", "DICOM", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["CriticalResults", "Portal", "GridContract", "Gateway", "RadGridCtl", "DICOM", "Imaging", "GridSupervisor", "StudyLifecycle", "RedisClient", "TaskQueue", "Routing", "TestSupport", "StudyStore", "Audit", "Screening", "WorkerDaemon", "Coordinator", "Accounts", "QualityControl",
-                                                               "DIMSE", "DIMSEGateway", "Edge", "DICOMWeb", "Zstd", .product(name: "NIOCore", package: "swift-nio")]),
+                                                               "DIMSE", "DIMSEGateway", "Edge", "DICOMWeb", "Zstd", .product(name: "NIOCore", package: "swift-nio")],
+                    exclude: ["Models"]),
     ]
 )

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the pinned PyPI packages the tests and benchmarks use as outside references
-# (pydicom + pylibjpeg decoders, ...) into the project-local folder .pydeps/, never
+# (pydicom + pylibjpeg decoders, onnxruntime, ...) into the project-local folder .pydeps/, never
 # system-wide. Idempotent: a marker file records the installed pin set.
 #   scripts/pydeps.sh            install if missing
 #   scripts/pydeps.sh --path     print the folder (for PYTHONPATH)
@@ -38,6 +38,11 @@ pins=(
   typing-inspection==0.4.5
   # An independent DICOM de-identifier to compare `radgridctl deid` with (needs only pydicom).
   dicognito==0.19.0
+  # onnxruntime: the reference the worker's OpenVINO inference is checked and timed against.
+  onnxruntime==1.32.0
+  flatbuffers==25.12.19
+  packaging==26.4
+  protobuf==7.36.2
 )
 python=${PYTHON:-python3}
 command -v "$python" >/dev/null || { echo "python3 not found" >&2; exit 1; }

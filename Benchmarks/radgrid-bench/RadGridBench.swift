@@ -13,6 +13,7 @@ struct RadGridBench: AsyncParsableCommand {
             QueueWorkerCommand.self,
             RouterBench.self,
             ScreenBench.self,
+            ScreenDataCommand.self,
             PipelineBench.self,
             CodecBench.self,
             E2EBench.self,

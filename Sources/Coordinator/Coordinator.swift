@@ -21,7 +21,7 @@ import TaskQueue
 /// | `studies:committed` | `study` (+ `late` sop) | `.fanOut` / `.lateInstance` |
 /// | `{q:tasks}:screened` | `study` | `.handOff(route)` |
 /// | `route:{rt}:audit` | a router step | `.caseEvent` |
-/// | `{q:tasks}:dead` | a dead-lettered task | `.taskDead` |
+/// | `{q:tasks}:dead`, `{q:ai}:dead` | a dead-lettered task | `.taskDead` |
 /// | sweeper (`studies:due`) | a study due | `.sweep(observation)` |
 public final class Coordinator: Service, Sendable {
     public static let consumerGroup = "coordinators"
@@ -30,6 +30,8 @@ public final class Coordinator: Service, Sendable {
     public let settings: CoordinatorSettings
     public let store: StudyStore
     public let queue: TaskQueue
+    /// The `ai` stage's queue: its dead letters and the sweeper's view of a model task.
+    public let modelQueue: TaskQueue
     public let router: ExpertRouter
     public let machine: StudyStateMachine
     public let planner: RoutePlanner
@@ -48,6 +50,7 @@ public final class Coordinator: Service, Sendable {
         keys = GridKeys(prefix: settings.prefix)
         store = StudyStore(client: client, prefix: settings.prefix, logger: logger)
         queue = TaskQueue(client: client, name: GridKeys.taskQueue, configuration: TaskQueueConfiguration(prefix: settings.prefix), logger: logger)
+        modelQueue = TaskQueue(client: client, name: GridKeys.modelQueue, configuration: TaskQueueConfiguration(prefix: settings.prefix), logger: logger)
         router = ExpertRouter(redis: client, prefix: settings.prefix, config: settings.routing, actor: settings.consumerName, logger: logger)
         machine = StudyStateMachine(settings: settings.lifecycle)
         planner = RoutePlanner(client: client, keys: keys, config: settings.routing)
@@ -63,6 +66,7 @@ public final class Coordinator: Service, Sendable {
             consumer(keys.screenedStream) { [self] entry in try await screened(entry) },
             consumer(keys.routerEvents) { [self] entry in try await routerEvent(entry) },
             consumer(keys.deadLetterStream) { [self] entry in try await deadLetter(entry) },
+            consumer(keys.modelDeadLetterStream) { [self] entry in try await deadLetter(entry) },
         ]
         for consumer in consumers { try await consumer.ensureGroup() }
         logger.info("coordinator started", metadata: ["consumer": "\(settings.consumerName)", "stableAgeMs": "\(settings.lifecycle.stableAge)"])
@@ -146,6 +150,8 @@ public final class Coordinator: Service, Sendable {
             try await handle(.taskDead(.study, reason: reason, generation: study.generation), study: study.study)
         case .instance(let instance):
             try await handle(.taskDead(.instance, reason: reason, generation: instance.generation), study: instance.study)
+        case .model(let model):
+            try await handle(.taskDead(.ai, reason: reason, generation: model.generation), study: model.study)
         }
     }
 
@@ -214,7 +220,12 @@ public final class Coordinator: Service, Sendable {
         }
         let groupOpen = try await client.send("HEXISTS", RedisArgument(queue.keys.groups),
                                               RedisArgument(GridTask.groupID(study: record.uid, generation: record.generation))).int == 1
-        return QueueObservation(studyTask: study, groupOpen: groupOpen, liveInstances: presence.dropFirst().filter { $0 == .live }.count)
+        // The ai stage's task, once the study task has handed over to it.
+        let model: QueueObservation.Task = study == .completed
+            ? (try await modelQueue.presence(ofKeys: [GridTask.modelKey(study: record.uid, generation: record.generation)]).first == .live ? .live : .unknown)
+            : .unknown
+        return QueueObservation(studyTask: study, groupOpen: groupOpen, liveInstances: presence.dropFirst().filter { $0 == .live }.count,
+                                modelTask: model)
     }
 
     func observeCase(_ record: StudyRecord) async throws -> CaseObservation? {

@@ -108,6 +108,12 @@ public struct GridKeys: Sendable, Hashable {
 
     /// The task queue every study's work runs in.
     public static let taskQueue = "tasks"
+    /// The `ai` stage's queue (model inference), served by workers started with `--stages ai`.
+    public static let modelQueue = "ai"
+    /// The study task's rule-based screen, waiting for the model task (`{q:ai}` slot, TTL 1 day,
+    /// deleted by the model task's completion).
+    public func pendingScreening(_ modelTaskKey: String) -> String { "\(p){q:\(Self.modelQueue)}:screening:\(modelTaskKey)" }
+    public var modelDeadLetterStream: String { "\(p){q:\(Self.modelQueue)}:dead" }
     /// The stream the study task's completion appends to (`{q:tasks}` slot, written by the
     /// completion script): screened studies for the coordinators.
     public var screenedStream: String { "\(p){q:\(Self.taskQueue)}:screened" }

@@ -70,7 +70,8 @@ public struct RedisAccessPolicy: Sendable {
     static let workers = ["workers", "workers:*"]
     /// The task queues (`TaskQueue.QueueKeys`), listed so that a queue's audit chain is not among them.
     static let queues = ["{q:*}:lane:*", "{q:*}:state", "{q:*}:delayed:*", "{q:*}:dead", "{q:*}:completed",
-                         "{q:*}:groups", "{q:*}:groups:*", "{q:*}:result:*", "{q:*}:screened"]
+                         "{q:*}:groups", "{q:*}:groups:*", "{q:*}:result:*", "{q:*}:screened",
+                         "{q:*}:screening:*"]
     /// The router's keys (`Routing.RoutingKeys`): roster, pools, cases, its event stream.
     static let router = ["route:*"]
     /// The streams the DICOM gateway follows (consumer groups) to send results back to PACS:

@@ -6,9 +6,12 @@
 ///
 /// - instance task `i/<study>/<generation>/<sop>`, member of fan-in group `g/<study>/<generation>`
 /// - study task `s/<study>/<generation>`, enqueued once by the completion of the group's last member
+/// - model task `a/<study>/<generation>`, in the `ai` queue, enqueued by the study task when a
+///   model screens one of the study's series
 public enum GridTask: Sendable, Hashable {
     case instance(InstanceTask)
     case study(StudyTask)
+    case model(ModelTask)
 
     /// The payload format this build writes; readers accept it and older known versions.
     public static let payloadVersion = 1
@@ -17,6 +20,7 @@ public enum GridTask: Sendable, Hashable {
         switch self {
         case .instance(let task): Self.instanceKey(study: task.study, generation: task.generation, sop: task.sop)
         case .study(let task): Self.studyKey(study: task.study, generation: task.generation)
+        case .model(let task): Self.modelKey(study: task.study, generation: task.generation)
         }
     }
 
@@ -24,19 +28,22 @@ public enum GridTask: Sendable, Hashable {
         switch self {
         case .instance(let task): task.study
         case .study(let task): task.study
+        case .model(let task): task.study
         }
     }
 
-    /// `instance` or `study`: the stage, for metrics and logs.
+    /// `instance`, `study` or `ai`: the stage, for metrics and logs.
     public var stage: String {
         switch self {
         case .instance: "instance"
         case .study: "study"
+        case .model: "ai"
         }
     }
 
     public static func instanceKey(study: StudyUID, generation: Int, sop: SOPInstanceUID) -> String { "i/\(study)/\(generation)/\(sop)" }
     public static func studyKey(study: StudyUID, generation: Int) -> String { "s/\(study)/\(generation)" }
+    public static func modelKey(study: StudyUID, generation: Int) -> String { "a/\(study)/\(generation)" }
     public static func groupID(study: StudyUID, generation: Int) -> String { "g/\(study)/\(generation)" }
 
     /// The JSON payload: `{"v":1,"kind":"instance","study":…,"generation":…,"sop":…}`.
@@ -47,6 +54,10 @@ public enum GridTask: Sendable, Hashable {
             out += "\"instance\",\"study\":\"\(task.study)\",\"generation\":\(task.generation),\"sop\":\"\(task.sop)\"}"
         case .study(let task):
             out += "\"study\",\"study\":\"\(task.study)\",\"generation\":\(task.generation),\"sops\":["
+            out += task.sops.map { "\"\($0)\"" }.joined(separator: ",")
+            out += "]}"
+        case .model(let task):
+            out += "\"ai\",\"study\":\"\(task.study)\",\"generation\":\(task.generation),\"sops\":["
             out += task.sops.map { "\"\($0)\"" }.joined(separator: ",")
             out += "]}"
         }
@@ -69,14 +80,15 @@ public enum GridTask: Sendable, Hashable {
         case .string("instance")?:
             guard case .string(let sop)? = fields["sop"] else { throw ContractError(.invalidPayload, "instance task payload needs sop") }
             return .instance(InstanceTask(study: study, generation: generation, sop: try SOPInstanceUID(sop)))
-        case .string("study")?:
-            guard case .strings(let sops)? = fields["sops"] else { throw ContractError(.invalidPayload, "study task payload needs sops") }
+        case .string(let kind)? where kind == "study" || kind == "ai":
+            guard case .strings(let sops)? = fields["sops"] else { throw ContractError(.invalidPayload, "\(kind) task payload needs sops") }
             var uids: [SOPInstanceUID] = []
             uids.reserveCapacity(sops.count)
             for sop in sops { uids.append(try SOPInstanceUID(sop)) }
-            return .study(StudyTask(study: study, generation: generation, sops: uids))
+            return kind == "ai" ? .model(ModelTask(study: study, generation: generation, sops: uids))
+                : .study(StudyTask(study: study, generation: generation, sops: uids))
         default:
-            throw ContractError(.invalidPayload, "task payload kind must be instance or study")
+            throw ContractError(.invalidPayload, "task payload kind must be instance, study or ai")
         }
     }
 }
@@ -104,3 +116,8 @@ public struct StudyTask: Sendable, Hashable {
         self.sops = sops
     }
 }
+
+/// Run the study's models (the `ai` stage) on its instances' results, then merge their
+/// findings with the study task's rule-based screen: the same fields as the study task (the
+/// study, its run, its instances), a task kind of its own.
+public typealias ModelTask = StudyTask

@@ -22,6 +22,24 @@ public enum Urgency: String, Sendable, Codable, Comparable, CaseIterable {
     }
 }
 
+/// Which model produced a result: its manifest's name and version and the SHA-256 of the
+/// exact file that ran (provenance for QC and the regulator).
+public struct ModelProvenance: Sendable, Hashable, Codable, CustomStringConvertible {
+    public var name: String
+    public var version: String
+    public var sha256: String
+
+    public init(name: String, version: String, sha256: String) {
+        self.name = name
+        self.version = version
+        self.sha256 = sha256
+    }
+
+    /// `name@version#sha256:<first 16 hex digits>`: short enough for an audit line, long
+    /// enough to tell two builds of a model apart.
+    public var description: String { "\(name)@\(version)#sha256:\(sha256.prefix(16))" }
+}
+
 /// A finding of the pre-screen, as the grid passes it on (to the router, the case, the audit).
 public struct ScreeningFinding: Sendable, Hashable, Codable {
     /// Stable code, e.g. `ct.head.hyperdensity`.
@@ -30,12 +48,15 @@ public struct ScreeningFinding: Sendable, Hashable, Codable {
     public var series: SeriesUID?
     /// Which screener or model said so, with its version (provenance for QC and the regulator).
     public var source: String
+    /// Set when a model said so: which model file exactly.
+    public var model: ModelProvenance?
 
-    public init(code: String, probability: Double, series: SeriesUID? = nil, source: String) {
+    public init(code: String, probability: Double, series: SeriesUID? = nil, source: String, model: ModelProvenance? = nil) {
         self.code = code
         self.probability = probability
         self.series = series
         self.source = source
+        self.model = model
     }
 }
 
@@ -78,6 +99,8 @@ public struct ScreeningOutcome: Sendable, Hashable, Codable {
     /// What the study's headers say, gathered over its instances (routing derives the
     /// reading specialty from it).
     public var headers: StudyDescriptors?
+    /// Every model that screened the study, whether or not it found anything.
+    public var models: [ModelProvenance]?
 
     public init(urgency: Urgency, score: Double, findings: [ScreeningFinding], series: Int, screenedImages: Int,
                 nonImageInstances: Int = 0, failedInstances: [FailedInstance] = [], priorityRaisedFrom: Priority? = nil) {

@@ -47,6 +47,8 @@ public struct StudyFailure: Sendable, Hashable, Codable {
     public static let noDiagnosticImages = "study.noDiagnosticImages"
     /// The study task was dead-lettered (its worker kept dying, or its attempts ran out).
     public static let studyTaskDead = "study.taskDeadLettered"
+    /// The `ai` stage's task kept failing (a model that cannot run): requeue once it is fixed.
+    public static let modelTaskDead = "study.modelTaskDeadLettered"
     /// The queue no longer knows the study's tasks (data lost) and re-enqueueing did not help.
     public static let tasksLost = "study.tasksLost"
     /// The router cancelled the case.

@@ -45,6 +45,8 @@ public final class LocalGrid: Sendable {
         public var auditInterval = 300
         /// Audit entries older than this many days move from Redis to `DIR/audit/archive` (daily).
         public var auditArchiveAfterDays = 90
+        /// Model manifests folder handed to every worker (`--models`); nil: rule-based only.
+        public var models: String?
         public var binDirectory = ChildProcess.executableDirectory
         public init(directory: String) { self.directory = directory }
     }
@@ -183,6 +185,7 @@ public final class LocalGrid: Sendable {
         let blobKeys = [BlobKeyring.environmentVariable: blobKeysFile]
 
         let bin = options.binDirectory
+        if let models = options.models { try await checkModels(models, bin: bin, logPath: dir + "/logs/models-check.log") }
         let common = ["--prefix", options.prefix.value]
         let logs = dir + "/logs/"
         let routerArguments = ["router"] + common + (options.routingConfig.map { ["--config", $0] } ?? [])
@@ -197,6 +200,7 @@ public final class LocalGrid: Sendable {
             var args = common + ["--name", "worker-\(n)-\(getpid())"]
             if options.slots > 0 { args += ["--slots", String(options.slots)] }
             if options.lease > 0 { args += ["--lease", String(options.lease)] }
+            if let models = options.models { args += ["--models", models] }
             specs.append(ChildSpec(name: "worker-\(n)", executable: bin + "/radgrid-worker", arguments: args, logPath: logs + "worker-\(n).log", redisURL: roleURLs[.worker]!,
                                    environment: blobKeys))
         }
@@ -252,6 +256,21 @@ public final class LocalGrid: Sendable {
                 logger.warning("\(name) did not start on port \(port); trying another", metadata: ["attempt": "\(attempt)"])
             }
         }
+    }
+
+    /// The workers' models, checked once before any worker starts (manifests, checksums, a
+    /// compile each): a bad model stops `radgrid up` with its reason instead of a worker
+    /// restarting in a loop. The worker binary checks, so this process never links OpenVINO.
+    func checkModels(_ folder: String, bin: String, logPath: String) async throws {
+        let check = try ChildProcess(name: "models-check", executable: bin + "/radgrid-worker", arguments: ["--models", folder, "--check-models"],
+                                     outputPath: logPath)
+        let status = await check.exit(timeout: .seconds(120))
+        guard status == 0 else {
+            if status == nil { check.signal(SIGKILL) }
+            let reason = Files.read(logPath)?.split(separator: "\n").last.map(String.init) ?? "no output"
+            throw RadGridError(code: "up.models", message: "the models in \(folder) were refused: \(reason)")
+        }
+        logger.info("models checked", metadata: ["folder": "\(folder)"])
     }
 
     func spawn(_ spec: ChildSpec) throws -> ChildProcess {

@@ -76,6 +76,13 @@ struct DemoCommand: AsyncParsableCommand {
         print("")
         print(status.render())
         let list = status.studyList ?? []
+        // What the pre-screen said of each study, and which screener or model said it.
+        print("\nPRE-SCREEN (urgency, priority, findings with the screener or model that said so)")
+        for study in list.sorted(by: { $0.createdMs < $1.createdMs }) {
+            let findings = study.findings ?? []
+            print("  \(study.uid.suffix(24))  \(study.urgency.isEmpty ? "-" : study.urgency)  \(study.priority)  \(findings.isEmpty ? "no finding" : findings.joined(separator: "; "))")
+        }
+        if let models = list.compactMap(\.models).first(where: { !$0.isEmpty }) { print("  models: \(models.joined(separator: ", "))") }
         if list.contains(where: { !settled.contains($0.state) }) { throw ValidationError("not every study reached an expert within \(Int(timeout)) s") }
         print(String(format: "\nall %d studies routed in %.1f s (demo files in %@)", list.count, Date().timeIntervalSince(started), root))
     }

@@ -46,9 +46,15 @@ public struct GridStatus: Codable, Sendable {
         public var failedInstances: Int
         public var createdMs: Int64
         public var updatedMs: Int64
+        /// The pre-screen's findings, `code probability (screener@version)`, models included.
+        public var findings: [String]?
+        /// The models that screened the study (`name@version#sha256:…`).
+        public var models: [String]?
     }
 
     public var queue: QueueStats
+    /// The ai stage's queue (model inference); nil in status files written before it existed.
+    public var modelQueue: QueueStats?
     public var workers: [Worker]
     public var studies: [String: Int]
     public var experts: ExpertLoad
@@ -61,6 +67,7 @@ public struct GridStatus: Codable, Sendable {
     public static func collect(client: RedisClient, prefix: KeyPrefix, queueName: String = GridKeys.taskQueue, listStudies: Bool = false) async throws -> GridStatus {
         let queue = TaskQueue(client: client, name: queueName, configuration: TaskQueueConfiguration(prefix: prefix))
         let stats = try await queue.stats()
+        let modelStats = try await TaskQueue(client: client, name: GridKeys.modelQueue, configuration: TaskQueueConfiguration(prefix: prefix)).stats()
         let store = StudyStore(client: client, prefix: prefix)
         let counts = try await store.countsByState()
         // Workers: the index zset, then each heartbeat hash (expired = dead).
@@ -103,12 +110,14 @@ public struct GridStatus: Codable, Sendable {
                                  instances: r.instances, caseID: r.caseID?.rawValue ?? "", expert: r.expert?.rawValue ?? "",
                                  specialty: r.route?.specialty ?? "", casePriority: r.route?.priority.rawValue ?? "", reason: r.failure?.code ?? "",
                                  lateInstances: r.lateInstances, failedInstances: r.screening?.failedInstances.count ?? 0,
-                                 createdMs: r.createdAt, updatedMs: r.updatedAt))
+                                 createdMs: r.createdAt, updatedMs: r.updatedAt,
+                                 findings: r.screening?.findings.map { "\($0.code) \(String(format: "%.2f", $0.probability)) (\($0.source))" },
+                                 models: r.screening?.models?.map(\.description)))
             }
             list = out
         }
-        return GridStatus(queue: stats, workers: workers, studies: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }),
-                          experts: experts, deadLetters: stats.deadLetters, waitingCases: Int(replies[2].int ?? 0), turnaround: try await Turnaround(client: client, prefix: prefix).summary(), studyList: list)
+        return GridStatus(queue: stats, modelQueue: modelStats, workers: workers, studies: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }),
+                          experts: experts, deadLetters: stats.deadLetters + modelStats.deadLetters, waitingCases: Int(replies[2].int ?? 0), turnaround: try await Turnaround(client: client, prefix: prefix).summary(), studyList: list)
     }
 
     public func render() -> String {
@@ -117,6 +126,12 @@ public struct GridStatus: Codable, Sendable {
         out.append("  lane      depth  pending  delayed  oldest(ms)")
         for l in queue.lanes {
             out.append("  " + pad(l.lane, 8) + lpad(l.depth, 7) + lpad(l.pending, 9) + lpad(l.delayed, 9) + lpad(Int(l.oldestAgeMs), 12))
+        }
+        if let modelQueue, modelQueue.lanes.contains(where: { $0.depth + $0.pending + $0.delayed > 0 }) || modelQueue.deadLetters > 0 {
+            out.append("AI QUEUE \(modelQueue.queue)   leases \(modelQueue.leases)   dead letters \(modelQueue.deadLetters)")
+            for l in modelQueue.lanes where l.depth + l.pending + l.delayed > 0 {
+                out.append("  " + pad(l.lane, 8) + lpad(l.depth, 7) + lpad(l.pending, 9) + lpad(l.delayed, 9) + lpad(Int(l.oldestAgeMs), 12))
+            }
         }
         let alive = workers.filter(\.alive)
         out.append("WORKERS \(alive.count) alive, \(workers.count - alive.count) gone   busy \(alive.map(\.busy).reduce(0, +))/\(alive.map(\.slots).reduce(0, +)) slots   \(String(format: "%.1f", alive.map(\.tasksPerSecond).reduce(0, +))) tasks/s")

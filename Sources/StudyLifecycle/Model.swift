@@ -40,15 +40,18 @@ public struct QueueObservation: Sendable, Hashable {
     public var groupOpen: Bool
     /// Instance tasks the queue holds live.
     public var liveInstances: Int
+    /// The `ai` stage's task (`unknown` when no model screens the study).
+    public var modelTask: Task
 
-    public init(studyTask: Task, groupOpen: Bool, liveInstances: Int) {
+    public init(studyTask: Task, groupOpen: Bool, liveInstances: Int, modelTask: Task = .unknown) {
         self.studyTask = studyTask
         self.groupOpen = groupOpen
         self.liveInstances = liveInstances
+        self.modelTask = modelTask
     }
 
     /// Work for the study is still under way somewhere.
-    public var isAlive: Bool { studyTask == .live || groupOpen || liveInstances > 0 }
+    public var isAlive: Bool { studyTask == .live || groupOpen || liveInstances > 0 || modelTask == .live }
 }
 
 /// The router's case as the sweeper read it.
@@ -91,7 +94,7 @@ public struct SweepObservation: Sendable, Hashable {
 
 /// Which kind of task a dead letter was.
 public enum TaskStage: String, Sendable, Hashable, Codable {
-    case instance, study
+    case instance, study, ai
 }
 
 /// Something that happened to a study, from any process.

@@ -66,8 +66,11 @@ public struct StudyStateMachine: Sendable {
             return end(record, .notRoutable, StudyFailure(StudyFailure.noDiagnosticImages, "no diagnostic image; \(count) non-image objects"), now: now)
         case .taskDead(let stage, let reason, let generation):
             guard generation == record.generation, [.queued, .processing].contains(record.state) else { return ignore(record, now, "not in the queue") }
-            guard stage == .study else { return ignore(record, now, "a dead instance task is reported by the study task") }
-            return end(record, .failed, StudyFailure(StudyFailure.studyTaskDead, "study task dead-lettered: \(reason)"), now: now)
+            switch stage {
+            case .instance: return ignore(record, now, "a dead instance task is reported by the study task")
+            case .study: return end(record, .failed, StudyFailure(StudyFailure.studyTaskDead, "study task dead-lettered: \(reason)"), now: now)
+            case .ai: return end(record, .failed, StudyFailure(StudyFailure.modelTaskDead, "ai task dead-lettered: \(reason)"), now: now)
+            }
         case .handOff(let route): return handOff(record, route: route, now: now)
         case .caseEvent(let entry): return caseEvent(record, entry, now: now)
         case .sweep(let observation): return sweep(record, observation)
@@ -125,6 +128,12 @@ public struct StudyStateMachine: Sendable {
         next.screening = screening
         var details = "urgency=\(outcome.urgency.rawValue) score=\(formatScore(outcome.score)) findings=\(outcome.findingCodes().joined(separator: ","))"
         details += " images=\(outcome.screenedImages)"
+        if let models = outcome.models, !models.isEmpty {
+            // Which model ran, and which said what: for QC and the regulator.
+            details += " models=\(models.map(\.description).joined(separator: ","))"
+            let said = outcome.findings.compactMap { f in f.model.map { "\(f.code):\($0.name)@\($0.version):\(formatScore(f.probability))" } }
+            if !said.isEmpty { details += " modelFindings=\(Array(Set(said)).sorted().joined(separator: ","))" }
+        }
         if outcome.nonImageInstances > 0 { details += " nonImage=\(outcome.nonImageInstances)" }
         if outcome.isPartial { details += " partial=\(outcome.failedInstances.count)" }
         if next.priority != record.priority { details += " priority=\(next.priority)" }
@@ -214,6 +223,9 @@ public struct StudyStateMachine: Sendable {
             guard let queue = seen.queue else { return StudyDecision(settle: .at(now + settings.repairAfter), ignored: "queue not observed") }
             if queue.studyTask == .dead {
                 return end(record, .failed, StudyFailure(StudyFailure.studyTaskDead, "study task dead-lettered"), now: now)
+            }
+            if queue.modelTask == .dead {
+                return end(record, .failed, StudyFailure(StudyFailure.modelTaskDead, "ai task dead-lettered"), now: now)
             }
             if queue.isAlive { return StudyDecision(settle: .at(now + settings.liveCheckEvery), ignored: "tasks alive") }
             // Nothing of this run is left in the queue, yet the study did not move on: the

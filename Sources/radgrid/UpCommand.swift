@@ -21,6 +21,7 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "Demo experts generated when the roster is empty.") var experts: Int = 600
     @Option(help: "Demo site code (a token is issued for it).") var site: String = "H001"
     @Option(help: "Coordinator stable age in seconds.") var stableAge: Double = 10
+    @Option(help: "Model manifests for the workers' ai stage (default: Ops/models when present; 'none' for rule-based screening only).") var models: String?
 
     func run() async throws {
         LogSetup.bootstrap()
@@ -36,6 +37,8 @@ struct UpCommand: AsyncParsableCommand {
         options.experts = experts
         options.site = site
         options.stableAge = stableAge
+        let modelFolder = models ?? (FileManager.default.fileExists(atPath: "Ops/models") ? "Ops/models" : "none")
+        if modelFolder != "none" { options.models = URL(fileURLWithPath: modelFolder).standardizedFileURL.path }
         let grid = LocalGrid(options: options, logger: logger)
         do {
             try await grid.start()
@@ -48,6 +51,7 @@ struct UpCommand: AsyncParsableCommand {
           redis     \((try? RedisConfiguration(url: grid.redisURL).redactedURL) ?? "-")  (one user per role: \(grid.secretsDirectory)/redis-<role>.url)
           gateway   \(grid.gatewayURL)  (site \(options.site), token \(grid.token))
           portal    \(grid.portalURL)  (experts sign in here; set a password: radgridctl experts passwd ID --password-stdin)
+          models    \(options.models ?? "none (rule-based screening only)")
           dimse     \(grid.dimseAddress)  (DICOM C-STORE: called AE RADGRID, calling AE \(options.site) from 127.0.0.1)
           env file  \(grid.envFile)  (REDIS_URL is the admin user's: set -a; . \(grid.envFile); set +a)
         try:  radgridctl submit DIR --gateway \(grid.gatewayURL) --token \(grid.token)

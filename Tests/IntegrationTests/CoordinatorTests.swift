@@ -72,19 +72,26 @@ final class InProcessGrid: @unchecked Sendable {
         coordinatorTask = nil
     }
 
-    func startWorker() {
+    func startWorker(models: ModelCatalog = .empty, stages: Set<WorkerStage> = Set(WorkerStage.allCases)) throws {
         var workerSettings = WorkerSettings()
+        workerSettings.models = models
+        workerSettings.stages = stages
         workerSettings.prefix = prefix
         workerSettings.slots = 2
         workerSettings.lease = .seconds(5)
         workerSettings.lifecycle = settings.lifecycle
-        let worker = WorkerDaemon(client: client, settings: workerSettings)
+        let worker = try WorkerDaemon(client: client, settings: workerSettings)
         self.worker = worker
-        workerTask = Task { try await worker.consumer.run() }
+        workerTask = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for consumer in worker.consumers { group.addTask { try await consumer.run() } }
+                try await group.waitForAll()
+            }
+        }
     }
 
     func stopWorker() async {
-        worker?.consumer.shutdown()
+        for consumer in worker?.consumers ?? [] { consumer.shutdown() }
         _ = await workerTask?.result
         workerTask = nil
     }
@@ -136,7 +143,7 @@ struct CoordinatorTests {
     @Test func aStudyFlowsFromCommitToAnExpert() async throws {
         let grid = try await InProcessGrid()
         grid.startCoordinator()
-        grid.startWorker()
+        try grid.startWorker()
         let uid = try await grid.submit(seed: 1)
         let record = try await grid.wait(uid, for: .assigned)
         #expect(record.expert != nil && record.caseID != nil)
@@ -160,7 +167,7 @@ struct CoordinatorTests {
     @Test func replayingTheRouterStreamChangesNothing() async throws {
         let grid = try await InProcessGrid()
         grid.startCoordinator()
-        grid.startWorker()
+        try grid.startWorker()
         let uid = try await grid.submit(seed: 2)
         let first = try await grid.wait(uid, for: .assigned)
         let caseID = try #require(first.caseID)
@@ -188,7 +195,7 @@ struct CoordinatorTests {
         let committed = try await grid.submit(seed: 3)
         try await grid.client.send("DEL", RedisArgument(grid.keys.committedStream))
         // Another study is processed by a worker while no coordinator runs; its hand-off entry is lost.
-        grid.startWorker()
+        try grid.startWorker()
         let screened = try await grid.submit(seed: 4, commit: true)
         // Fan it out by hand (the coordinator's effect), so the worker screens it.
         let coordinatorEffects = Coordinator(client: grid.client, settings: grid.settings)
@@ -248,7 +255,7 @@ struct CoordinatorTests {
             }
         }
         let dead = try #require(victim)
-        grid.startWorker()
+        try grid.startWorker()
         let record = try await grid.wait(uid, for: .assigned)
         #expect(record.screening?.failedInstances == [FailedInstance(sop: dead, code: "worker.noResult")])
         #expect(record.screening?.screenedImages == 2)
@@ -259,7 +266,7 @@ struct CoordinatorTests {
     @Test func anUnreadableInstanceFailsAloneAndTheCaseIsPartial() async throws {
         let grid = try await InProcessGrid()
         grid.startCoordinator()
-        grid.startWorker()
+        try grid.startWorker()
         let uid = try await grid.submit(seed: 6, slices: 4, commit: false)
         // Corrupt one stored instance (as a broken upload would be).
         let sops = try await grid.store.instanceUIDs(uid)
@@ -280,7 +287,7 @@ struct CoordinatorTests {
     @Test func blobsLeftAfterTheReportAreDeletedByTheSweep() async throws {
         let grid = try await InProcessGrid()
         grid.startCoordinator()
-        grid.startWorker()
+        try grid.startWorker()
         let uid = try await grid.submit(seed: 7, slices: 2)
         let assigned = try await grid.wait(uid, for: .assigned)
         let caseID = try #require(assigned.caseID), expert = try #require(assigned.expert)
@@ -303,7 +310,7 @@ struct CoordinatorTests {
     @Test func aQuarantinedStudyIsRequeuedAfterAFix() async throws {
         let grid = try await InProcessGrid()
         grid.startCoordinator()
-        grid.startWorker()
+        try grid.startWorker()
         let uid = try await grid.submit(seed: 9, slices: 2, commit: false)
         let sops = try await grid.store.instanceUIDs(uid)
         var originals: [[UInt8]] = []
@@ -332,7 +339,7 @@ struct CoordinatorTests {
     @Test func aMixedStudyIsRoutedWithEveryInstanceListed() async throws {
         let grid = try await InProcessGrid()
         grid.startCoordinator()
-        grid.startWorker()
+        try grid.startWorker()
         let study = "1.2.826.0.1.7777"
         var files: [[UInt8]] = []
         var spec = PhantomSpec.small(.head, seed: 77)
@@ -384,7 +391,7 @@ struct CoordinatorTests {
     @Test func lateInstancesAreFlaggedOnTheStudy() async throws {
         let grid = try await InProcessGrid()
         grid.startCoordinator()
-        grid.startWorker()
+        try grid.startWorker()
         var spec = PhantomSpec.small(.head, seed: 8)
         spec.slices = 3
         let files = try Phantom.generate(spec).dicomFiles()

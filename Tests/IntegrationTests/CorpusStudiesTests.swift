@@ -22,7 +22,7 @@ struct CorpusStudiesTests {
         #expect(names.count >= 30)
         let grid = try await InProcessGrid(demoRoster: true)
         grid.startCoordinator()
-        grid.startWorker()
+        try grid.startWorker()
         let intake = InstanceIntake(store: grid.store)
         var studies: [String: StudyUID] = [:]
         var refused: [String: String] = [:]

@@ -42,7 +42,7 @@ struct CriticalResultsHookTests {
     @Test func anAICriticalStatCaseAndASignedCriticalReportEachRaiseOne() async throws {
         let grid = try await InProcessGrid()
         grid.startCoordinator()
-        grid.startWorker()
+        try grid.startWorker()
         let bleed = try await submit(grid, lesionMM: 16, seed: 7100)
         let plain = try await grid.submit(seed: 43, slices: 6)
         let record = try await grid.wait(bleed, for: .assigned)

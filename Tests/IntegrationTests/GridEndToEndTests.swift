@@ -40,6 +40,8 @@ import TestSupport
         options.experts = 600
         options.stableAge = 2
         options.binDirectory = Self.binDir
+        // The grid's own models: every head and chest study also goes through the ai stage.
+        options.models = Corpus.packageRoot.appendingPathComponent("Ops/models").path
         let grid = LocalGrid(options: options)
         try await grid.start()
         var stopped = false
@@ -112,6 +114,12 @@ import TestSupport
             // Critical findings go out as STAT; urgent studies at least urgent.
             if record.screening?.urgency == .critical { #expect(info.priority == "stat") }
             if record.priority == .urgent { #expect(info.priority == "stat" || info.priority == "urgent") }
+        }
+        // The ai stage screened every head and chest study with its model, named with version and checksum.
+        for record in records where record.screening != nil {
+            let names = (record.screening?.models ?? []).map(\.name)
+            #expect(names.count == 1 && (names[0] == "ct-head-hyperdensity-cnn" || names[0] == "ct-chest-nodule-cnn"), "models \(names)")
+            #expect(record.screening?.models?.allSatisfy { $0.sha256.count == 64 && $0.version == "1.0.0" } == true)
         }
         let lesions = plans.filter(\.lesion).count
         let flagged = records.filter { ($0.screening?.urgency ?? .routine) != .routine }.count

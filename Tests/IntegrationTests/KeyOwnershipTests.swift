@@ -3,6 +3,7 @@ import GridContract
 import RadGridCore
 import RedisClient
 import StudyLifecycle
+import Screening
 import Testing
 import TestSupport
 
@@ -54,14 +55,16 @@ struct KeyOwnershipTests {
         ("login:fail:*", .ttl),
         ("workers", .owned("each heartbeat prunes workers gone for an hour")),
         ("workers:*", .ttl),
-        ("{q:tasks}:lane:*", .capped),
-        ("{q:tasks}:state", .owned("queue: records of completed tasks pruned by housekeeping")),
-        ("{q:tasks}:completed", .owned("queue: pruned by housekeeping")),
-        ("{q:tasks}:groups*", .owned("queue: fan-in groups dropped when they fire or expire")),
-        ("{q:tasks}:delayed:*", .owned("queue: retries promoted when due")),
-        ("{q:tasks}:dead", .capped),
+        // Both queues (`tasks`, the ai stage's `ai`): the same families, kept by the same queue code.
+        ("{q:*}:lane:*", .capped),
+        ("{q:*}:state", .owned("queue: records of completed tasks pruned by housekeeping")),
+        ("{q:*}:completed", .owned("queue: pruned by housekeeping")),
+        ("{q:*}:groups*", .owned("queue: fan-in groups dropped when they fire or expire")),
+        ("{q:*}:delayed:*", .owned("queue: retries promoted when due")),
+        ("{q:*}:dead", .capped),
         ("{q:tasks}:screened", .capped),
-        ("{q:tasks}:result:*", .ttl),
+        ("{q:*}:result:*", .ttl),
+        ("{q:ai}:screening:*", .ttl),
         ("route:{rt}:case:*", .owned("router: a case expires after it is completed or cancelled")),
         ("route:{rt}:pool:*", .owned("router roster")),
         ("route:{rt}:ex:*", .owned("router roster")),
@@ -110,7 +113,8 @@ struct KeyOwnershipTests {
     @Test func afterAStudyIsReportedAndAnotherAssignedEveryKeyIsAccountedFor() async throws {
         let grid = try await InProcessGrid()
         grid.startCoordinator()
-        grid.startWorker()
+        // With a model, so the ai stage's keys are accounted for too.
+        try grid.startWorker(models: try ModelCatalog.load(directory: ModelStageTests.modelFolder))
         let reported = try await grid.submit(seed: 41, slices: 3)
         let routed = try await grid.submit(seed: 42, slices: 3)
         let first = try await grid.wait(reported, for: .assigned)

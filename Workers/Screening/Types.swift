@@ -51,14 +51,18 @@ public struct ScreenerOutput: Sendable, Codable, Equatable {
     public var suspicionScore: Double
     public var urgency: Urgency
     public var runTimeMs: Double
+    /// Set when the screener is a model: which file exactly.
+    public var model: ModelProvenance?
 
-    public init(screenerID: String, screenerVersion: String, findings: [Finding], suspicionScore: Double, urgency: Urgency, runTimeMs: Double = 0) {
+    public init(screenerID: String, screenerVersion: String, findings: [Finding], suspicionScore: Double, urgency: Urgency, runTimeMs: Double = 0,
+                model: ModelProvenance? = nil) {
         self.screenerID = screenerID
         self.screenerVersion = screenerVersion
         self.findings = findings
         self.suspicionScore = suspicionScore
         self.urgency = urgency
         self.runTimeMs = runTimeMs
+        self.model = model
     }
 }
 

@@ -48,11 +48,13 @@ public enum Validation {
     }
 
     /// The phantom for case `index` of a validation set: even indices carry a lesion whose
-    /// size (and contrast, inside the generator) is drawn at random.
-    public static func lesionCase(kind: PhantomSpec.Kind, index: Int, seed: UInt64, small: Bool = false) -> (PhantomSpec, Bool) {
+    /// size (and contrast, inside the generator) is drawn at random. `hard` selects the harder
+    /// generator (its own geometry, so `small` has no effect then).
+    public static func lesionCase(kind: PhantomSpec.Kind, index: Int, seed: UInt64, small: Bool = false, hard: Bool = false) -> (PhantomSpec, Bool) {
         var rng = Xoshiro256(seed: seed &+ UInt64(index) &* 0x9E37_79B9)
         let positive = index % 2 == 0
         var spec = small ? PhantomSpec.small(kind) : PhantomSpec(kind: kind)
+        spec.hard = hard
         spec.seed = rng.next()
         if positive {
             spec.lesionDiameterMM = kind == .head ? rng.uniform(3, 22) : rng.uniform(3, 16)
@@ -107,7 +109,8 @@ public enum Validation {
     }
 
     /// Runs one screener over `count` seeded cases and scores it against the ground truth.
-    public static func run(screenerID: String, count: Int, seed: UInt64, config: ScreeningConfig = .default, small: Bool = false,
+    /// `hard` runs the lesion screeners on the hard phantom set (QC cases are unaffected).
+    public static func run(screenerID: String, count: Int, seed: UInt64, config: ScreeningConfig = .default, small: Bool = false, hard: Bool = false,
                            onCase: ((_ index: Int, _ positive: Bool, _ output: ScreenerOutput, _ note: String) -> Void)? = nil) throws -> ValidationMetrics {
         let screener = try config.makeScreener(screenerID)
         var samples: [(score: Double, positive: Bool)] = []
@@ -126,7 +129,7 @@ public enum Validation {
                 note = defect?.rawValue ?? "clean"
             case HeadHyperdensityScreener.screenerID, ChestNoduleScreener.screenerID:
                 let kind: PhantomSpec.Kind = screenerID == HeadHyperdensityScreener.screenerID ? .head : .chest
-                let (spec, pos) = lesionCase(kind: kind, index: i, seed: seed, small: small)
+                let (spec, pos) = lesionCase(kind: kind, index: i, seed: seed, small: small, hard: hard)
                 let phantom = Phantom.generate(spec)
                 series = try phantom.preprocessed()
                 positive = pos

@@ -9,6 +9,7 @@ import Metrics
 import RadGridCore
 import RedisClient
 import Screening
+import Inference
 import ServiceLifecycle
 import StudyLifecycle
 import StudyStore
@@ -36,8 +37,40 @@ public struct WorkerSettings: Sendable {
     public var lifecycle = LifecycleSettings()
     /// Opens sealed instances; nil reads only unsealed ones.
     public var blobKeys: BlobKeyring?
+    /// Which stages this worker serves (`--stages`): decoding and rule screening (the `tasks`
+    /// queue's instance and study tasks) and/or model inference (the `ai` queue).
+    public var stages: Set<WorkerStage> = Set(WorkerStage.allCases)
+    /// The models (verified manifests). The study stage hands a study to the ai stage when one
+    /// of them screens one of its series; empty keeps the rule-based screeners only.
+    public var models: ModelCatalog = .empty
+    /// How the ai stage compiles its models (device, threads).
+    public var inference = CompileOptions()
+    /// Model tasks run at once (each inference already uses several cores).
+    public var modelSlots: Int = 2
 
     public init() {}
+}
+
+/// A worker's stages. Instance and study tasks share the `tasks` queue, so a worker serves both
+/// or neither.
+public enum WorkerStage: String, Sendable, CaseIterable {
+    case instance, study, ai
+
+    /// Parses `instance,study,ai`; names the problem when the set cannot be served.
+    public static func parse(_ text: String) throws -> Set<WorkerStage> {
+        var stages = Set<WorkerStage>()
+        for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !part.isEmpty {
+            guard let stage = WorkerStage(rawValue: part) else {
+                throw WorkerError(code: "worker.stages", message: "unknown stage '\(part)' (stages: instance, study, ai)")
+            }
+            stages.insert(stage)
+        }
+        guard !stages.isEmpty else { throw WorkerError(code: "worker.stages", message: "no stage named (stages: instance, study, ai)") }
+        guard stages.contains(.instance) == stages.contains(.study) else {
+            throw WorkerError(code: "worker.stages", message: "instance and study tasks share one queue: name both or neither")
+        }
+        return stages
+    }
 }
 
 /// Errors of the worker daemon.
@@ -56,22 +89,29 @@ public struct WorkerError: CodedError, Equatable {
 public final class WorkerDaemon: Sendable {
     public let settings: WorkerSettings
     public let queue: TaskQueue
+    public let modelQueue: TaskQueue
     public let store: StudyStore
-    public let consumer: TaskConsumer
+    /// One consumer per queue this worker serves (`tasks`, `ai`).
+    public let consumers: [TaskConsumer]
     public let heartbeat: WorkerHeartbeat
     let stats = CounterBox()
 
-    public init(client: RedisClient, settings: WorkerSettings, logger: Logger = Logger(label: "radgrid.worker")) {
+    /// Compiles the models first when the worker serves the ai stage: a model that does not
+    /// compile stops the worker at start, with the model's name in the error.
+    public init(client: RedisClient, settings: WorkerSettings, logger: Logger = Logger(label: "radgrid.worker")) throws {
         self.settings = settings
         var logger = logger
         logger[metadataKey: "worker"] = "\(settings.name)"
         let configuration = TaskQueueConfiguration(prefix: settings.prefix, lease: settings.lease)
         queue = TaskQueue(client: client, name: GridKeys.taskQueue, configuration: configuration, logger: logger)
+        modelQueue = TaskQueue(client: client, name: GridKeys.modelQueue, configuration: configuration, logger: logger)
         store = StudyStore(client: client, prefix: settings.prefix, logger: logger, keyring: settings.blobKeys)
-        let pipeline = Pipeline(queue: queue, store: store, settings: settings, engine: ScreeningEngine(config: settings.screening),
-                                machine: StudyStateMachine(settings: settings.lifecycle), logger: logger, metrics: WorkerMetrics())
+        let models = settings.stages.contains(.ai) && !settings.models.isEmpty
+            ? try ModelScreeners(catalog: settings.models, options: settings.inference, logger: logger) : ModelScreeners(screeners: [])
+        let pipeline = Pipeline(queue: queue, modelQueue: modelQueue, store: store, settings: settings, engine: ScreeningEngine(config: settings.screening),
+                                models: models, machine: StudyStateMachine(settings: settings.lifecycle), logger: logger, metrics: WorkerMetrics())
         let counters = stats
-        consumer = TaskConsumer(queue: queue, configuration: .init(concurrency: settings.slots, shutdownGrace: settings.shutdownGrace, consumerName: settings.name)) { context in
+        let handler: @Sendable (TaskContext) async throws -> Void = { context in
             counters.withLock { $0.busy += 1 }
             do {
                 try await pipeline.handle(context)
@@ -81,13 +121,27 @@ public final class WorkerDaemon: Sendable {
                 throw error
             }
         }
-        heartbeat = WorkerHeartbeat(client: client, prefix: settings.prefix, name: settings.name, slots: settings.slots,
+        var consumers: [TaskConsumer] = []
+        if settings.stages.contains(.instance) {
+            consumers.append(TaskConsumer(queue: queue, configuration: .init(concurrency: settings.slots, shutdownGrace: settings.shutdownGrace,
+                                                                             consumerName: settings.name), handler: handler))
+        }
+        if settings.stages.contains(.ai) {
+            consumers.append(TaskConsumer(queue: modelQueue, configuration: .init(concurrency: settings.modelSlots, shutdownGrace: settings.shutdownGrace,
+                                                                                  consumerName: settings.name), handler: handler))
+        }
+        self.consumers = consumers
+        let slots = (settings.stages.contains(.instance) ? settings.slots : 0) + (settings.stages.contains(.ai) ? settings.modelSlots : 0)
+        heartbeat = WorkerHeartbeat(client: client, prefix: settings.prefix, name: settings.name, slots: slots,
                                     interval: settings.heartbeatInterval, counters: counters, logger: logger)
     }
 
-    /// The heartbeat first: a group stops services in reverse order, so the consumer drains
+    /// The first consumer (the `tasks` queue's, unless the worker serves only the ai stage).
+    public var consumer: TaskConsumer { consumers[0] }
+
+    /// The heartbeat first: a group stops services in reverse order, so the consumers drain
     /// while the heartbeat still reports the worker, as draining.
-    public var services: [any Service] { [heartbeat, DrainReporting(consumer: consumer, counters: stats)] }
+    public var services: [any Service] { [heartbeat] + consumers.map { DrainReporting(consumer: $0, counters: stats) } }
 }
 
 /// Runs the consumer and marks the worker draining as soon as its graceful shutdown begins.
@@ -147,9 +201,11 @@ struct WorkerMetrics: Sendable {
 /// the coordinators hear of it from the dead-letter stream.
 struct Pipeline: Sendable {
     let queue: TaskQueue
+    let modelQueue: TaskQueue
     let store: StudyStore
     let settings: WorkerSettings
     let engine: ScreeningEngine
+    let models: ModelScreeners
     let machine: StudyStateMachine
     let logger: Logger
     let metrics: WorkerMetrics
@@ -170,6 +226,7 @@ struct Pipeline: Sendable {
             switch task {
             case .instance(let instance): try await instanceTask(instance, context)
             case .study(let study): try await studyTask(study, context)
+            case .model(let model): try await modelTask(model, context)
             }
             metrics.timer(task.stage).recordNanoseconds(Int64(WallClock.monotonicNanoseconds() - started))
             metrics.stage(task.stage, outcome: "ok").increment()
@@ -225,6 +282,46 @@ struct Pipeline: Sendable {
 
     // MARK: Study stage
 
+    /// The instance results of one run of a study, by series.
+    struct Gathered {
+        var resultKeys: [String] = []
+        var bySeries: [String: [InstanceResult]] = [:]
+        var order: [String] = []
+        var outcomes: [(SOPInstanceUID, InstanceOutcome)] = []
+        var failures: [FailedInstance] = []
+        var unscreened = 0, nonImage = 0
+        var headers: [InstanceDescriptors] = []
+        var thumbnails: [String: [UInt8]] = [:]
+
+        var series: [(String, [InstanceResult])] { order.map { ($0, bySeries[$0]!) } }
+
+        static func info(_ uid: String, _ items: [InstanceResult]) -> SeriesInfo {
+            SeriesInfo(seriesInstanceUID: uid, modality: items[0].header.modality, bodyPart: items[0].header.bodyPart)
+        }
+    }
+
+    /// Gathers the instance results (one pipelined round trip).
+    func gather(study: StudyUID, generation: Int, sops: [SOPInstanceUID]) async throws -> Gathered {
+        var g = Gathered()
+        g.resultKeys = sops.map { queue.keys.result(GridTask.instanceKey(study: study, generation: generation, sop: $0)) }
+        let replies = try await client.pipeline(g.resultKeys.map { RedisCommand("GET", RedisArgument($0)) })
+        for (sop, result) in zip(sops, await Self.decodeResults(replies)) {
+            g.outcomes.append((sop, result.outcome))
+            if let descriptors = result.descriptors { g.headers.append(descriptors) }
+            switch result {
+            case .slice(let slice):
+                if g.bySeries[slice.header.series] == nil { g.order.append(slice.header.series) }
+                g.bySeries[slice.header.series, default: []].append(slice)
+            case .unscreened(_, let series, _, let thumbnail):
+                g.unscreened += 1
+                if let thumbnail, g.thumbnails[series] == nil { g.thumbnails[series] = thumbnail }
+            case .nonImage: g.nonImage += 1
+            case .failed(let code): g.failures.append(FailedInstance(sop: sop, code: code))
+            }
+        }
+        return g
+    }
+
     func studyTask(_ task: StudyTask, _ context: TaskContext) async throws {
         guard let record = try await store.record(task.study), record.generation == task.generation else { return }
         let handoff = Effect(command: "XADD", key: store.keys.screenedStream, arguments: ["MAXLEN", "~", "100000", "*", "study", task.study.rawValue].map { Array($0.utf8) })
@@ -235,50 +332,89 @@ struct Pipeline: Sendable {
             return
         default: return
         }
-        // Gather the instance results (one pipelined round trip).
-        let resultKeys = task.sops.map { queue.keys.result(GridTask.instanceKey(study: task.study, generation: task.generation, sop: $0)) }
-        let replies = try await client.pipeline(resultKeys.map { RedisCommand("GET", RedisArgument($0)) })
-        var bySeries: [String: [InstanceResult]] = [:]
-        var order: [String] = []
-        var outcomes: [(SOPInstanceUID, InstanceOutcome)] = []
-        var failures: [FailedInstance] = []
-        var unscreened = 0, nonImage = 0
-        var headers: [InstanceDescriptors] = []
-        var thumbnails: [String: [UInt8]] = [:]
-        for (sop, result) in zip(task.sops, await Self.decodeResults(replies)) {
-            outcomes.append((sop, result.outcome))
-            if let descriptors = result.descriptors { headers.append(descriptors) }
-            switch result {
-            case .slice(let slice):
-                if bySeries[slice.header.series] == nil { order.append(slice.header.series) }
-                bySeries[slice.header.series, default: []].append(slice)
-            case .unscreened(_, let series, _, let thumbnail):
-                unscreened += 1
-                if let thumbnail, thumbnails[series] == nil { thumbnails[series] = thumbnail }
-            case .nonImage: nonImage += 1
-            case .failed(let code): failures.append(FailedInstance(sop: sop, code: code))
-            }
-        }
-        try await store.recordOutcomes(task.study, outcomes)
+        var g = try await gather(study: task.study, generation: task.generation, sops: task.sops)
+        try await store.recordOutcomes(task.study, g.outcomes)
         let event: StudyEvent
-        if order.isEmpty && unscreened == 0 {
-            event = failures.isEmpty ? .nonDiagnostic(nonImageInstances: nonImage, generation: task.generation)
-                : .unreadable(failures, generation: task.generation)
+        if g.order.isEmpty && g.unscreened == 0 {
+            event = g.failures.isEmpty ? .nonDiagnostic(nonImageInstances: g.nonImage, generation: task.generation)
+                : .unreadable(g.failures, generation: task.generation)
         } else {
-            var outcome = try await screen(order.map { ($0, bySeries[$0]!) }, unscreened: unscreened, nonImage: nonImage, failures: failures, thumbnails: &thumbnails)
-            outcome.headers = InstanceDescriptors.study(headers)
+            var outcome = try await screen(g.series, unscreened: g.unscreened, nonImage: g.nonImage, failures: g.failures, thumbnails: &g.thumbnails)
+            outcome.headers = InstanceDescriptors.study(g.headers)
+            if settings.models.entries.contains(where: { entry in g.series.contains { entry.manifest.matches(Gathered.info($0.0, $0.1)) } }) {
+                // A model screens one of its series: the ai stage finishes the screen. The
+                // instance results stay for it (they expire with the queue's result TTL).
+                try await store.recordThumbnails(task.study, g.thumbnails)
+                try await handToModels(ModelTask(study: task.study, generation: task.generation, sops: task.sops), outcome: outcome, lane: record.priority)
+                return
+            }
             event = .screened(outcome, generation: task.generation)
         }
-        try await store.recordThumbnails(task.study, thumbnails)
+        try await store.recordThumbnails(task.study, g.thumbnails)
         try await store.handle(event, study: task.study, actor: actor, machine: machine)
         // The instance results have served their purpose.
-        for key in resultKeys { context.addEffect(Effect(command: "DEL", key: key, arguments: [])) }
+        for key in g.resultKeys { context.addEffect(Effect(command: "DEL", key: key, arguments: [])) }
         if case .screened(let outcome, _) = event {
             metrics.studies.increment()
             context.addEffect(handoff)
             logger.info("study screened", metadata: ["study": "\(task.study)", "urgency": "\(outcome.urgency.rawValue)", "images": "\(outcome.screenedImages)",
-                                                     "failed": "\(failures.count)"])
+                                                     "failed": "\(g.failures.count)"])
         }
+    }
+
+    /// Keeps the rule-based screen for the model task and enqueues it (idempotent by key: a
+    /// study task run twice enqueues one model task).
+    func handToModels(_ task: ModelTask, outcome: ScreeningOutcome, lane: Priority) async throws {
+        let key = GridTask.model(task).key
+        let pending = GridKeys(prefix: settings.prefix).pendingScreening(key)
+        _ = try await client.send("SET", RedisArgument(pending), RedisArgument(Array(try JSONEncoder().encode(outcome))), "EX", "86400")
+        _ = try await modelQueue.enqueue(TaskSpec(key: key, payload: GridTask.model(task).payload(), lane: lane))
+        logger.info("study handed to the ai stage", metadata: ["study": "\(task.study)", "lane": "\(lane)"])
+    }
+
+    // MARK: AI stage
+
+    func modelTask(_ task: ModelTask, _ context: TaskContext) async throws {
+        guard let record = try await store.record(task.study), record.generation == task.generation,
+              [.queued, .processing].contains(record.state) else { return }
+        guard !models.isEmpty else { throw TaskFailure.permanent("worker.noModels") }
+        let key = GridTask.model(task).key
+        let pending = GridKeys(prefix: settings.prefix).pendingScreening(key)
+        guard let saved = try await client.send("GET", RedisArgument(pending)).bytes,
+              var outcome = try? JSONDecoder().decode(ScreeningOutcome.self, from: Data(saved)) else {
+            throw TaskFailure.permanent("worker.screeningMissing") // expired: the study is failed and can be requeued
+        }
+        let g = try await gather(study: task.study, generation: task.generation, sops: task.sops)
+        var ran: [ModelProvenance] = outcome.models ?? []
+        for (uid, items) in g.series {
+            let info = Gathered.info(uid, items)
+            let screeners = models.screeners(for: info)
+            guard !screeners.isEmpty else { continue }
+            let pre = try SeriesPreprocessor.process(items.map(\.sliceInput), info: info, options: .screening)
+            for screener in screeners {
+                let output = try await screener.screen(pre)
+                if !ran.contains(screener.provenance) { ran.append(screener.provenance) }
+                outcome.urgency = max(outcome.urgency, output.urgency)
+                outcome.score = max(outcome.score, output.suspicionScore)
+                for finding in output.findings {
+                    outcome.findings.append(ScreeningFinding(code: finding.code, probability: finding.probability, series: try? SeriesUID(uid),
+                                                             source: "\(output.screenerID)@\(output.screenerVersion)", model: output.model))
+                }
+                logger.debug("model screened a series", metadata: ["study": "\(task.study)", "model": "\(screener.provenance)",
+                                                                   "findings": "\(output.findings.count)", "ms": "\(Int(output.runTimeMs))"])
+            }
+        }
+        outcome.models = ran
+        try await store.handle(.screened(outcome, generation: task.generation), study: task.study, actor: actor, machine: machine)
+        // The hand-off to the router and the clean-up live in the tasks queue's slot, apart from
+        // this task's: a lost hand-off is repaired by the sweeper, results expire by TTL.
+        var tail = [RedisCommand(["XADD", RedisArgument(store.keys.screenedStream), "MAXLEN", "~", "100000", "*", "study", RedisArgument(task.study.rawValue)])]
+        tail += g.resultKeys.map { RedisCommand("DEL", RedisArgument($0)) }
+        _ = try await client.pipeline(tail)
+        context.addEffect(Effect(command: "DEL", key: pending, arguments: []))
+        metrics.studies.increment()
+        logger.info("study screened", metadata: ["study": "\(task.study)", "urgency": "\(outcome.urgency.rawValue)", "images": "\(outcome.screenedImages)",
+                                                 "models": "\(ran.map(\.description).joined(separator: ","))"])
     }
 
     /// Runs the screeners on each greyscale series, and makes its worklist thumbnail.
