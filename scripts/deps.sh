@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(redis-server libhiredis-dev libsqlite3-dev libzstd-dev zlib1g-dev pkg-config zstd
   libjpeg62-turbo-dev libcharls-dev libopenjp2-7-dev libopenjph-dev dcmtk libgdcm-tools openjph-tools python3-pip
-  chromium fonts-noto-cjk orthanc orthanc-dicomweb stunnel4 systemd libonnx-testdata)
+  chromium fonts-noto-cjk orthanc orthanc-dicomweb stunnel4 systemd libonnx-testdata prometheus)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
