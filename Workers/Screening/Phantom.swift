@@ -302,7 +302,12 @@ public struct Phantom: Sendable {
                 c = (c0.0 + rng.uniform(-1, 1) * (lungR.0 - r - 6), c0.1 + rng.uniform(-1, 1) * (lungR.1 - r - 6),
                      rng.uniform(-zHalf + r + s.sliceSpacing, zHalf - r - s.sliceSpacing))
                 let q = pow((c.0 - c0.0) / (lungR.0 - r - 5), 2) + pow((c.1 - c0.1) / (lungR.1 - r - 5), 2) + pow((c.2 - c0.2) / (lungR.2 - r - 5), 2)
-                if q < 1 { break }
+                // The heart overlaps the lung ellipsoids: a nodule there is painted over soft
+                // tissue and cannot be seen, so hard phantoms keep it clear (1.3 x its radius
+                // covers the random shape, plus 4 mm). Default phantoms keep their old draws.
+                let g = 1.3 * r + 4
+                let inHeart = pow((c.0 - 12) / (55 + g), 2) + pow((c.1 + 20) / (48 + g), 2) + pow((c.2 + 55) / (55 + g), 2) < 1
+                if q < 1 && !(s.hard && inHeart) { break }
             }
             let hu: Double
             var radii = (r, r, r)
