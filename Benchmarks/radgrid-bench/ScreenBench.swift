@@ -168,7 +168,7 @@ struct ScreenBench: AsyncParsableCommand {
             if !skipOnnxruntime {
                 let tensor = try ModelInputTensor.slices(series, spec: manifest.input)
                 let shape = [series.volume.depth, manifest.input.channels, manifest.input.size[0], manifest.input.size[1]]
-                try NPY32.write(tensor, shape: shape, to: work.appendingPathComponent(String(format: "series-%05d.npy", i)).path)
+                try NumPyArray(shape: shape, values: tensor).write(to: work.appendingPathComponent(String(format: "series-%05d.npy", i)).path)
             }
         }
         let n = Double(modelCount)
@@ -226,7 +226,7 @@ struct ScreenBench: AsyncParsableCommand {
         let files = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".npy") }.sorted().map { "\(folder)/\($0)" }
         guard let first = files.first else { throw ScreeningError.invalidInput("no .npy files in \(folder)") }
         let inputName = screener.manifest.input.tensor
-        func runSeries(_ array: NPY32, limit: Int = .max) async throws -> Int {
+        func runSeries(_ array: NumPyArray, limit: Int = .max) async throws -> Int {
             let perSlice = array.shape.dropFirst().reduce(1, *)
             let total = min(array.shape[0], limit)
             var start = 0
@@ -238,14 +238,14 @@ struct ScreenBench: AsyncParsableCommand {
             }
             return total
         }
-        _ = try await runSeries(try NPY32.read(first), limit: Self.batch)
+        _ = try await runSeries(try NumPyArray.read(first), limit: Self.batch)
         var perRepeat: [Double] = []
         var slices = 0
         for _ in 0..<timingRepeat {
             var nanoseconds: UInt64 = 0
             slices = 0
             for file in files {
-                let array = try NPY32.read(file)
+                let array = try NumPyArray.read(file)
                 let t0 = WallClock.monotonicNanoseconds()
                 slices += try await runSeries(array)
                 nanoseconds += WallClock.monotonicNanoseconds() - t0
@@ -306,46 +306,3 @@ private extension Optional {
     }
 }
 
-/// NumPy's .npy format 1.0, float32 little-endian, C order: the tensors onnx_reference.py times.
-struct NPY32 {
-    var shape: [Int]
-    var values: [Float]
-
-    /// Magic, version, header length (LE u16), a Python dict literal padded with spaces so the
-    /// data starts on a 64-byte boundary, then the raw values.
-    static func write(_ values: [Float], shape: [Int], to path: String) throws {
-        precondition(values.count == shape.reduce(1, *), "shape does not match the values")
-        let dims = shape.count == 1 ? "\(shape[0])," : shape.map(String.init).joined(separator: ", ")
-        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (\(dims)), }"
-        let total = ((10 + header.utf8.count + 1 + 63) / 64) * 64
-        header += String(repeating: " ", count: total - 10 - header.utf8.count - 1) + "\n"
-        var data = Data([0x93] + Array("NUMPY".utf8) + [1, 0])
-        let length = UInt16(header.utf8.count)
-        data.append(contentsOf: [UInt8(length & 0xff), UInt8(length >> 8)])
-        data.append(contentsOf: Array(header.utf8))
-        values.withUnsafeBytes { data.append(contentsOf: $0) }
-        try data.write(to: URL(fileURLWithPath: path))
-    }
-
-    /// Reads what `write` wrote (version 1.0, `<f4`, C order); anything else is refused.
-    static func read(_ path: String) throws -> NPY32 {
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        guard data.count >= 10, data.prefix(6) == Data([0x93] + Array("NUMPY".utf8)), data[data.startIndex + 6] == 1 else {
-            throw ScreeningError.invalidInput("\(path) is not an .npy 1.0 file")
-        }
-        let length = Int(data[data.startIndex + 8]) | Int(data[data.startIndex + 9]) << 8
-        guard data.count >= 10 + length else { throw ScreeningError.invalidInput("\(path): truncated header") }
-        let header = String(decoding: data[(data.startIndex + 10)..<(data.startIndex + 10 + length)], as: UTF8.self)
-        guard header.contains("'descr': '<f4'"), header.contains("'fortran_order': False"),
-              let open = header.range(of: "'shape': ("), let close = header[open.upperBound...].firstIndex(of: ")") else {
-            throw ScreeningError.invalidInput("\(path): not a C-order float32 array")
-        }
-        let shape = header[open.upperBound..<close].split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        let count = shape.reduce(1, *)
-        let body = data.dropFirst(10 + length)
-        guard body.count == count * 4 else { throw ScreeningError.invalidInput("\(path): \(body.count) data bytes for shape \(shape)") }
-        var values = [Float](repeating: 0, count: count)
-        values.withUnsafeMutableBytes { out in _ = body.copyBytes(to: out) }
-        return NPY32(shape: shape, values: values)
-    }
-}

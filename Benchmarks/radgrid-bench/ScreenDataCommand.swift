@@ -79,7 +79,7 @@ struct ScreenDataCommand: AsyncParsableCommand {
         guard labels.count == n else {
             throw ScreeningError.invalidInput("case \(index): \(labels.count) slice labels for \(n) slices")
         }
-        try writeNPYFloat16(tensor, shape: [n, 1, h, w], to: dir.appendingPathComponent("case-\(index).npy"))
+        try NumPyArray(shape: [n, 1, h, w], values: tensor).write(to: dir.appendingPathComponent("case-\(index).npy").path, precision: .float16)
 
         let lesions: [[String: Any]] = phantom.lesions.map { l in
             ["diameter": l.diameterMM, "hu": l.hu, "center": l.center, "radii": l.radiiMM ?? [l.diameterMM / 2, l.diameterMM / 2, l.diameterMM / 2]]
@@ -91,23 +91,5 @@ struct ScreenDataCommand: AsyncParsableCommand {
         ]
         let line = String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self)
         return CaseResult(index: index, line: line, ms: Double(WallClock.monotonicNanoseconds() - t0) / 1e6)
-    }
-
-    /// NPY format 1.0: magic, version, little-endian header length, a Python dict literal
-    /// padded with spaces so the data starts on a 64-byte boundary, then the raw data.
-    static func writeNPYFloat16(_ values: [Float], shape: [Int], to url: URL) throws {
-        precondition(values.count == shape.reduce(1, *), "shape does not match the values")
-        var dict = "{'descr': '<f2', 'fortran_order': False, 'shape': (\(shape.map(String.init).joined(separator: ", ")),), }"
-        let pre = 10
-        let total = ((pre + dict.utf8.count + 1 + 63) / 64) * 64
-        dict += String(repeating: " ", count: total - pre - dict.utf8.count - 1) + "\n"
-        var data = Data([0x93] + Array("NUMPY".utf8) + [1, 0])
-        let hl = UInt16(dict.utf8.count)
-        data.append(contentsOf: [UInt8(hl & 0xff), UInt8(hl >> 8)])
-        data.append(contentsOf: Array(dict.utf8))
-        var halves = [UInt16](repeating: 0, count: values.count)
-        for i in values.indices { halves[i] = Float16(values[i]).bitPattern.littleEndian }
-        halves.withUnsafeBytes { data.append(contentsOf: $0) }
-        try data.write(to: url)
     }
 }

@@ -76,10 +76,10 @@ import Testing
             let ours = try #require(outputs.first).tensor
 
             let input = "\(work)/\(manifest.name)-in.npy", output = "\(work)/\(manifest.name)-out.npy"
-            try NPY.write(values, shape: shape, to: input)
+            try NumPyArray(shape: shape, values: values).write(to: input)
             let (status, log) = try Self.python(["run", entry.modelPath, input, output, "--threads", "1"], in: work)
             try #require(status == 0, "onnx_reference.py run failed for \(manifest.name) (python3 and onnxruntime are needed: scripts/pydeps.sh): \(log)")
-            let reference = try NPY.read(output)
+            let reference = try NumPyArray.read(output)
             #expect(reference.shape == ours.shape, "\(manifest.name): onnxruntime \(reference.shape), OpenVINO \(ours.shape)")
             let a = ours.floats()
             try #require(a.count == reference.values.count)
@@ -292,52 +292,5 @@ import Testing
         try process.run()
         process.waitUntilExit()
         return (process.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
-    }
-}
-
-/// NumPy's .npy format 1.0, float32 little-endian, C order: what onnx_reference.py reads and writes.
-enum NPY {
-    struct Array32 {
-        var shape: [Int]
-        var values: [Float]
-    }
-
-    /// Magic, version, header length (LE u16), a Python dict literal padded with spaces so the
-    /// data starts on a 64-byte boundary, then the raw values.
-    static func write(_ values: [Float], shape: [Int], to path: String) throws {
-        precondition(values.count == shape.reduce(1, *), "shape does not match the values")
-        let dims = shape.count == 1 ? "\(shape[0])," : shape.map(String.init).joined(separator: ", ")
-        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (\(dims)), }"
-        let total = ((10 + header.utf8.count + 1 + 63) / 64) * 64
-        header += String(repeating: " ", count: total - 10 - header.utf8.count - 1) + "\n"
-        var data = Data([0x93] + Swift.Array("NUMPY".utf8) + [1, 0])
-        let length = UInt16(header.utf8.count)
-        data.append(contentsOf: [UInt8(length & 0xff), UInt8(length >> 8)])
-        data.append(contentsOf: Swift.Array(header.utf8))
-        values.withUnsafeBytes { data.append(contentsOf: $0) }
-        try data.write(to: URL(fileURLWithPath: path))
-    }
-
-    static func read(_ path: String) throws -> Array32 {
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        let bytes = [UInt8](data)
-        guard bytes.count >= 10, bytes[0] == 0x93, Swift.Array(bytes[1..<6]) == Swift.Array("NUMPY".utf8) else {
-            throw ScreeningError.invalidInput("\(path) is not an .npy file")
-        }
-        // Version 1 has a 2-byte header length, versions 2 and 3 a 4-byte one.
-        let (start, length) = bytes[6] == 1 ? (10, Int(bytes[8]) | Int(bytes[9]) << 8)
-            : (12, Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24)
-        guard bytes.count >= start + length else { throw ScreeningError.invalidInput("\(path): truncated header") }
-        let header = String(decoding: bytes[start..<(start + length)], as: UTF8.self)
-        guard header.contains("'descr': '<f4'"), header.contains("'fortran_order': False"),
-              let open = header.range(of: "'shape': ("), let close = header[open.upperBound...].firstIndex(of: ")") else {
-            throw ScreeningError.invalidInput("\(path): not a C-order float32 array (\(header))")
-        }
-        let shape = header[open.upperBound..<close].split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        let count = shape.reduce(1, *)
-        let body = bytes[(start + length)...]
-        guard body.count == count * 4 else { throw ScreeningError.invalidInput("\(path): \(body.count) data bytes for shape \(shape)") }
-        let values = body.withUnsafeBytes { raw in (0..<count).map { Float(bitPattern: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self).littleEndian) } }
-        return Array32(shape: shape, values: values)
     }
 }
