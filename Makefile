@@ -25,7 +25,8 @@ build-release: deps
 
 # The suites that run the whole grid as processes (and a browser) run after the rest, not
 # beside it: on two cores they would starve the timing checks of the others.
-WHOLE_GRID_TESTS := GridEndToEndTests|PortalEndToEndTests|DIMSEGridTests|EdgeGridTests|AuditCheckpointGridTests|LeastPrivilegeGridTests
+# So do the suites that run heavy outside tools (kubernetes-validate, onnxruntime in Python).
+WHOLE_GRID_TESTS := GridEndToEndTests|PortalEndToEndTests|DIMSEGridTests|EdgeGridTests|AuditCheckpointGridTests|LeastPrivilegeGridTests|DeploymentManifestTests|ModelScreenerTests
 
 ## test: build everything (integration tests start the real executables), then run the
 ## whole suite against a private redis-server on a free port, always stopped afterwards.
