@@ -82,7 +82,8 @@ struct DemoCommand: AsyncParsableCommand {
             let findings = study.findings ?? []
             print("  \(study.uid.suffix(24))  \(study.urgency.isEmpty ? "-" : study.urgency)  \(study.priority)  \(findings.isEmpty ? "no finding" : findings.joined(separator: "; "))")
         }
-        if let models = list.compactMap(\.models).first(where: { !$0.isEmpty }) { print("  models: \(models.joined(separator: ", "))") }
+        let models = Set(list.flatMap { $0.models ?? [] }).sorted()
+        if !models.isEmpty { print("  models: \(models.joined(separator: ", "))") }
         if list.contains(where: { !settled.contains($0.state) }) { throw ValidationError("not every study reached an expert within \(Int(timeout)) s") }
         print(String(format: "\nall %d studies routed in %.1f s (demo files in %@)", list.count, Date().timeIntervalSince(started), root))
     }
