@@ -380,9 +380,12 @@ struct Pipeline: Sendable {
         guard !models.isEmpty else { throw TaskFailure.permanent("worker.noModels") }
         let key = GridTask.model(task).key
         let pending = GridKeys(prefix: settings.prefix).pendingScreening(key)
-        guard let saved = try await client.send("GET", RedisArgument(pending)).bytes,
-              var outcome = try? JSONDecoder().decode(ScreeningOutcome.self, from: Data(saved)) else {
+        guard let saved = try await client.send("GET", RedisArgument(pending)).bytes else {
             throw TaskFailure.permanent("worker.screeningMissing") // expired: the study is failed and can be requeued
+        }
+        var outcome: ScreeningOutcome
+        do { outcome = try JSONDecoder().decode(ScreeningOutcome.self, from: Data(saved)) } catch {
+            throw TaskFailure.permanent("worker.screeningUnreadable")
         }
         let g = try await gather(study: task.study, generation: task.generation, sops: task.sops)
         var ran: [ModelProvenance] = outcome.models ?? []
@@ -410,7 +413,7 @@ struct Pipeline: Sendable {
         // this task's: a lost hand-off is repaired by the sweeper, results expire by TTL.
         var tail = [RedisCommand(["XADD", RedisArgument(store.keys.screenedStream), "MAXLEN", "~", "100000", "*", "study", RedisArgument(task.study.rawValue)])]
         tail += g.resultKeys.map { RedisCommand("DEL", RedisArgument($0)) }
-        _ = try await client.pipeline(tail)
+        for reply in try await client.pipeline(tail) { _ = try reply.throwingServerError() }
         context.addEffect(Effect(command: "DEL", key: pending, arguments: []))
         metrics.studies.increment()
         logger.info("study screened", metadata: ["study": "\(task.study)", "urgency": "\(outcome.urgency.rawValue)", "images": "\(outcome.screenedImages)",
