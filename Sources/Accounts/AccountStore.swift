@@ -96,15 +96,9 @@ public struct AccountStore: Sendable {
 
     /// Accounts by user id with their role (no hashes), for `radgridctl accounts list`.
     public func accounts() async throws -> [Principal] {
-        var users: [String] = []
-        var cursor = "0"
-        repeat {
-            let reply = try await client.send("SCAN", RedisArgument(cursor), "MATCH", RedisArgument(keys.account("*")), "COUNT", "1000")
-            guard let parts = reply.array, parts.count == 2 else { break }
-            cursor = parts[0].string ?? "0"
-            let prefix = keys.account("")
-            users += (parts[1].array ?? []).compactMap { $0.string.map { String($0.dropFirst(prefix.count)) } }
-        } while cursor != "0"
+        let prefix = keys.account("")
+        // Accounts are spread over a cluster's slots: every master is scanned.
+        let users = try await client.scanKeys(matching: keys.account("*")).map { String($0.dropFirst(prefix.count)) }
         var result: [Principal] = []
         for user in users.sorted() { if let stored = try await account(user) { result.append(stored.principal) } }
         return result

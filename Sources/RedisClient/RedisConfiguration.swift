@@ -21,6 +21,19 @@ public struct RedisConfiguration: Sendable, Equatable {
     public var reconnectBackoffMax: Duration
     /// How long a command waits for the server to come back before failing.
     public var reconnectWait: Duration
+    /// Seed nodes of a Redis Cluster; empty for a single server (`endpoint`). The client
+    /// learns the rest of the cluster from them.
+    public var clusterSeeds: [Endpoint]
+    /// How long a cluster command keeps retrying through redirections, `TRYAGAIN`,
+    /// `CLUSTERDOWN` and a master's failover before it fails.
+    public var clusterRetryWindow: Duration
+    /// Replicas that must acknowledge a durable write (`WAIT`) before it counts as done;
+    /// 0 turns durable writes into ordinary ones. See `RedisClient.pipeline(_:durable:)`.
+    public var acknowledgeReplicas: Int
+    /// Longest wait for those acknowledgements.
+    public var acknowledgeTimeout: Duration
+
+    public var isCluster: Bool { !clusterSeeds.isEmpty }
 
     public init(
         endpoint: Endpoint = .tcp(host: "127.0.0.1", port: 6379),
@@ -32,7 +45,11 @@ public struct RedisConfiguration: Sendable, Equatable {
         poolSize: Int = 4,
         reconnectBackoffInitial: Duration = .milliseconds(20),
         reconnectBackoffMax: Duration = .seconds(1),
-        reconnectWait: Duration = .seconds(5)
+        reconnectWait: Duration = .seconds(5),
+        clusterSeeds: [Endpoint] = [],
+        clusterRetryWindow: Duration = .seconds(10),
+        acknowledgeReplicas: Int = 0,
+        acknowledgeTimeout: Duration = .milliseconds(500)
     ) {
         self.endpoint = endpoint
         self.username = username
@@ -44,14 +61,24 @@ public struct RedisConfiguration: Sendable, Equatable {
         self.reconnectBackoffInitial = reconnectBackoffInitial
         self.reconnectBackoffMax = reconnectBackoffMax
         self.reconnectWait = reconnectWait
+        self.clusterSeeds = clusterSeeds
+        self.clusterRetryWindow = clusterRetryWindow
+        self.acknowledgeReplicas = max(0, acknowledgeReplicas)
+        self.acknowledgeTimeout = acknowledgeTimeout
     }
 
-    /// Parses `redis://[user:password@]host[:port][/db]` or `unix:///path/to/socket[?db=N]`.
-    /// Query items `timeout=<seconds>` and `pool=<n>` tune the client.
+    /// Parses `redis://[user:password@]host[:port][/db]`, `unix:///path/to/socket[?db=N]` or
+    /// `redis+cluster://[user:password@]host:port,host:port` (seed nodes of a Redis Cluster;
+    /// `redis://…?cluster=1` means the same). Query items: `timeout=<seconds>` and `pool=<n>`
+    /// tune the client (`pool` is per node in a cluster), `wait=<replicas>` and
+    /// `waitTimeout=<ms>` the acknowledgement of durable writes.
     public init(url: String) throws(RedisError) {
         self.init()
         var rest: Substring
-        if url.hasPrefix("redis://") {
+        if url.hasPrefix("redis+cluster://") {
+            rest = url.dropFirst("redis+cluster://".count)
+            clusterSeeds = [.tcp(host: "", port: 0)]  // parsed below
+        } else if url.hasPrefix("redis://") {
             rest = url.dropFirst("redis://".count)
         } else if url.hasPrefix("unix://") {
             rest = url.dropFirst("unix://".count)
@@ -79,9 +106,9 @@ public struct RedisConfiguration: Sendable, Equatable {
                 password = Self.percentDecoded(credentials)
             }
         }
-        var hostPort = rest
+        var hostPorts = rest
         if let slash = rest.firstIndex(of: "/") {
-            hostPort = rest[..<slash]
+            hostPorts = rest[..<slash]
             let databaseText = rest[rest.index(after: slash)...]
             if !databaseText.isEmpty {
                 guard let number = Int(databaseText), number >= 0 else {
@@ -90,6 +117,19 @@ public struct RedisConfiguration: Sendable, Equatable {
                 database = number
             }
         }
+        let seeds = try hostPorts.split(separator: ",", omittingEmptySubsequences: false).map { (part) throws(RedisError) -> Endpoint in
+            try Self.endpoint(part)
+        }
+        if !isCluster, seeds.count > 1 {
+            throw RedisError(.invalidURL, "several hosts need redis+cluster://")
+        }
+        endpoint = seeds[0]
+        if isCluster { clusterSeeds = seeds }
+        try applyQuery(query)
+        if isCluster && database != 0 { throw RedisError(.invalidURL, "a Redis Cluster has only database 0") }
+    }
+
+    private static func endpoint(_ hostPort: Substring) throws(RedisError) -> Endpoint {
         var host = String(hostPort)
         var port = 6379
         if hostPort.hasPrefix("[") {
@@ -110,18 +150,26 @@ public struct RedisConfiguration: Sendable, Equatable {
         }
         guard (1...65535).contains(port) else { throw RedisError(.invalidURL, "port \(port) is out of range") }
         if host.isEmpty { host = "127.0.0.1" }
-        endpoint = .tcp(host: host, port: port)
-        try applyQuery(query)
+        return .tcp(host: host, port: port)
     }
 
     /// The URL without the password, for logs and `radgridctl ping`.
     public var redactedURL: String {
         switch endpoint {
         case .unix(let path): return "unix://\(path)" + (database != 0 ? "?db=\(database)" : "")
-        case .tcp(let host, let port):
+        case .tcp:
             let user = username.map { "\($0):***@" } ?? (password != nil ? "***@" : "")
-            let shownHost = host.contains(":") ? "[\(host)]" : host
-            return "redis://\(user)\(shownHost):\(port)" + (database != 0 ? "/\(database)" : "")
+            if isCluster {
+                return "redis+cluster://\(user)" + clusterSeeds.map(Self.hostPort).joined(separator: ",")
+            }
+            return "redis://\(user)\(Self.hostPort(endpoint))" + (database != 0 ? "/\(database)" : "")
+        }
+    }
+
+    static func hostPort(_ endpoint: Endpoint) -> String {
+        switch endpoint {
+        case .unix(let path): return path
+        case .tcp(let host, let port): return (host.contains(":") ? "[\(host)]" : host) + ":\(port)"
         }
     }
 
@@ -142,6 +190,16 @@ public struct RedisConfiguration: Sendable, Equatable {
             case "timeout":
                 guard let seconds = Double(parts[1]), seconds > 0 else { throw RedisError(.invalidURL, "timeout must be seconds > 0") }
                 commandTimeout = .milliseconds(Int64(seconds * 1000))
+            case "cluster":
+                guard parts[1] == "1" || parts[1] == "0" else { throw RedisError(.invalidURL, "cluster must be 1 or 0") }
+                if parts[1] == "1", !isCluster, case .tcp = endpoint { clusterSeeds = [endpoint] }
+                if parts[1] == "1", case .unix = endpoint { throw RedisError(.invalidURL, "a Redis Cluster is reached over TCP") }
+            case "wait":
+                guard let replicas = Int(parts[1]), replicas >= 0 else { throw RedisError(.invalidURL, "wait must be a number of replicas") }
+                acknowledgeReplicas = replicas
+            case "waitTimeout":
+                guard let milliseconds = Int(parts[1]), milliseconds > 0 else { throw RedisError(.invalidURL, "waitTimeout must be milliseconds > 0") }
+                acknowledgeTimeout = .milliseconds(milliseconds)
             case "pool":
                 guard let size = Int(parts[1]), size > 0 else { throw RedisError(.invalidURL, "pool must be a positive number") }
                 poolSize = size

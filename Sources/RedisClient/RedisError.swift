@@ -22,6 +22,9 @@ public struct RedisError: CodedError, Equatable {
         public static let closed = Code(raw: "redis.closed")
         /// A reply had an unexpected shape for the typed helper that read it.
         public static let unexpectedReply = Code(raw: "redis.unexpectedReply")
+        /// A durable write reached the master but fewer replicas than asked acknowledged it
+        /// in time: it may be lost if the master fails now.
+        public static let notReplicated = Code(raw: "redis.notReplicated")
 
         public var description: String { raw }
     }
