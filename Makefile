@@ -30,6 +30,8 @@ WHOLE_GRID_TESTS := GridEndToEndTests|PortalEndToEndTests|DIMSEGridTests|EdgeGri
 # The model and hard-phantom suites keep both cores busy for a while (phantom generation,
 # inference): run beside the rest, they held up the cooperative pool that other suites'
 # timing checks wait on. They run apart, between the two.
+# The suites that run a second time against a Redis Cluster (3 masters, 3 replicas).
+CLUSTER_TESTS := TaskQueueTests|StudyStoreTests|RouterRedisTests|RouterConcurrencyTests|CoordinatorTests|AccountStoreTests|GridEndToEndTests
 MODEL_TESTS := HardPhantomTests|ModelInputTests|OpenVINONodeTests|SiteModelExampleTests|ModelStageTests
 
 ## test: build everything (integration tests start the real executables), then run the
@@ -37,12 +39,15 @@ MODEL_TESTS := HardPhantomTests|ModelInputTests|OpenVINONodeTests|SiteModelExamp
 ## The pinned Python references (.pydeps: pydicom's charset files, …) are installed first.
 ## Last, a short fixed-seed libFuzzer run of both DICOM harnesses under AddressSanitizer
 ## (fails if they do not build or anything crashes; their build lives in .build-fuzz).
+## The queue, store, router, coordinator and end-to-end suites then run again against a
+## private Redis Cluster (scripts/with-private-redis-cluster.sh).
 test: deps
 	scripts/pydeps.sh
 	$(SWIFT) build --build-tests
 	scripts/with-private-redis.sh -- $(SWIFT) test --skip-build --skip '$(WHOLE_GRID_TESTS)|$(MODEL_TESTS)'
 	scripts/with-private-redis.sh -- $(SWIFT) test --skip-build --filter '$(MODEL_TESTS)'
 	scripts/with-private-redis.sh -- $(SWIFT) test --skip-build --filter '$(WHOLE_GRID_TESTS)'
+	scripts/with-private-redis-cluster.sh -- $(SWIFT) test --skip-build --filter '$(CLUSTER_TESTS)'
 	scripts/fuzz-dicom.sh --smoke
 
 ## soak: the long chaos/soak variants of the integration tests.

@@ -40,7 +40,7 @@ import TestSupport
     /// Every key and string value under the prefix, to look for secrets.
     func dump(_ fixture: Fixture) async throws -> String {
         var text = ""
-        for key in (try await fixture.client.send("KEYS", RedisArgument(fixture.prefix.value + "*")).array ?? []).compactMap(\.string) {
+        for key in try await fixture.client.scanKeys(matching: fixture.prefix.value + "*") {
             text += key + "\n"
             let type = try await fixture.client.send("TYPE", RedisArgument(key)).string ?? ""
             switch type {
@@ -149,7 +149,7 @@ import TestSupport
         try await withAccounts({ $0.idleTimeout = .seconds(4); $0.maximumLifetime = .seconds(3600) }, clock: clock) { f in
             try await f.accounts.setPassword(user: "E1", role: .expert, expert: "E1", password: "sliding window 1", by: "admin:test")
             let (token, session) = try await f.accounts.signIn(user: "E1", password: "sliding window 1", address: "127.0.0.1")
-            let key = try #require(try await f.client.send("KEYS", RedisArgument(f.prefix.value + "sessions:????????????????*")).array?.first?.string)
+            let key = try #require(try await f.client.scanKeys(matching: f.prefix.value + "sessions:????????????????*").first)
             func ttl() async throws -> Int64 { try await f.client.send("PTTL", RedisArgument(key)).int ?? -2 }
             #expect(try await ttl() > 3000 && session.expiresAt > clock())
             try await Task.sleep(for: .milliseconds(1500))

@@ -269,7 +269,7 @@ struct GatewayHTTPTests {
             let oversize = try await gateway.stow(path: "/studies", token: gateway.tokenH1, parts: [big])
             #expect(oversize.status == 413)
             #expect(try await gateway.store.record(try StudyUID("1.2.826.3")) == nil)
-            let keys = try await gateway.client.send("KEYS", RedisArgument(gateway.store.prefix.value + "{s:*")).array ?? []
+            let keys = try await gateway.client.scanKeys(matching: gateway.store.prefix.value + "{s:*")
             #expect(keys.isEmpty)
         }
     }

@@ -154,7 +154,7 @@ struct CoordinatorTests {
             #expect(actions.contains(expected), "\(expected) missing from \(actions)")
         }
         // The instance results were dropped by the study task's completion.
-        let results = try await grid.client.send("KEYS", RedisArgument(grid.queue.keys.result("*"))).array ?? []
+        let results = try await grid.client.scanKeys(matching: grid.queue.keys.result("*"))
         #expect(results.isEmpty)
         await grid.close()
     }
@@ -201,7 +201,9 @@ struct CoordinatorTests {
         let coordinatorEffects = Coordinator(client: grid.client, settings: grid.settings)
         try await coordinatorEffects.handle(.fanOut, study: screened)
         try await grid.wait(screened, for: .screened)
-        try await grid.client.send("DEL", RedisArgument(grid.keys.screenedStream), RedisArgument(grid.keys.committedStream))
+        // Two slots in a cluster: one DEL each.
+        try await grid.client.send("DEL", RedisArgument(grid.keys.screenedStream))
+        try await grid.client.send("DEL", RedisArgument(grid.keys.committedStream))
         grid.startCoordinator()
         try await grid.wait(committed, for: .assigned, timeout: .seconds(20))
         try await grid.wait(screened, for: .assigned, timeout: .seconds(20))

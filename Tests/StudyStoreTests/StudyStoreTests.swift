@@ -276,7 +276,7 @@ struct StudyStoreTests {
         #expect(throws: ContractError.self) { try header("1.2", "") }
         #expect(throws: ContractError.self) { try header(String(repeating: "1", count: 65), "1.1") }
         #expect(throws: ContractError.self) { try SiteID("bad site!") }
-        let keys = try await client.send("KEYS", RedisArgument(store.prefix.value + "*")).array ?? []
+        let keys = try await client.scanKeys(matching: store.prefix.value + "*")
         #expect(keys.isEmpty)
     }
 }
