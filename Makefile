@@ -26,7 +26,7 @@ build-release: deps
 # The suites that run the whole grid as processes (and a browser) run after the rest, not
 # beside it: on two cores they would starve the timing checks of the others.
 # So do the suites that run heavy outside tools (kubernetes-validate, onnxruntime in Python).
-WHOLE_GRID_TESTS := GridEndToEndTests|PortalEndToEndTests|DIMSEGridTests|EdgeGridTests|AuditCheckpointGridTests|LeastPrivilegeGridTests|DeploymentManifestTests|ModelScreenerTests
+WHOLE_GRID_TESTS := GridEndToEndTests|ClusterGridTests|PortalEndToEndTests|DIMSEGridTests|EdgeGridTests|AuditCheckpointGridTests|LeastPrivilegeGridTests|DeploymentManifestTests|ModelScreenerTests
 # The model and hard-phantom suites keep both cores busy for a while (phantom generation,
 # inference): run beside the rest, they held up the cooperative pool that other suites'
 # timing checks wait on. They run apart, between the two.
@@ -48,6 +48,7 @@ test: deps
 	scripts/with-private-redis.sh -- $(SWIFT) test --skip-build --filter '$(MODEL_TESTS)'
 	scripts/with-private-redis.sh -- $(SWIFT) test --skip-build --filter '$(WHOLE_GRID_TESTS)'
 	scripts/with-private-redis-cluster.sh -- $(SWIFT) test --skip-build --filter '$(CLUSTER_TESTS)'
+	Tests/Ops/backup-restore-test.sh
 	scripts/fuzz-dicom.sh --smoke
 
 ## soak: the long chaos/soak variants of the integration tests.

@@ -153,6 +153,8 @@ public struct RedisAccessPolicy: Sendable {
             // TIME: scripts read the server's clock for audit entries and leases.
             rules += ["-@all", "+@read", "+@write", "+@stream", "+@scripting", "+@connection", "+@transaction", "+@keyspace", "-@dangerous", "+info", "+ping", "+time"]
         }
+        // A Redis Cluster client reads the slot map (ASKING and WAIT are in @connection).
+        rules.append("+cluster|slots")
         // SCAN names every key of the server: only for the roles that list accounts or look around.
         if ![.portal, .admin, .monitor, .auditor].contains(role) { rules.append("-scan") }
         let audit = RedisAccessPolicy.audit.map { p + $0 }

@@ -27,8 +27,13 @@ struct RedisUsers: Sendable {
             commands.append(RedisCommand(["ACL", "SETUSER", RedisArgument(role.user)] + policy.rules(for: role, password: password).map { RedisArgument($0) }))
             urls[role] = Self.url(endpoint: endpoint, user: role.user, password: password)
         }
-        for reply in try await client.pipeline(commands) {
-            _ = try reply.throwingServerError()
+        if client.isCluster {
+            // Cluster nodes keep their own users: every node, replicas too (they may be promoted).
+            for command in commands { _ = try await client.sendToEveryNode(command) }
+        } else {
+            for reply in try await client.pipeline(commands) {
+                _ = try reply.throwingServerError()
+            }
         }
         for role in GridRole.allCases { try Files.write(urlFile(role.rawValue), urls[role]! + "\n", mode: 0o600) }
         return urls

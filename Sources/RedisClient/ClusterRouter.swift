@@ -391,6 +391,34 @@ final class ClusterRouter: Sendable {
         return true
     }
 
+    /// Every live node, masters and replicas, as `CLUSTER NODES` on a master lists them
+    /// (`CLUSTER SLOTS` leaves out replicas still syncing).
+    func allNodes() async throws(RedisError) -> [ClusterNode] {
+        var lastError = RedisError(.connection, "no node of the cluster answered")
+        for master in try await masters() {
+            do throws(RedisError) {
+                let reply = try await pool(for: master).execute([RedisCommand("CLUSTER", "NODES")], metrics: metrics, decode: \.value)[0]
+                guard let text = try reply.throwingServerError().string else { continue }
+                var nodes: [ClusterNode] = []
+                for line in text.split(separator: "\n") {
+                    let fields = line.split(separator: " ")
+                    guard fields.count >= 3 else { continue }
+                    let flags = fields[2].split(separator: ",")
+                    if flags.contains(where: { $0.hasPrefix("fail") || $0 == "noaddr" || $0 == "handshake" }) { continue }
+                    let address = fields[1].prefix(while: { $0 != "@" && $0 != "," })
+                    guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else { continue }
+                    var host = String(address[..<colon])
+                    if host.isEmpty { host = master.host }
+                    nodes.append(ClusterNode(host: host, port: port))
+                }
+                if !nodes.isEmpty { return nodes }
+            } catch {
+                lastError = error
+            }
+        }
+        throw lastError
+    }
+
     /// The masters, for commands that must visit each (SCAN).
     func masters() async throws(RedisError) -> [ClusterNode] {
         if state.withLock({ $0.nodes.isEmpty }) { await refresh(after: state.withLock { $0.version }) }

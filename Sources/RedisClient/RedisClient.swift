@@ -132,6 +132,21 @@ public final class RedisClient: Sendable {
         }
     }
 
+    /// Sends `command` to every node, masters and replicas (one node for a single server):
+    /// for server settings such as ACL users, which a cluster does not share between nodes.
+    public func sendToEveryNode(_ command: RedisCommand) async throws(RedisError) -> [RedisValue] {
+        switch topology {
+        case .single(let pool):
+            return [try await pool.execute([command], metrics: metrics, decode: \.value)[0].throwingServerError()]
+        case .cluster(let router):
+            var replies: [RedisValue] = []
+            for node in try await router.allNodes() {
+                replies.append(try await router.pool(for: node).execute([command], metrics: metrics, decode: \.value)[0].throwingServerError())
+            }
+            return replies
+        }
+    }
+
     /// Every key matching `pattern`, by `SCAN` (on each master of a cluster). For admin paths:
     /// it walks the whole key space.
     public func scanKeys(matching pattern: String, count: Int = 1000) async throws(RedisError) -> [String] {

@@ -203,7 +203,7 @@ public final class ExpertRouter: Sendable {
         let now = self.now
         let deadline = request.deadline ?? now + config.slaMilliseconds(request.priority)
         let started = WallClock.monotonicNanoseconds()
-        let reply = try await redis.send(assignCommand(mode: "submit", caseID: request.id, specialty: request.specialty, site: request.site,
+        let reply = try await redis.sendDurable(assignCommand(mode: "submit", caseID: request.id, specialty: request.specialty, site: request.site,
                                                        region: request.region, level: 0, priority: request.priority.rank,
                                                        weight: request.weight, deadline: deadline, now: now, actor: actor,
                                                        kind: request.kind, excluded: request.excludedExperts, avoidHomeSite: request.avoidHomeSite))
@@ -218,7 +218,7 @@ public final class ExpertRouter: Sendable {
         for _ in 0..<3 {
             guard let info = try await caseInfo(caseID) else { throw RoutingError.notFound("case \(caseID) does not exist") }
             guard info.state == "waiting" else { return .skipped(state: info.state) }
-            let reply = try await redis.send(assignCommand(mode: "route", caseID: caseID, specialty: try Specialty(info.specialty), site: info.site,
+            let reply = try await redis.sendDurable(assignCommand(mode: "route", caseID: caseID, specialty: try Specialty(info.specialty), site: info.site,
                                                            region: info.region, level: info.level, priority: Priority(name: info.priority)?.rank ?? Priority.routine.rank,
                                                            weight: info.weight, deadline: info.deadline, now: now))
             let (outcome, raw) = try await finishAssign(reply, caseID: caseID)
@@ -430,7 +430,7 @@ public final class ExpertRouter: Sendable {
         func flush() async throws {
             guard !batch.isEmpty else { return }
             let started = WallClock.monotonicNanoseconds()
-            let replies = try await redis.pipeline(batch.map(\.command))
+            let replies = try await redis.pipeline(batch.map(\.command), durable: true)
             metrics.decision.recordNanoseconds(Int64(WallClock.monotonicNanoseconds() - started) / Int64(batch.count))
             for (entry, reply) in zip(batch, replies) {
                 let (outcome, raw) = try await finishAssign(reply, caseID: entry.id)

@@ -82,10 +82,12 @@ extension StudyStore {
         ]
         for (field, value) in set { arguments += [RedisArgument(field), RedisArgument(value)] }
         arguments += delete.map { RedisArgument($0) }
+        // Durable when the client asks replicas to acknowledge (`?wait=N`): a decision (the
+        // intake commit among them) is not reported done before the replicas hold it.
         let replies = try await client.pipeline([
             RedisCommand("ZADD", RedisArgument(keys.dueStudies), RedisArgument(repairAt), RedisArgument(record.uid.rawValue)),
             .script(Self.applyScript, keys: scriptKeys(record.uid), arguments: arguments),
-        ])
+        ], durable: true)
         try replies[0].throwingServerError()
         let parts = (try replies[1].throwingServerError().array ?? []).map { $0.string ?? "" }
         switch parts.first {

@@ -311,7 +311,9 @@ public final class TaskQueue: Sendable {
     /// Completes several tasks in one script call; each is accepted or refused on its own.
     public func complete(_ completions: [Completion]) async throws -> [CompletionOutcome] {
         if completions.isEmpty { return [] }
-        let reply = try await client.send(try completeCommand(completions))
+        // Durable when the client asks replicas to acknowledge (`?wait=N`): a completion lost
+        // in a failover would run the task again.
+        let reply = try await client.sendDurable(try completeCommand(completions))
         return try parseCompletions(reply, completions)
     }
 

@@ -76,6 +76,10 @@ import TestSupport
         // A call across slots is refused by the server, not hidden.
         await #expect(throws: RedisError.self) { try await client.send("MGET", RedisArgument("\(prefix)1"), RedisArgument("\(prefix)2{other}")) }
         #expect(try await client.scanKeys(matching: "\(prefix)*").count == 600 + 24)
+        // Server settings go to every node, replicas too.
+        let fresh = try RedisClient(url: cluster.url)
+        defer { fresh.shutdown() }
+        #expect(try await fresh.sendToEveryNode(RedisCommand("PING")).count == 6)
     }
 
     @Test func askAndMovedDuringASlotMigration() async throws {

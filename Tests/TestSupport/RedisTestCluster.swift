@@ -36,14 +36,8 @@ public final class RedisTestCluster: @unchecked Sendable {
         }
         let cluster = RedisTestCluster(ports: ports, directory: directory)
         for port in ports {
-            let nodeDirectory = directory.appendingPathComponent(String(port))
-            try FileManager.default.createDirectory(at: nodeDirectory, withIntermediateDirectories: true)
-            let process = try ChildProcess(executable: RedisTestServer.serverPath, arguments: [
-                "--port", String(port), "--bind", "127.0.0.1", "--dir", nodeDirectory.path, "--save", "", "--appendonly", "no",
-                "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000",
-                "--daemonize", "no", "--loglevel", "warning", "--logfile", nodeDirectory.appendingPathComponent("redis.log").path,
-            ])
-            cluster.lock.withLock { cluster.processes[port] = process }
+            try FileManager.default.createDirectory(at: directory.appendingPathComponent(String(port)), withIntermediateDirectories: true)
+            try cluster.launch(port: port)
         }
         for port in ports { try await cluster.waitForPing(port) }
         let create = try ChildProcess(executable: cliPath, arguments: ["--cluster", "create"] + ports.map { "127.0.0.1:\($0)" }
@@ -92,6 +86,70 @@ public final class RedisTestCluster: @unchecked Sendable {
     }
 
     public var alivePorts: [Int] { lock.withLock { processes.keys.sorted() } }
+
+    private func launch(port: Int) throws {
+        let nodeDirectory = directory.appendingPathComponent(String(port))
+        let process = try ChildProcess(executable: RedisTestServer.serverPath, arguments: [
+            "--port", String(port), "--bind", "127.0.0.1", "--dir", nodeDirectory.path, "--save", "", "--appendonly", "no",
+            "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000", "--repl-diskless-sync-delay", "0",
+            "--daemonize", "no", "--loglevel", "warning", "--logfile", nodeDirectory.appendingPathComponent("redis.log").path,
+        ])
+        lock.withLock { processes[port] = process }
+    }
+
+    /// Starts a killed node again with its own cluster config: a master that lost its slots
+    /// to a failover rejoins as the replica of its successor.
+    public func restart(port: Int) async throws {
+        try launch(port: port)
+        try await waitForPing(port)
+    }
+
+    /// Replaces a dead node the way an operator does: a clean node on the same port joins the
+    /// cluster and replicates `masterPort` (it never claims its old slots back).
+    public func replaceAsReplica(port: Int, of masterPort: Int) async throws {
+        let nodeDirectory = directory.appendingPathComponent(String(port))
+        try? FileManager.default.removeItem(at: nodeDirectory)
+        try FileManager.default.createDirectory(at: nodeDirectory, withIntermediateDirectories: true)
+        try await restart(port: port)
+        // Users are per node: the replacement gets the master's (as an operator's aclfile would).
+        for line in try await node(masterPort, "ACL", "LIST").array?.compactMap(\.string) ?? [] {
+            let rules = Self.aclRules(line)
+            guard rules.count >= 2, rules[0] == "user" else { continue }
+            let client = RedisClient(configuration: RedisConfiguration(endpoint: .tcp(host: "127.0.0.1", port: port), reconnectWait: .zero))
+            defer { client.shutdown() }
+            _ = try await client.send(["ACL", "SETUSER"] + rules.dropFirst().map { RedisArgument($0) })
+        }
+        _ = try await node(port, "CLUSTER", "MEET", "127.0.0.1", RedisArgument(masterPort))
+        let masterID = try await node(masterPort, "CLUSTER", "MYID").string ?? ""
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            if (try? await node(port, "CLUSTER", "REPLICATE", RedisArgument(masterID)))?.string == "OK" {
+                try await waitForReplicas()
+                return
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TestSupportError("node \(port) did not become a replica of \(masterPort)")
+    }
+
+    /// An `ACL LIST` line split into words, keeping `( … )` selectors whole.
+    static func aclRules(_ line: String) -> [String] {
+        var words: [String] = []
+        var current = ""
+        var depth = 0
+        for character in line {
+            if character == "(" { depth += 1 }
+            if character == ")" { depth -= 1 }
+            if character == " " && depth == 0 {
+                if !current.isEmpty { words.append(current) }
+                current = ""
+            } else {
+                current.append(character)
+            }
+        }
+        if !current.isEmpty { words.append(current) }
+        return words
+    }
 
     /// SIGKILL one node.
     public func kill(port: Int) {
