@@ -64,14 +64,18 @@ public final class TaskConsumer: Service, Sendable {
         }
     }
 
-    public let queue: TaskQueue
+    /// The queues served: one, or the shards of a `ShardedTaskQueue`.
+    public let queues: [TaskQueue]
+    /// The first (or only) queue.
+    public var queue: TaskQueue { queues[0] }
     public let configuration: Configuration
     private let handler: Handler
     private let logger: Logger
     private let state = Mutex(State())
     /// One per claim loop (a `Wakeup` has one waiter); a freed slot wakes them all.
     private let slotFreed: [Wakeup]
-    private let promoterWake = Wakeup()
+    /// One per queue (a `Wakeup` has one waiter: that queue's promoter loop).
+    private let promoterWakes: [Wakeup]
     /// Signalled when the last held task is settled (the drain waits on it).
     private let drained = Wakeup()
 
@@ -93,11 +97,21 @@ public final class TaskConsumer: Service, Sendable {
         var settleSink: AsyncStream<(TaskContext, TaskQueue.Completion, Result<CompletionOutcome, any Error>)>.Continuation?
     }
 
-    public init(queue: TaskQueue, configuration: Configuration = Configuration(), handler: @escaping Handler) {
-        self.queue = queue
+    public convenience init(queue: TaskQueue, configuration: Configuration = Configuration(), handler: @escaping Handler) {
+        self.init(queues: [queue], configuration: configuration, handler: handler)
+    }
+
+    /// A consumer over several queues (the shards of a `ShardedTaskQueue`): its slots are
+    /// shared, each shard has `parallelClaims` claim loops of its own (blocking on that
+    /// shard's node), and leases, retries and maintenance go to the shard a task came from.
+    public init(queues: [TaskQueue], configuration: Configuration = Configuration(), handler: @escaping Handler) {
+        precondition(!queues.isEmpty, "a consumer needs a queue")
+        self.queues = queues
         self.configuration = configuration
         self.handler = handler
-        self.slotFreed = (0..<configuration.parallelClaims).map { _ in Wakeup() }
+        self.slotFreed = (0..<(configuration.parallelClaims * queues.count)).map { _ in Wakeup() }
+        self.promoterWakes = queues.map { _ in Wakeup() }
+        let queue = queues[0]
         var logger = queue.logger
         logger[metadataKey: "consumer"] = "\(configuration.consumerName)"
         self.logger = logger
@@ -158,9 +172,11 @@ public final class TaskConsumer: Service, Sendable {
                 await withTaskGroup(of: Void.self) { background in
                     background.addTask { await self.renewLoop() }
                     if configuration.maintenance {
-                        background.addTask { await self.reaperLoop() }
-                        background.addTask { await self.promoterLoop() }
-                        background.addTask { await self.housekeepingLoop() }
+                        for queue in queues {
+                            background.addTask { await self.reaperLoop(queue) }
+                            background.addTask { await self.promoterLoop(queue) }
+                            background.addTask { await self.housekeepingLoop(queue) }
+                        }
                     }
                     await runHandlers()
                     background.cancelAll()
@@ -172,7 +188,7 @@ public final class TaskConsumer: Service, Sendable {
         } onGracefulShutdown: {
             self.stopClaiming()
         }
-        await queue.removeConsumer(configuration.consumerName)
+        for queue in queues { await queue.removeConsumer(configuration.consumerName) }
         logger.info("consumer stopped")
     }
 
@@ -186,8 +202,9 @@ public final class TaskConsumer: Service, Sendable {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask {
                     await withDiscardingTaskGroup { claimers in
-                        for index in 0..<self.configuration.parallelClaims {
-                            claimers.addTask { await self.claimLoop(wakeup: self.slotFreed[index], sink: claimedSink) }
+                        for index in 0..<self.slotFreed.count {
+                            let queue = self.queues[index % self.queues.count]
+                            claimers.addTask { await self.claimLoop(queue, wakeup: self.slotFreed[index], sink: claimedSink) }
                         }
                     }
                     claimedSink.finish()
@@ -226,20 +243,22 @@ public final class TaskConsumer: Service, Sendable {
             return Array(state.inFlight.values)
         }
         guard !remaining.isEmpty else { return false }
-        var attempts = 0
-        while true {
-            do {
-                let count = try await queue.release(remaining.map(\.task))
-                logger.info("handed back unfinished tasks", metadata: ["count": "\(count)"])
-                break
-            } catch {
-                attempts += 1
-                // Without the hand-back the tasks still come back when their leases expire.
-                if attempts >= 3 {
-                    logger.warning("hand-back failed; leases will expire instead", metadata: ["error": "\(error)"])
+        for (queue, contexts) in Self.byQueue(remaining) {
+            var attempts = 0
+            while true {
+                do {
+                    let count = try await queue.release(contexts.map(\.task))
+                    logger.info("handed back unfinished tasks", metadata: ["count": "\(count)", "queue": "\(queue.name)"])
                     break
+                } catch {
+                    attempts += 1
+                    // Without the hand-back the tasks still come back when their leases expire.
+                    if attempts >= 3 {
+                        logger.warning("hand-back failed; leases will expire instead", metadata: ["error": "\(error)"])
+                        break
+                    }
+                    try? await Task.sleep(for: .milliseconds(200))
                 }
-                try? await Task.sleep(for: .milliseconds(200))
             }
         }
         for context in remaining { context.markLeaseLost() }
@@ -252,7 +271,14 @@ public final class TaskConsumer: Service, Sendable {
         for wakeup in slotFreed { wakeup.signal() }
     }
 
-    private func claimLoop(wakeup: Wakeup, sink: AsyncStream<TaskContext>.Continuation) async {
+    /// Tasks grouped by the queue (shard) that holds them.
+    private static func byQueue(_ contexts: [TaskContext]) -> [(TaskQueue, [TaskContext])] {
+        var groups: [ObjectIdentifier: (TaskQueue, [TaskContext])] = [:]
+        for context in contexts { groups[ObjectIdentifier(context.queue), default: (context.queue, [])].1.append(context) }
+        return Array(groups.values)
+    }
+
+    private func claimLoop(_ queue: TaskQueue, wakeup: Wakeup, sink: AsyncStream<TaskContext>.Continuation) async {
         let blocking = queue.client.dedicatedConnection(name: "radgrid-queue-claim")
         let stopped = state.withLock { state -> Bool in
             state.claimConnections.append(blocking)
@@ -272,13 +298,13 @@ public final class TaskConsumer: Service, Sendable {
                 do {
                     defer { state.withLock { $0.reserved -= slots } }
                     batch = try await queue.claim(consumer: configuration.consumerName, count: slots)
-                    for task in batch.tasks { sink.yield(start(task)) }
+                    for task in batch.tasks { sink.yield(start(task, from: queue)) }
                 }
                 configuration.claimObserver?(.nanoseconds(Int64(WallClock.monotonicNanoseconds() - started)), batch.tasks.count)
                 failures = 0
                 if batch.tasks.isEmpty {
                     signalSlotFreed()  // The reservation is back: another claimer may use it.
-                    try await waitForWork(on: blocking, tails: batch.laneTails)
+                    try await waitForWork(queue, on: blocking, tails: batch.laneTails)
                     continue
                 }
             } catch {
@@ -292,7 +318,7 @@ public final class TaskConsumer: Service, Sendable {
 
     /// Blocks until any lane gets an entry newer than `tails` (or the block time passes).
     /// Reads without a group, so nothing is consumed: the next claim takes the work.
-    private func waitForWork(on connection: RedisDedicatedConnection, tails: [String]) async throws {
+    private func waitForWork(_ queue: TaskQueue, on connection: RedisDedicatedConnection, tails: [String]) async throws {
         guard tails.count == 4 else { return }
         var arguments: [RedisArgument] = ["XREAD", "COUNT", "1", "BLOCK", RedisArgument(configuration.blockTimeout.milliseconds), "STREAMS"]
         arguments += queue.keys.lanes.map { RedisArgument($0) }
@@ -306,8 +332,8 @@ public final class TaskConsumer: Service, Sendable {
     }
 
     /// Records a claimed task as held and running; its handler starts as a child task.
-    private func start(_ task: ClaimedTask) -> TaskContext {
-        let context = TaskContext(task: task)
+    private func start(_ task: ClaimedTask, from queue: TaskQueue) -> TaskContext {
+        let context = TaskContext(task: task, queue: queue)
         state.withLock { state in
             state.inFlight[task.key] = context
             state.running += 1
@@ -317,6 +343,7 @@ public final class TaskConsumer: Service, Sendable {
 
     private func execute(_ context: TaskContext) async {
         let task = context.task
+        let queue = context.queue
         let started = WallClock.monotonicNanoseconds()
         do {
             try await handler(context)
@@ -383,6 +410,7 @@ public final class TaskConsumer: Service, Sendable {
     /// Completion is idempotent for one claim (a retry after a lost reply answers
     /// `alreadyCompleted`), so transport failures are retried for up to one lease.
     private func completeRetrying(_ context: TaskContext, _ completion: TaskQueue.Completion, after firstError: any Error) async -> CompletionOutcome? {
+        let queue = context.queue
         let clock = ContinuousClock()
         let giveUp = clock.now + queue.configuration.lease
         var failures = 0
@@ -422,6 +450,7 @@ public final class TaskConsumer: Service, Sendable {
         default:
             message = String(describing: error)
         }
+        let queue = context.queue
         let clock = ContinuousClock()
         let giveUp = clock.now + queue.configuration.lease
         var failures = 0
@@ -429,7 +458,7 @@ public final class TaskConsumer: Service, Sendable {
             do {
                 let outcome = try await queue.fail(context.task, error: message, permanent: permanent, retryAfter: retryAfter)
                 switch outcome {
-                case .retrying: promoterWake.signal()
+                case .retrying: promoterWake(for: queue).signal()
                 case .deadLettered: logger.warning("task dead-lettered", metadata: ["error": "\(message)", "delivery": "\(context.task.delivery)"])
                 case .refused: break
                 }
@@ -451,25 +480,27 @@ public final class TaskConsumer: Service, Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: interval)
             if Task.isCancelled { break }
-            let held = state.withLock { $0.inFlight.values.map(\.task) }
+            let held = state.withLock { Array($0.inFlight.values) }
             if held.isEmpty { continue }
-            do {
-                let lost = try await queue.renew(held)
-                if !lost.isEmpty {
-                    let contexts = state.withLock { state in lost.compactMap { state.inFlight[$0] } }
-                    // The handlers learn it from `isLeaseLost`; their completions will be refused.
-                    for context in contexts { context.markLeaseLost() }
-                    if !contexts.isEmpty { logger.warning("leases lost", metadata: ["count": "\(contexts.count)"]) }
+            for (queue, contexts) in Self.byQueue(held) {
+                do {
+                    let lost = try await queue.renew(contexts.map(\.task))
+                    if !lost.isEmpty {
+                        let contexts = state.withLock { state in lost.compactMap { state.inFlight[$0] } }
+                        // The handlers learn it from `isLeaseLost`; their completions will be refused.
+                        for context in contexts { context.markLeaseLost() }
+                        if !contexts.isEmpty { logger.warning("leases lost", metadata: ["count": "\(contexts.count)"]) }
+                    }
+                } catch {
+                    logger.warning("lease renewal failed", metadata: ["error": "\(error)", "queue": "\(queue.name)"])
                 }
-            } catch {
-                logger.warning("lease renewal failed", metadata: ["error": "\(error)"])
             }
         }
     }
 
     // MARK: - Maintenance
 
-    private func reaperLoop() async {
+    private func reaperLoop(_ queue: TaskQueue) async {
         let lease = queue.configuration.lease
         var failures = 0
         while !Task.isCancelled {
@@ -492,7 +523,11 @@ public final class TaskConsumer: Service, Sendable {
         }
     }
 
-    private func promoterLoop() async {
+    private func promoterWake(for queue: TaskQueue) -> Wakeup {
+        promoterWakes[queues.firstIndex { $0 === queue } ?? 0]
+    }
+
+    private func promoterLoop(_ queue: TaskQueue) async {
         let maxSleep = Duration.seconds(5)
         var failures = 0
         while !Task.isCancelled {
@@ -509,11 +544,11 @@ public final class TaskConsumer: Service, Sendable {
                 delay = Self.retryDelay(failures)
             }
             // Woken early when this process schedules a retry that may be due sooner.
-            await promoterWake.wait(timeout: delay)
+            await promoterWake(for: queue).wait(timeout: delay)
         }
     }
 
-    private func housekeepingLoop() async {
+    private func housekeepingLoop(_ queue: TaskQueue) async {
         while !Task.isCancelled {
             do {
                 try await queue.housekeeping()

@@ -4,6 +4,9 @@ import Synchronization
 /// completion (applied by the completion script iff the completion is accepted).
 public final class TaskContext: Sendable {
     public let task: ClaimedTask
+    /// The queue (the shard, for a sharded queue) the task was claimed from: effects must
+    /// carry its hash tag (`queue.keys.hashTag`).
+    public let queue: TaskQueue
     private let state = Mutex(State())
 
     private struct State {
@@ -12,7 +15,10 @@ public final class TaskContext: Sendable {
         var leaseLost = false
     }
 
-    init(task: ClaimedTask) { self.task = task }
+    init(task: ClaimedTask, queue: TaskQueue) {
+        self.task = task
+        self.queue = queue
+    }
 
     public var key: String { task.key }
     public var payload: [UInt8] { task.payload }
