@@ -29,9 +29,10 @@ public final class Coordinator: Service, Sendable {
     public let client: RedisClient
     public let settings: CoordinatorSettings
     public let store: StudyStore
-    public let queue: TaskQueue
+    /// The grid's task queue, in `settings.queueShards` shards (a study's tasks in one).
+    public let queues: ShardedTaskQueue
     /// The `ai` stage's queue: its dead letters and the sweeper's view of a model task.
-    public let modelQueue: TaskQueue
+    public let modelQueues: ShardedTaskQueue
     public let router: ExpertRouter
     public let machine: StudyStateMachine
     public let planner: RoutePlanner
@@ -49,25 +50,32 @@ public final class Coordinator: Service, Sendable {
         self.logger = logger
         keys = GridKeys(prefix: settings.prefix)
         store = StudyStore(client: client, prefix: settings.prefix, logger: logger)
-        queue = TaskQueue(client: client, name: GridKeys.taskQueue, configuration: TaskQueueConfiguration(prefix: settings.prefix), logger: logger)
-        modelQueue = TaskQueue(client: client, name: GridKeys.modelQueue, configuration: TaskQueueConfiguration(prefix: settings.prefix), logger: logger)
+        queues = ShardedTaskQueue(client: client, name: GridKeys.taskQueue, shardCount: settings.queueShards,
+                                  configuration: TaskQueueConfiguration(prefix: settings.prefix), logger: logger)
+        modelQueues = ShardedTaskQueue(client: client, name: GridKeys.modelQueue, shardCount: settings.queueShards,
+                                       configuration: TaskQueueConfiguration(prefix: settings.prefix), logger: logger)
         router = ExpertRouter(redis: client, prefix: settings.prefix, config: settings.routing, actor: settings.consumerName, logger: logger)
         machine = StudyStateMachine(settings: settings.lifecycle)
         planner = RoutePlanner(client: client, keys: keys, config: settings.routing)
         actor = AuditActor(.coordinator, settings.consumerName)
         turnaround = Turnaround(client: client, prefix: settings.prefix)
-        effects = StudyWork(store: store, queue: queue, router: router, logger: logger,
+        effects = StudyWork(store: store, queues: queues, router: router, logger: logger,
                             critical: CriticalResultStore(client: client, prefix: settings.prefix, actor: actor))
     }
 
     public func run() async throws {
-        let consumers = [
+        var consumers = [
             consumer(keys.committedStream) { [self] entry in try await committed(entry) },
-            consumer(keys.screenedStream) { [self] entry in try await screened(entry) },
             consumer(keys.routerEvents) { [self] entry in try await routerEvent(entry) },
-            consumer(keys.deadLetterStream) { [self] entry in try await deadLetter(entry) },
-            consumer(keys.modelDeadLetterStream) { [self] entry in try await deadLetter(entry) },
         ]
+        // Each shard has its hand-off and dead-letter streams, in its own slot.
+        for shard in queues.shards {
+            consumers.append(consumer(keys.screenedStream(queue: shard.name)) { [self] entry in try await screened(entry) })
+            consumers.append(consumer(keys.deadLetterStream(queue: shard.name)) { [self] entry in try await deadLetter(entry) })
+        }
+        for shard in modelQueues.shards {
+            consumers.append(consumer(keys.deadLetterStream(queue: shard.name)) { [self] entry in try await deadLetter(entry) })
+        }
         for consumer in consumers { try await consumer.ensureGroup() }
         logger.info("coordinator started", metadata: ["consumer": "\(settings.consumerName)", "stableAgeMs": "\(settings.lifecycle.stableAge)"])
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -212,6 +220,7 @@ public final class Coordinator: Service, Sendable {
         let sops = try await store.instanceUIDs(record.uid)
         let studyKey = GridTask.studyKey(study: record.uid, generation: record.generation)
         let taskKeys = [studyKey] + sops.map { GridTask.instanceKey(study: record.uid, generation: record.generation, sop: $0) }
+        let queue = queues.shard(forRoutingKey: record.uid.rawValue)
         let presence = try await queue.presence(ofKeys: taskKeys)
         let study: QueueObservation.Task = switch presence.first {
         case .live?: .live
@@ -222,7 +231,7 @@ public final class Coordinator: Service, Sendable {
                                               RedisArgument(GridTask.groupID(study: record.uid, generation: record.generation))).int == 1
         // The ai stage's task, once the study task has handed over to it.
         let model: QueueObservation.Task = study == .completed
-            ? (try await modelQueue.presence(ofKeys: [GridTask.modelKey(study: record.uid, generation: record.generation)]).first == .live ? .live : .unknown)
+            ? (try await modelQueues.shard(forRoutingKey: record.uid.rawValue).presence(ofKeys: [GridTask.modelKey(study: record.uid, generation: record.generation)]).first == .live ? .live : .unknown)
             : .unknown
         return QueueObservation(studyTask: study, groupOpen: groupOpen, liveInstances: presence.dropFirst().filter { $0 == .live }.count,
                                 modelTask: model)
@@ -250,25 +259,25 @@ public final class Coordinator: Service, Sendable {
 /// study requeue`.
 public struct StudyWork: StudyEffectPerformer {
     let store: StudyStore
-    let queue: TaskQueue
+    let queues: ShardedTaskQueue
     let router: ExpertRouter
     let logger: Logger
     /// Critical results: an AI critical finding on a STAT case notifies the sending site.
     let critical: CriticalResultStore?
 
-    public init(store: StudyStore, queue: TaskQueue, router: ExpertRouter, logger: Logger = Logger(label: "radgrid.coordinator"),
+    public init(store: StudyStore, queues: ShardedTaskQueue, router: ExpertRouter, logger: Logger = Logger(label: "radgrid.coordinator"),
                 critical: CriticalResultStore? = nil) {
         self.store = store
-        self.queue = queue
+        self.queues = queues
         self.router = router
         self.logger = logger
         self.critical = critical
     }
 
     /// The grid's task queue and router on `client`, under `prefix`.
-    public init(client: RedisClient, prefix: KeyPrefix, routing: RoutingConfig = .standard, actor: String = "radgridctl") {
+    public init(client: RedisClient, prefix: KeyPrefix, queueShards: Int = 1, routing: RoutingConfig = .standard, actor: String = "radgridctl") {
         self.init(store: StudyStore(client: client, prefix: prefix),
-                  queue: TaskQueue(client: client, name: GridKeys.taskQueue, configuration: TaskQueueConfiguration(prefix: prefix)),
+                  queues: ShardedTaskQueue(client: client, name: GridKeys.taskQueue, shardCount: queueShards, configuration: TaskQueueConfiguration(prefix: prefix)),
                   router: ExpertRouter(redis: client, prefix: prefix, config: routing, actor: actor),
                   critical: CriticalResultStore(client: client, prefix: prefix))
     }
@@ -302,7 +311,8 @@ public struct StudyWork: StudyEffectPerformer {
             return TaskSpec(key: task.key, payload: task.payload(), lane: record.priority)
         }
         let study = GridTask.study(StudyTask(study: record.uid, generation: generation, sops: sops))
-        _ = try await queue.enqueueGroup(id: GridTask.groupID(study: record.uid, generation: generation), members: members,
+        // The study's shard holds its instance tasks, their fan-in group and the study task.
+        _ = try await queues.shard(forRoutingKey: record.uid.rawValue).enqueueGroup(id: GridTask.groupID(study: record.uid, generation: generation), members: members,
                                          then: TaskSpec(key: study.key, payload: study.payload(), lane: record.priority))
         logger.info("study fanned out", metadata: ["study": "\(record.uid)", "instances": "\(sops.count)", "lane": "\(record.priority)", "generation": "\(generation)"])
     }

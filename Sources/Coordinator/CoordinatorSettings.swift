@@ -17,5 +17,7 @@ public struct CoordinatorSettings: Sendable {
     public var sweepLease: Duration = .seconds(30)
     /// The task queue's lease, used only to judge tasks alive.
     public var routing: RoutingConfig = .standard
+    /// Shards of the task queues (`--queue-shards`): the same in every process of the grid.
+    public var queueShards = 1
     public init() {}
 }

@@ -31,6 +31,8 @@ public struct ResultSender: Service {
         public var poll: Duration = .seconds(1)
         /// Dead jobs older than this are deleted.
         public var deadRetention: Duration = .seconds(30 * 86_400)
+        /// Shards of the task queue (`--queue-shards`): one hand-off stream each.
+        public var queueShards = 1
         public init() {}
     }
 
@@ -58,10 +60,9 @@ public struct ResultSender: Service {
     }
 
     public func run() async throws {
-        let consumers = [
-            consumer(keys.routerEvents) { entry in try await caseEvent(entry) },
-            consumer(keys.screenedStream) { entry in try await screened(entry) },
-        ]
+        var consumers = [consumer(keys.routerEvents) { entry in try await caseEvent(entry) }]
+        // Each task queue shard hands its screened studies off on a stream of its own.
+        for shard in GridKeys.queueNames(GridKeys.taskQueue, shards: settings.queueShards) { consumers.append(consumer(keys.screenedStream(queue: shard)) { entry in try await screened(entry) }) }
         for consumer in consumers { try await consumer.ensureGroup() }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for consumer in consumers { group.addTask { try await consumer.run() } }

@@ -114,6 +114,16 @@ public struct GridKeys: Sendable, Hashable {
     /// deleted by the model task's completion).
     public func pendingScreening(_ modelTaskKey: String) -> String { "\(p){q:\(Self.modelQueue)}:screening:\(modelTaskKey)" }
     public var modelDeadLetterStream: String { "\(p){q:\(Self.modelQueue)}:dead" }
+    /// The queue names of `base` split into `shards` (`tasks` unsharded; `tasks:0` … otherwise),
+    /// as `ShardedTaskQueue` names them.
+    public static func queueNames(_ base: String, shards: Int) -> [String] {
+        shards <= 1 ? [base] : (0..<shards).map { "\(base):\($0)" }
+    }
+    /// The same keys in one shard of a sharded queue (`tasks:2`, `ai:0`; see `ShardedTaskQueue`):
+    /// each lives in its shard's slot, where that shard's completion scripts write it.
+    public func screenedStream(queue: String) -> String { "\(p){q:\(queue)}:screened" }
+    public func deadLetterStream(queue: String) -> String { "\(p){q:\(queue)}:dead" }
+    public func pendingScreening(_ modelTaskKey: String, queue: String) -> String { "\(p){q:\(queue)}:screening:\(modelTaskKey)" }
     /// The stream the study task's completion appends to (`{q:tasks}` slot, written by the
     /// completion script): screened studies for the coordinators.
     public var screenedStream: String { "\(p){q:\(Self.taskQueue)}:screened" }

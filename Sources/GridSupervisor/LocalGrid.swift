@@ -47,6 +47,8 @@ public final class LocalGrid: Sendable {
         public var auditArchiveAfterDays = 90
         /// Model manifests folder handed to every worker (`--models`); nil: rule-based only.
         public var models: String?
+        /// Shards of each task queue (`--queue-shards`): every child gets the same number.
+        public var queueShards = 1
         public var binDirectory = ChildProcess.executableDirectory
         public init(directory: String) { self.directory = directory }
     }
@@ -227,7 +229,7 @@ public final class LocalGrid: Sendable {
             $0.portalURL = portalURL
             $0.dimseAddress = dimseAddress
         }
-        let env = "REDIS_URL=\(roleURLs[.admin]!)\nRADGRID_PREFIX=\(options.prefix.value)\nRADGRID_GATEWAY=\(gatewayURL)\nRADGRID_TOKEN=\(token)\nRADGRID_SITE=\(options.site)\nRADGRID_PORTAL=\(portalURL)\nRADGRID_DIMSE=\(dimseAddress)\n"
+        let env = "REDIS_URL=\(roleURLs[.admin]!)\nRADGRID_PREFIX=\(options.prefix.value)\nRADGRID_GATEWAY=\(gatewayURL)\nRADGRID_TOKEN=\(token)\nRADGRID_SITE=\(options.site)\nRADGRID_PORTAL=\(portalURL)\nRADGRID_DIMSE=\(dimseAddress)\nRADGRID_QUEUE_SHARDS=\(options.queueShards)\n"
         try Files.write(envFile, env, mode: 0o600)
     }
 
@@ -276,6 +278,7 @@ public final class LocalGrid: Sendable {
     func spawn(_ spec: ChildSpec) throws -> ChildProcess {
         var environment = ProcessEnvironment.current
         environment[RedisEndpoint.environmentVariable] = spec.redisURL
+        environment["RADGRID_QUEUE_SHARDS"] = String(options.queueShards)
         // The blob keys only where the spec gives them, whatever this process inherited.
         environment[BlobKeyring.environmentVariable] = nil
         environment.merge(spec.environment) { _, given in given }

@@ -196,7 +196,7 @@ struct StudyCommand: AsyncParsableCommand {
         func run() async throws {
             let client = try RedisClient(url: redis.resolvedURL)
             defer { client.shutdown() }
-            let outcome = try await Self.requeue(try StudyUID(studyInstanceUID), reason: reason, actor: actor, client: client, prefix: redis.keyPrefix)
+            let outcome = try await Self.requeue(try StudyUID(studyInstanceUID), reason: reason, actor: actor, client: client, prefix: redis.keyPrefix, queueShards: redis.queueShards)
             print(outcome)
             guard case .requeued = outcome else { throw ExitCode(1) }
         }
@@ -216,11 +216,11 @@ struct StudyCommand: AsyncParsableCommand {
         }
 
         /// Requeues through the state machine (audited as `admin:<actor>`).
-        static func requeue(_ uid: StudyUID, reason: String, actor: String, client: RedisClient, prefix: KeyPrefix) async throws -> Outcome {
+        static func requeue(_ uid: StudyUID, reason: String, actor: String, client: RedisClient, prefix: KeyPrefix, queueShards: Int = 1) async throws -> Outcome {
             let store = StudyStore(client: client, prefix: prefix)
             let cleanReason = String(reason.filter { $0.isLetter || $0.isNumber || "-_. ".contains($0) }.prefix(64))
             let handled = try await store.handle(.requeue(reason: cleanReason), study: uid, actor: AuditActor(.admin, actor), machine: StudyStateMachine(),
-                                                 effects: StudyWork(client: client, prefix: prefix))
+                                                 effects: StudyWork(client: client, prefix: prefix, queueShards: queueShards))
             switch handled {
             case .unknownStudy: return .unknown(uid)
             case .handled(let decision, let record):

@@ -86,7 +86,7 @@ struct DLQCommand: AsyncParsableCommand {
                 // A task of the grid's studies: the study goes through the pipeline again (the
                 // task alone would run into a study that has moved on).
                 if let letter = try await queue.deadLetter(id: id), let task = try? GridTask.decode(letter.payload) {
-                    let outcome = try await StudyCommand.Requeue.requeue(task.study, reason: "dlq-retry", actor: AdminAudit.operatorName, client: queue.client, prefix: options.redis.keyPrefix)
+                    let outcome = try await StudyCommand.Requeue.requeue(task.study, reason: "dlq-retry", actor: AdminAudit.operatorName, client: queue.client, prefix: options.redis.keyPrefix, queueShards: options.redis.queueShards)
                     studies.append(outcome.description)
                     // Requeued, or the study went on without this task: the dead letter is settled.
                     if case .unknown = outcome {} else { _ = try await queue.purgeDeadLetters(ids: [id]) }

@@ -64,10 +64,11 @@ public struct GridStatus: Codable, Sendable {
     public var turnaround: Turnaround.Summary?
     public var studyList: [Study]?
 
-    public static func collect(client: RedisClient, prefix: KeyPrefix, queueName: String = GridKeys.taskQueue, listStudies: Bool = false) async throws -> GridStatus {
-        let queue = TaskQueue(client: client, name: queueName, configuration: TaskQueueConfiguration(prefix: prefix))
-        let stats = try await queue.stats()
-        let modelStats = try await TaskQueue(client: client, name: GridKeys.modelQueue, configuration: TaskQueueConfiguration(prefix: prefix)).stats()
+    public static func collect(client: RedisClient, prefix: KeyPrefix, queueName: String = GridKeys.taskQueue, queueShards: Int = 1,
+                               listStudies: Bool = false) async throws -> GridStatus {
+        let stats = try await ShardedTaskQueue(client: client, name: queueName, shardCount: queueShards, configuration: TaskQueueConfiguration(prefix: prefix)).stats()
+        let modelStats = try await ShardedTaskQueue(client: client, name: GridKeys.modelQueue, shardCount: queueShards,
+                                                    configuration: TaskQueueConfiguration(prefix: prefix)).stats()
         let store = StudyStore(client: client, prefix: prefix)
         let counts = try await store.countsByState()
         // Workers: the index zset, then each heartbeat hash (expired = dead).
@@ -182,7 +183,7 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         let client = try RedisClient(url: redis.resolvedURL)
         defer { client.shutdown() }
-        let status = try await GridStatus.collect(client: client, prefix: redis.keyPrefix, listStudies: studies)
+        let status = try await GridStatus.collect(client: client, prefix: redis.keyPrefix, queueShards: redis.queueShards, listStudies: studies)
         if json { try printJSON(status) } else { print(status.render()) }
     }
 }
@@ -199,7 +200,7 @@ struct TopCommand: AsyncParsableCommand {
         defer { client.shutdown() }
         var n = 0
         while count == 0 || n < count {
-            let status = try await GridStatus.collect(client: client, prefix: redis.keyPrefix)
+            let status = try await GridStatus.collect(client: client, prefix: redis.keyPrefix, queueShards: redis.queueShards)
             print("\u{1B}[H\u{1B}[2J" + "radgridctl top — \(Date())\n" + status.render())
             fflush(nil)
             n += 1

@@ -220,6 +220,20 @@ public struct QueueStats: Sendable, Codable, Equatable {
     public let leases: Int
     public let openGroups: Int
 
+    /// The shards of one queue as one: counts added, the oldest wait the longest of any shard.
+    public static func merged(_ shards: [QueueStats], name: String) -> QueueStats {
+        guard shards.count > 1 else { return shards.first ?? QueueStats(queue: name, lanes: [], deadLetters: 0, leases: 0, openGroups: 0) }
+        var lanes: [LaneStats] = []
+        for lane in shards[0].lanes.map(\.lane) {
+            let all = shards.compactMap { $0.lanes.first { $0.lane == lane } }
+            lanes.append(LaneStats(lane: lane, depth: all.reduce(0) { $0 + $1.depth }, pending: all.reduce(0) { $0 + $1.pending },
+                                   oldestAgeMs: all.map(\.oldestAgeMs).max() ?? 0, delayed: all.reduce(0) { $0 + $1.delayed },
+                                   deadLetters: all.reduce(0) { $0 + $1.deadLetters }))
+        }
+        return QueueStats(queue: name, lanes: lanes, deadLetters: shards.reduce(0) { $0 + $1.deadLetters },
+                          leases: shards.reduce(0) { $0 + $1.leases }, openGroups: shards.reduce(0) { $0 + $1.openGroups })
+    }
+
     enum CodingKeys: String, CodingKey {
         case queue, lanes, leases
         case deadLetters = "dead_letters", openGroups = "open_groups"

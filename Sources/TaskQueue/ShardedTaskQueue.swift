@@ -61,10 +61,10 @@ public final class ShardedTaskQueue: Sendable {
         return results.map { $0! }
     }
 
-    /// Every shard's counts added up.
-    public func stats() async throws -> [QueueStats] {
+    /// Every shard's counts added up (`QueueStats.merged`).
+    public func stats() async throws -> QueueStats {
         var all: [QueueStats] = []
         for shard in shards { all.append(try await shard.stats()) }
-        return all
+        return QueueStats.merged(all, name: name)
     }
 }

@@ -31,6 +31,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         let logger = Logger(label: "radgrid.coordinator")
         var settings = CoordinatorSettings()
         settings.prefix = redis.keyPrefix
+        settings.queueShards = redis.queueShards
         settings.lifecycle.stableAge = Self.milliseconds(stableAge)
         settings.lifecycle.repairAfter = Self.milliseconds(repairAfter)
         settings.lifecycle.liveCheckEvery = Self.milliseconds(liveCheck)

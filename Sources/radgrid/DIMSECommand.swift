@@ -75,6 +75,7 @@ struct DIMSECommand: AsyncParsableCommand {
         if sendResults {
             var settings = ResultSender.Settings()
             settings.callingAETitle = aeTitle
+            settings.queueShards = redis.queueShards
             services.append(ResultSender(client: client, prefix: redis.keyPrefix, settings: settings, logger: logger, blobKeys: blobKeys))
         }
         if metricsPort >= 0 { services.append(Telemetry.metricsServer(host: host, port: metricsPort, logger: logger)) }

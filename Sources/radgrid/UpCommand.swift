@@ -38,6 +38,7 @@ struct UpCommand: AsyncParsableCommand {
         options.site = site
         options.stableAge = stableAge
         let modelFolder = models ?? (FileManager.default.fileExists(atPath: "Ops/models") ? "Ops/models" : "none")
+        options.queueShards = redis.queueShards
         if modelFolder != "none" { options.models = URL(fileURLWithPath: modelFolder).standardizedFileURL.path }
         let grid = LocalGrid(options: options, logger: logger)
         do {

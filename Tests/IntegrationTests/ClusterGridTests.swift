@@ -10,9 +10,10 @@ import StudyStore
 import Testing
 import TestSupport
 
-/// The whole grid as processes on a Redis Cluster of 3 masters and 3 replicas, with durable
-/// writes (`?wait=1`): the master that serves the task queue is killed mid-run, a replica
-/// takes over, and every committed study still reaches exactly one expert.
+/// The whole grid as processes on a Redis Cluster of 3 masters and 3 replicas, with the task
+/// queues in 3 shards and durable writes (`?wait=1`): the master that serves a queue shard is
+/// killed mid-run, a replica takes over, and every committed study still reaches exactly one
+/// expert.
 @Suite(.serialized) struct ClusterGridTests {
     @Test(.enabled(if: GridEndToEndTests.built, "radgrid, radgrid-worker and radgridctl are not built (swift build, or set RADGRID_BIN_DIR)"))
     func aMasterKilledMidRunLosesAndDoublesNoStudy() async throws {
@@ -28,6 +29,7 @@ import TestSupport
         options.experts = 100
         options.stableAge = 2
         options.binDirectory = GridEndToEndTests.binDir
+        options.queueShards = 3
         let grid = LocalGrid(options: options)
         try await grid.start()
         var stopped = false
@@ -36,7 +38,8 @@ import TestSupport
         let client = try RedisClient(url: url)
         defer { client.shutdown() }
         let keys = GridKeys(prefix: KeyPrefix("rg:"))
-        let queueMaster = try await cluster.master(ofSlot: ClusterSlot.of(keys.deadLetterStream))
+        let shardNames = GridKeys.queueNames(GridKeys.taskQueue, shards: 3)
+        let queueMaster = try await cluster.master(ofSlot: ClusterSlot.of(keys.deadLetterStream(queue: shardNames[0])))
         let log = work + "/submit.log"
         var killedAt: Int?
         for i in 0..<studyCount {
@@ -64,7 +67,7 @@ import TestSupport
                 let failoverDeadline = ContinuousClock.now + .seconds(20)
                 while successor == queueMaster && ContinuousClock.now < failoverDeadline {
                     try await Task.sleep(for: .milliseconds(100))
-                    successor = try await cluster.master(ofSlot: ClusterSlot.of(keys.deadLetterStream))
+                    successor = try await cluster.master(ofSlot: ClusterSlot.of(keys.deadLetterStream(queue: shardNames[0])))
                 }
                 #expect(successor != queueMaster, "no replica took over")
                 try await cluster.waitUntilHealthy()
@@ -112,6 +115,10 @@ import TestSupport
             #expect(try await router.caseInfo(caseID.rawValue)?.expert == record.expert?.rawValue)
         }
         #expect(try await AuditTrail.verify(client: client, prefix: KeyPrefix("rg:")).isIntact)
+        // The studies' work was spread over the shards (by study), each in its own slot.
+        var usedShards = 0
+        for name in shardNames where try await client.send("LLEN", RedisArgument("rg:{q:\(name)}:completed")).int ?? 0 > 0 { usedShards += 1 }
+        #expect(usedShards >= 2, "tasks ran in \(usedShards) of 3 shards")
         await grid.stop(grace: .seconds(10))
         stopped = true
         if unfinished.isEmpty { try? FileManager.default.removeItem(atPath: work) }

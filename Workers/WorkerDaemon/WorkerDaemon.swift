@@ -20,6 +20,8 @@ import Zstd
 /// Settings of one worker process.
 public struct WorkerSettings: Sendable {
     public var prefix: KeyPrefix = .default
+    /// Shards of the task queues (`--queue-shards`): the same in every process of the grid.
+    public var queueShards = 1
     /// Tasks run at once (default: `defaultSlots`).
     public var slots: Int = WorkerSettings.defaultSlots
     /// Twice the cores: an instance task spends part of its time waiting on Redis round trips
@@ -88,8 +90,12 @@ public struct WorkerError: CodedError, Equatable {
 /// Redis client.
 public final class WorkerDaemon: Sendable {
     public let settings: WorkerSettings
-    public let queue: TaskQueue
-    public let modelQueue: TaskQueue
+    /// The task queue and the ai stage's queue, each in `settings.queueShards` shards.
+    public let queues: ShardedTaskQueue
+    public let modelQueues: ShardedTaskQueue
+    /// The first shard of each (the whole queue when unsharded).
+    public var queue: TaskQueue { queues.shards[0] }
+    public var modelQueue: TaskQueue { modelQueues.shards[0] }
     public let store: StudyStore
     /// One consumer per queue this worker serves (`tasks`, `ai`).
     public let consumers: [TaskConsumer]
@@ -103,12 +109,12 @@ public final class WorkerDaemon: Sendable {
         var logger = logger
         logger[metadataKey: "worker"] = "\(settings.name)"
         let configuration = TaskQueueConfiguration(prefix: settings.prefix, lease: settings.lease)
-        queue = TaskQueue(client: client, name: GridKeys.taskQueue, configuration: configuration, logger: logger)
-        modelQueue = TaskQueue(client: client, name: GridKeys.modelQueue, configuration: configuration, logger: logger)
+        queues = ShardedTaskQueue(client: client, name: GridKeys.taskQueue, shardCount: settings.queueShards, configuration: configuration, logger: logger)
+        modelQueues = ShardedTaskQueue(client: client, name: GridKeys.modelQueue, shardCount: settings.queueShards, configuration: configuration, logger: logger)
         store = StudyStore(client: client, prefix: settings.prefix, logger: logger, keyring: settings.blobKeys)
         let models = settings.stages.contains(.ai) && !settings.models.isEmpty
             ? try ModelScreeners(catalog: settings.models, options: settings.inference, logger: logger) : ModelScreeners(screeners: [])
-        let pipeline = Pipeline(queue: queue, modelQueue: modelQueue, store: store, settings: settings, engine: ScreeningEngine(config: settings.screening),
+        let pipeline = Pipeline(queues: queues, modelQueues: modelQueues, store: store, settings: settings, engine: ScreeningEngine(config: settings.screening),
                                 models: models, machine: StudyStateMachine(settings: settings.lifecycle), logger: logger, metrics: WorkerMetrics())
         let counters = stats
         let handler: @Sendable (TaskContext) async throws -> Void = { context in
@@ -123,11 +129,11 @@ public final class WorkerDaemon: Sendable {
         }
         var consumers: [TaskConsumer] = []
         if settings.stages.contains(.instance) {
-            consumers.append(TaskConsumer(queue: queue, configuration: .init(concurrency: settings.slots, shutdownGrace: settings.shutdownGrace,
+            consumers.append(TaskConsumer(queues: queues.shards, configuration: .init(concurrency: settings.slots, shutdownGrace: settings.shutdownGrace,
                                                                              consumerName: settings.name), handler: handler))
         }
         if settings.stages.contains(.ai) {
-            consumers.append(TaskConsumer(queue: modelQueue, configuration: .init(concurrency: settings.modelSlots, shutdownGrace: settings.shutdownGrace,
+            consumers.append(TaskConsumer(queues: modelQueues.shards, configuration: .init(concurrency: settings.modelSlots, shutdownGrace: settings.shutdownGrace,
                                                                                   consumerName: settings.name), handler: handler))
         }
         self.consumers = consumers
@@ -200,8 +206,8 @@ struct WorkerMetrics: Sendable {
 /// queue; a task whose attempts run out, or whose worker keeps dying, is dead-lettered and
 /// the coordinators hear of it from the dead-letter stream.
 struct Pipeline: Sendable {
-    let queue: TaskQueue
-    let modelQueue: TaskQueue
+    let queues: ShardedTaskQueue
+    let modelQueues: ShardedTaskQueue
     let store: StudyStore
     let settings: WorkerSettings
     let engine: ScreeningEngine
@@ -211,7 +217,7 @@ struct Pipeline: Sendable {
     let metrics: WorkerMetrics
 
     var actor: AuditActor { AuditActor(.worker, settings.name) }
-    var client: RedisClient { queue.client }
+    var client: RedisClient { queues.shards[0].client }
 
     func handle(_ context: TaskContext) async throws {
         let task: GridTask
@@ -303,6 +309,7 @@ struct Pipeline: Sendable {
     /// Gathers the instance results (one pipelined round trip).
     func gather(study: StudyUID, generation: Int, sops: [SOPInstanceUID]) async throws -> Gathered {
         var g = Gathered()
+        let queue = queues.shard(forRoutingKey: study.rawValue)
         g.resultKeys = sops.map { queue.keys.result(GridTask.instanceKey(study: study, generation: generation, sop: $0)) }
         let replies = try await client.pipeline(g.resultKeys.map { RedisCommand("GET", RedisArgument($0)) })
         for (sop, result) in zip(sops, await Self.decodeResults(replies)) {
@@ -324,7 +331,8 @@ struct Pipeline: Sendable {
 
     func studyTask(_ task: StudyTask, _ context: TaskContext) async throws {
         guard let record = try await store.record(task.study), record.generation == task.generation else { return }
-        let handoff = Effect(command: "XADD", key: store.keys.screenedStream, arguments: ["MAXLEN", "~", "100000", "*", "study", task.study.rawValue].map { Array($0.utf8) })
+        // In the task's own shard: the completion script writes it.
+        let handoff = Effect(command: "XADD", key: store.keys.screenedStream(queue: context.queue.name), arguments: ["MAXLEN", "~", "100000", "*", "study", task.study.rawValue].map { Array($0.utf8) })
         switch record.state {
         case .queued, .processing: break
         case .screened, .routing:
@@ -366,7 +374,8 @@ struct Pipeline: Sendable {
     /// study task run twice enqueues one model task).
     func handToModels(_ task: ModelTask, outcome: ScreeningOutcome, lane: Priority) async throws {
         let key = GridTask.model(task).key
-        let pending = GridKeys(prefix: settings.prefix).pendingScreening(key)
+        let modelQueue = modelQueues.shard(forRoutingKey: task.study.rawValue)
+        let pending = GridKeys(prefix: settings.prefix).pendingScreening(key, queue: modelQueue.name)
         _ = try await client.send("SET", RedisArgument(pending), RedisArgument(Array(try JSONEncoder().encode(outcome))), "EX", "86400")
         _ = try await modelQueue.enqueue(TaskSpec(key: key, payload: GridTask.model(task).payload(), lane: lane))
         logger.info("study handed to the ai stage", metadata: ["study": "\(task.study)", "lane": "\(lane)"])
@@ -379,7 +388,7 @@ struct Pipeline: Sendable {
               [.queued, .processing].contains(record.state) else { return }
         guard !models.isEmpty else { throw TaskFailure.permanent("worker.noModels") }
         let key = GridTask.model(task).key
-        let pending = GridKeys(prefix: settings.prefix).pendingScreening(key)
+        let pending = GridKeys(prefix: settings.prefix).pendingScreening(key, queue: context.queue.name)
         guard let saved = try await client.send("GET", RedisArgument(pending)).bytes else {
             throw TaskFailure.permanent("worker.screeningMissing") // expired: the study is failed and can be requeued
         }
@@ -411,7 +420,8 @@ struct Pipeline: Sendable {
         try await store.handle(.screened(outcome, generation: task.generation), study: task.study, actor: actor, machine: machine)
         // The hand-off to the router and the clean-up live in the tasks queue's slot, apart from
         // this task's: a lost hand-off is repaired by the sweeper, results expire by TTL.
-        var tail = [RedisCommand(["XADD", RedisArgument(store.keys.screenedStream), "MAXLEN", "~", "100000", "*", "study", RedisArgument(task.study.rawValue)])]
+        let handoffStream = store.keys.screenedStream(queue: queues.shard(forRoutingKey: task.study.rawValue).name)
+        var tail = [RedisCommand(["XADD", RedisArgument(handoffStream), "MAXLEN", "~", "100000", "*", "study", RedisArgument(task.study.rawValue)])]
         tail += g.resultKeys.map { RedisCommand("DEL", RedisArgument($0)) }
         for reply in try await client.pipeline(tail) { _ = try reply.throwingServerError() }
         context.addEffect(Effect(command: "DEL", key: pending, arguments: []))

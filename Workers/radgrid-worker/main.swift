@@ -43,6 +43,7 @@ struct WorkerCommand: AsyncParsableCommand {
         }
         var settings = WorkerSettings()
         settings.prefix = redis.keyPrefix
+        settings.queueShards = redis.queueShards
         settings.slots = max(1, slots)
         settings.shutdownGrace = .seconds(drainSeconds)
         guard lease >= 1 else { throw ValidationError("--lease must be at least 1 second") }
