@@ -33,4 +33,18 @@ scripts/with-private-redis.sh -- bash -c "
     fi
   done
 "
+# Scaling (issue #19): worker processes 1, 2, 4 and the queue on one node vs a sharded Redis
+# Cluster, with its own private single server and cluster (SCALE=0 skips it).
+if [[ ${SCALE:-1} != 0 ]]; then
+  echo "== scripts/bench-scale.sh" >&2
+  scripts/bench-scale.sh | tee /dev/stderr | tail -n 1 >> "$out"
+fi
+# Durability across a master's failover (issue #19), plain and with WAIT: each run breaks its
+# own private cluster.
+if [[ ${DURABILITY:-1} != 0 ]]; then
+  for mode in "" --durable; do
+    echo "== radgrid-bench durability $mode" >&2
+    scripts/with-private-redis-cluster.sh -- bash -c "$bench durability --cluster \$REDIS_URL $mode --json" | tee /dev/stderr | tail -n 1 >> "$out"
+  done
+fi
 echo "results: $out" >&2

@@ -17,6 +17,8 @@ struct RadGridBench: AsyncParsableCommand {
             PipelineBench.self,
             CodecBench.self,
             E2EBench.self,
+            ScaleBench.self,
+            DurabilityBench.self,
             ChaosBench.self,
             PortalBench.self,
             DIMSEBench.self,
