@@ -69,12 +69,18 @@ struct DurabilityBench: AsyncParsableCommand {
             let replicaPID = lagMs > 0 ? try await replicaProcess(of: node) : nil
             if let replicaPID { kill(replicaPID, SIGSTOP) }
             try await Task.sleep(for: .milliseconds(Int64(lagMs)))
-            _ = try? await node.send("SHUTDOWN", "NOSAVE", "NOW", "FORCE")
+            do {
+                try await node.send("SHUTDOWN", "NOSAVE", "NOW", "FORCE")
+            } catch {
+                // The server closing the connection is SHUTDOWN succeeding; anything else throws.
+                guard let redisError = error as? RedisError, redisError.kind == .connectionLost || redisError.kind == .closed else { throw error }
+            }
             node.shutdown()
             if let replicaPID { kill(replicaPID, SIGCONT) }
             let killedAt = ContinuousClock.now
             // Until the slot is served again, then one more second of writes.
-            while (try? await masterAddress(plain, slot: slot)) == master, ContinuousClock.now - killedAt < .seconds(30) {
+            while try await masterAddress(plain, slot: slot) == master {
+                guard ContinuousClock.now - killedAt < .seconds(30) else { throw ValidationError("no replica took over slot \(slot) within 30 s") }
                 try await Task.sleep(for: .milliseconds(100))
             }
             try await Task.sleep(for: .seconds(1))

@@ -135,6 +135,13 @@ enum PhantomStudy {
     /// Stores the series through the gateway's own intake path (validate, compress, store once;
     /// minus HTTP) and commits it. One lesion in three studies, by seed.
     static func submit(store: StudyStore, kind: PhantomSpec.Kind, size: Int, slices: Int, seed: UInt64) async throws -> StudyUID {
+        let study = try await ingest(store: store, kind: kind, size: size, slices: slices, seed: seed)
+        try await store.handle(.commit(reason: "bench"), study: study, actor: AuditActor(.admin, "bench"), machine: StudyStateMachine())
+        return study
+    }
+
+    /// The same series stored but not committed (the caller commits when its timer starts).
+    static func ingest(store: StudyStore, kind: PhantomSpec.Kind, size: Int, slices: Int, seed: UInt64) async throws -> StudyUID {
         let spec = PhantomSpec(kind: kind, width: size, height: size, slices: slices, pixelSpacing: (kind == .head ? 240.0 : 352.0) / Double(size),
                                sliceSpacing: kind == .head ? 140.0 / Double(slices) : 300.0 / Double(slices), lesionDiameterMM: seed % 3 == 0 ? 14 : 0,
                                seed: seed &+ UInt64(getpid()) * 1000)
@@ -146,7 +153,6 @@ enum PhantomStudy {
             }
         }
         guard let study else { throw ValidationError("the phantom has no instances") }
-        try await store.handle(.commit(reason: "bench"), study: study, actor: AuditActor(.admin, "bench"), machine: StudyStateMachine())
         return study
     }
 }

@@ -89,6 +89,15 @@ struct QueueBench: AsyncParsableCommand {
     func rawCeiling(client: RedisClient, payload: [UInt8]) async throws -> Double {
         let stream = "bench:{raw}:\(UInt32.random(in: 0...UInt32.max))"
         try await client.send("XGROUP", "CREATE", RedisArgument(stream), "g", "0", "MKSTREAM")
+        let rate = try await Self.rawMix(client: client, stream: stream, tasks: tasks, batch: batch, payload: payload)
+        try await client.send("DEL", RedisArgument(stream))
+        return rate
+    }
+
+    /// The raw mix on `stream`: per loop, pipelined XADD of a batch
+    /// (the queue's entry fields), XREADGROUP of it, then XACK of its ids and an XTRIM of the
+    /// acknowledged head; `poolSize` loops at once. Tasks/s.
+    static func rawMix(client: RedisClient, stream: String, tasks: Int, batch: Int, payload: [UInt8]) async throws -> Double {
         let loops = client.configuration.poolSize
         let perLoop = tasks / loops
         let start = WallClock.monotonicNanoseconds()
@@ -117,7 +126,6 @@ struct QueueBench: AsyncParsableCommand {
             try await group.waitForAll()
         }
         let seconds = Double(WallClock.monotonicNanoseconds() - start) / 1e9
-        try await client.send("DEL", RedisArgument(stream))
         return Double(perLoop * loops) / seconds
     }
 

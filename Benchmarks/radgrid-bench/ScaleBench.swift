@@ -227,7 +227,7 @@ struct ScaleBench: AsyncParsableCommand {
                 guard Date() < deadline else { throw BenchError.failed("\(count) workers did not report within 60 s; see \(dir)/logs") }
                 try await Task.sleep(for: .milliseconds(100))
             }
-            let warmUp = try await Self.ingest(store: store, kind: .head, size: size, slices: images, seed: UInt64(50_000 + index * 10_000))
+            let warmUp = try await PhantomStudy.ingest(store: store, kind: .head, size: size, slices: images, seed: UInt64(50_000 + index * 10_000))
             try await Self.commit(store: store, [warmUp])
             _ = try await waitAssigned(store: store, studies: [warmUp], timeout: 120)
 
@@ -279,14 +279,14 @@ struct ScaleBench: AsyncParsableCommand {
             func spec(_ i: Int) -> (PhantomSpec.Kind, UInt64) { (i % 2 == 0 ? .head : .chest, seedBase + UInt64(i)) }
             while next < min(width, studies) {
                 let (kind, seed) = spec(next), i = next
-                group.addTask { (i, try await Self.ingest(store: store, kind: kind, size: size, slices: images, seed: seed)) }
+                group.addTask { (i, try await PhantomStudy.ingest(store: store, kind: kind, size: size, slices: images, seed: seed)) }
                 next += 1
             }
             while let (i, uid) = try await group.next() {
                 uids[i] = uid
                 if next < studies {
                     let (kind, seed) = spec(next), i = next
-                    group.addTask { (i, try await Self.ingest(store: store, kind: kind, size: size, slices: images, seed: seed)) }
+                    group.addTask { (i, try await PhantomStudy.ingest(store: store, kind: kind, size: size, slices: images, seed: seed)) }
                     next += 1
                 }
             }
@@ -294,22 +294,6 @@ struct ScaleBench: AsyncParsableCommand {
         return uids.map { $0! }
     }
 
-    /// A phantom CT series stored through the gateway's intake path (as `PhantomStudy.submit`),
-    /// not committed.
-    static func ingest(store: StudyStore, kind: PhantomSpec.Kind, size: Int, slices: Int, seed: UInt64) async throws -> StudyUID {
-        let spec = PhantomSpec(kind: kind, width: size, height: size, slices: slices, pixelSpacing: (kind == .head ? 240.0 : 352.0) / Double(size),
-                               sliceSpacing: kind == .head ? 140.0 / Double(slices) : 300.0 / Double(slices), lesionDiameterMM: seed % 3 == 0 ? 14 : 0,
-                               seed: seed &+ UInt64(getpid()) * 1000)
-        var study: StudyUID?
-        for outcome in await InstanceIntake(store: store).ingest(try Phantom.generate(spec).dicomFiles(), site: try SiteID("H001"), priority: .routine, expectedStudy: nil) {
-            switch outcome {
-            case .stored(let header, _, _): study = header.study
-            case .failed(_, _, _, let error): throw error
-            }
-        }
-        guard let study else { throw BenchError.failed("the phantom has no instances") }
-        return study
-    }
 
     /// Commits the studies, eight at a time.
     static func commit(store: StudyStore, _ studies: [StudyUID]) async throws {
@@ -566,7 +550,7 @@ struct ScaleBench: AsyncParsableCommand {
         let tasks = self.tasks, batch = bench.batch
         try await withThrowingTaskGroup(of: (Int, Double).self) { group in
             for (index, stream) in streams.enumerated() {
-                group.addTask { (index, try await Self.rawMix(client: client, stream: stream, tasks: tasks, batch: batch, payload: payload)) }
+                group.addTask { (index, try await QueueBench.rawMix(client: client, stream: stream, tasks: tasks, batch: batch, payload: payload)) }
             }
             for try await (index, rate) in group { rates[index] = rate }
         }
@@ -574,40 +558,6 @@ struct ScaleBench: AsyncParsableCommand {
         return (rates.reduce(0, +), rates)
     }
 
-    /// `QueueBench.rawCeiling`'s loop on a given stream: per loop, pipelined XADD of a batch
-    /// (the queue's entry fields), XREADGROUP of it, then XACK of its ids and an XTRIM of the
-    /// acknowledged head; `poolSize` loops at once. Tasks/s.
-    static func rawMix(client: RedisClient, stream: String, tasks: Int, batch: Int, payload: [UInt8]) async throws -> Double {
-        let loops = client.configuration.poolSize
-        let perLoop = tasks / loops
-        let start = WallClock.monotonicNanoseconds()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for loop in 0..<loops {
-                group.addTask {
-                    var done = 0
-                    while done < perLoop {
-                        let n = min(batch, perLoop - done)
-                        let adds = (0..<n).map { index in
-                            RedisCommand("XADD", RedisArgument(stream), "*", "k", RedisArgument("task-\(loop)-\(done + index)"), "p", RedisArgument(payload), "m", "1 0 5")
-                        }
-                        _ = try await client.pipeline(adds)
-                        let read = try await client.send("XREADGROUP", "GROUP", "g", RedisArgument("c\(loop)"), "COUNT", RedisArgument(n), "STREAMS", RedisArgument(stream), ">")
-                        let ids = (read.array?.first?.array?[1].array ?? []).compactMap { $0.array?.first?.string }
-                        if let newest = ids.last {
-                            _ = try await client.pipeline([
-                                RedisCommand(["XACK", RedisArgument(stream), "g"] + ids.map { RedisArgument($0) }),
-                                RedisCommand("XTRIM", RedisArgument(stream), "MINID", "~", RedisArgument(newest)),
-                            ])
-                        }
-                        done += max(ids.count, 1)
-                    }
-                }
-            }
-            try await group.waitForAll()
-        }
-        let seconds = Double(WallClock.monotonicNanoseconds() - start) / 1e9
-        return Double(perLoop * loops) / seconds
-    }
 
     /// `QueueBench.queueRun` on a `ShardedTaskQueue`: tasks spread over the shards by a fake
     /// study id each, one consumer over every shard with `queue`'s settings. Tasks/s, and the

@@ -336,6 +336,9 @@ final class ClusterRouter: Sendable {
             return (state.nodes + state.known).filter { seen.insert($0).inserted }
         }
         var loaded = false
+        // Each node that cannot answer is passed over for the next; what they said is kept
+        // for the warning when none gives a full map.
+        var failures: [String] = []
         for node in candidates {
             do throws(RedisError) {
                 let reply = try await pool(for: node).execute([RedisCommand("CLUSTER", "SLOTS")], metrics: metrics, decode: \.value)[0]
@@ -343,15 +346,18 @@ final class ClusterRouter: Sendable {
                     loaded = true
                     break
                 }
+                failures.append("\(node): partial slot map")
             } catch {
-                continue
+                failures.append("\(node): \(error.code) \(error.message)")
             }
         }
         state.withLock { state in
             state.refreshing = nil
             state.version += 1
         }
-        if !loaded { logger.warning("no cluster node gave a full slot map", metadata: ["redis": "\(configuration.redactedURL)"]) }
+        if !loaded {
+            logger.warning("no cluster node gave a full slot map", metadata: ["redis": "\(configuration.redactedURL)", "nodes": "\(failures.joined(separator: "; "))"])
+        }
     }
 
     /// Replaces the map with a `CLUSTER SLOTS` reply; false when it does not cover every slot

@@ -55,38 +55,37 @@ extension RedisCommand {
         }
     }
 
-    private func argumentEquals(_ index: Int, _ text: StaticString) -> Bool {
-        withArgument(index) { bytes in
-            guard let bytes, bytes.count == text.utf8CodeUnitCount else { return false }
-            for offset in 0..<bytes.count where bytes[offset] & 0xdf != text.utf8Start[offset] & 0xdf { return false }
-            return true
-        }
+    /// Argument `index` in upper case (command and subcommand names: short strings, stored
+    /// inline, no allocation).
+    private func upperArgument(_ index: Int) -> String {
+        withArgument(index) { bytes in bytes.map { String(decoding: $0, as: UTF8.self).uppercased() } ?? "" }
     }
+
+    /// Commands without keys: they may run on any node.
+    private static let keyless: Set<String> = ["PING", "INFO", "SCRIPT", "TIME", "CLUSTER", "DBSIZE", "FLUSHDB", "FLUSHALL", "SCAN",
+                                               "CLIENT", "ACL", "CONFIG", "WAIT", "SELECT", "AUTH", "HELLO", "ECHO", "COMMAND",
+                                               "ASKING", "READONLY", "LASTSAVE", "BGSAVE", "BGREWRITEAOF", "SAVE", "ROLE", "LATENCY", "SLOWLOG"]
 
     /// The cluster slot this command must run on, or nil for a command without keys (it may
     /// run on any node). Covers the commands the grid sends: the key is the first argument,
     /// the first declared key of a script, the stream after `STREAMS`, or the second argument
     /// of a container command (`XGROUP CREATE key`, `XINFO STREAM key`, `MEMORY USAGE key`).
     var clusterSlot: Int? {
-        if argumentEquals(0, "EVALSHA") || argumentEquals(0, "EVAL") || argumentEquals(0, "EVALSHA_RO") || argumentEquals(0, "FCALL") {
+        let name = upperArgument(0)
+        switch name {
+        case "EVALSHA", "EVAL", "EVALSHA_RO", "EVAL_RO", "FCALL", "FCALL_RO":
             let keyCount = withArgument(2) { $0.flatMap { RedisReply.parseInteger($0) } } ?? 0
             return keyCount > 0 ? slot(ofArgument: 3) : nil
-        }
-        if argumentEquals(0, "XREAD") || argumentEquals(0, "XREADGROUP") {
-            for index in 1..<argumentCount where argumentEquals(index, "STREAMS") { return slot(ofArgument: index + 1) }
+        case "XREAD", "XREADGROUP":
+            for index in 1..<argumentCount where upperArgument(index) == "STREAMS" { return slot(ofArgument: index + 1) }
             return nil
-        }
-        if argumentEquals(0, "XGROUP") || argumentEquals(0, "XINFO") || argumentEquals(0, "MEMORY") || argumentEquals(0, "OBJECT") {
-            if argumentEquals(1, "HELP") || argumentEquals(1, "STATS") || argumentEquals(1, "DOCTOR") || argumentEquals(1, "MALLOC-STATS") { return nil }
+        case "XGROUP", "XINFO", "MEMORY", "OBJECT":
+            if ["HELP", "STATS", "DOCTOR", "MALLOC-STATS"].contains(upperArgument(1)) { return nil }
             return slot(ofArgument: 2)
+        default:
+            if Self.keyless.contains(name) { return nil }
+            return argumentCount > 1 ? slot(ofArgument: 1) : nil
         }
-        for keyless: StaticString in ["PING", "INFO", "SCRIPT", "TIME", "CLUSTER", "DBSIZE", "FLUSHDB", "FLUSHALL", "SCAN",
-                                      "CLIENT", "ACL", "CONFIG", "WAIT", "SELECT", "AUTH", "HELLO", "ECHO", "COMMAND",
-                                      "ASKING", "READONLY", "LASTSAVE", "BGSAVE", "BGREWRITEAOF", "SAVE", "ROLE", "LATENCY", "SLOWLOG"]
-        where argumentEquals(0, keyless) {
-            return nil
-        }
-        return argumentCount > 1 ? slot(ofArgument: 1) : nil
     }
 
     private func slot(ofArgument index: Int) -> Int? {
