@@ -19,12 +19,18 @@ struct AuditExportTests {
         let gateway = AuditTrail(client: client, prefix: KeyPrefix(prefix), chain: "s:1.2.840.99.1")
         try await gateway.append(actor: AuditActor(.site, "H1"), action: "study.received", study: "1.2.840.99.1", details: "instances=3")
         try await gateway.append(actor: AuditActor(.expert, "E0042"), action: "case.viewed", study: "1.2.840.99.1")
+        // Entries of different chains within one millisecond are exported in chain-name order;
+        // the pauses make the expected order the order of appending.
+        try await Task.sleep(for: .milliseconds(3))
         let access = AuditTrail(client: client, prefix: KeyPrefix(prefix), chain: "access")
         try await access.append(actor: AuditActor(.system, "portal"), action: "auth.login", details: "user=E0042;outcome=ok")
+        try await Task.sleep(for: .milliseconds(3))
         let admin = AuditTrail(client: client, prefix: KeyPrefix(prefix), chain: "admin")
         try await admin.append(actor: AuditActor(.admin, "alice"), action: "admin.site.tokensRevoked", details: "site=H9;tokens=1")
         try await Task.sleep(for: .milliseconds(5))
         let after = WallClock.nowMilliseconds()
+        // `--until` is inclusive: the pause puts the next entry past it.
+        try await Task.sleep(for: .milliseconds(3))
         // Outside the range: not exported.
         try await admin.append(actor: AuditActor(.admin, "alice"), action: "admin.site.tokenIssued", details: "site=H9")
 
