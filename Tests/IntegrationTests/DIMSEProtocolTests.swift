@@ -72,6 +72,17 @@ import Glibc
             for uid in try await store.allStudies() { if let record = try await store.record(uid) { records.append(record) } }
             return records
         }
+
+        /// The studies once `count` of them are committed (or after `timeout`): the commit on
+        /// release follows the A-RELEASE-RP, so the sender may exit before it lands.
+        func studiesOnceCommitted(_ count: Int, timeout: Duration = .seconds(15)) async throws -> [StudyRecord] {
+            let deadline = ContinuousClock.now + timeout
+            while true {
+                let records = try await studies()
+                if records.filter(\.committed).count >= count || ContinuousClock.now >= deadline { return records }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
     }
 
     /// A small head CT phantom (`slices` files) in a fresh folder, one study per seed.
@@ -131,7 +142,7 @@ import Glibc
             let stored = try #require(try await scp.store.compressedInstance(study: study, sop: try SOPInstanceUID(sent.sopInstanceUID)))
             #expect(try Part10.meta(of: try Zstd.decompress(stored)).transferSyntaxUID == syntax)
         }
-        let records = try await scp.studies()
+        let records = try await scp.studiesOnceCommitted(5)
         #expect(records.count == 5)
         #expect(records.map(\.instances).sorted() == [2, 2, 2, 2, 4])
         // Every association was released: every study is committed, by the release.
@@ -161,7 +172,7 @@ import Glibc
             return try await group.reduce(into: []) { $0.append($1) }
         }
         #expect(results.allSatisfy { $0.0 == 0 }, "\(results.map(\.1))")
-        let stored = try await scp.studies()
+        let stored = try await scp.studiesOnceCommitted(4)
         #expect(stored.count == 4 && stored.allSatisfy { $0.instances == 3 && $0.committed })
         // Hold four associations open (raw sockets, associated), then a fifth is refused, transiently.
         var held: [RawPeer] = []
