@@ -90,24 +90,15 @@ struct ScaleBench: AsyncParsableCommand {
                                         "pool_per_node": try RedisConfiguration(url: single ?? RedisEndpoint.defaultURL).poolSize]
             let singleFigures = try await queueSingle(url: single, bench: bench)
             Self.say(singleFigures.summary(label: "single node"))
-            object["queue_single"] = singleFigures.json
-            object["queue_ratio_single"] = Self.round3(singleFigures.ratio)
-            object["queue_tasks_per_s_single"] = Self.round1(singleFigures.tasksPerSecond)
-            object["queue_ceiling_tasks_per_s_single"] = Self.round1(singleFigures.ceiling)
+            object.merge(QueueFigures.fields(singleFigures, topology: "single")) { $1 }
             if let cluster {
                 let clusterFigures = try await queueCluster(url: cluster, bench: bench)
                 Self.say(clusterFigures.summary(label: "cluster, \(clusterFigures.shards) shards"))
-                object["queue_cluster"] = clusterFigures.json
-                object["queue_ratio_cluster"] = Self.round3(clusterFigures.ratio)
-                object["queue_tasks_per_s_cluster"] = Self.round1(clusterFigures.tasksPerSecond)
-                object["queue_ceiling_tasks_per_s_cluster"] = Self.round1(clusterFigures.ceiling)
+                object.merge(QueueFigures.fields(clusterFigures, topology: "cluster")) { $1 }
                 object["queue_cluster_vs_single"] = Self.round3(clusterFigures.tasksPerSecond / max(singleFigures.tasksPerSecond, 1))
             } else {
                 Self.say("queue, cluster: skipped (no --cluster)")
-                object["queue_cluster"] = NSNull()
-                object["queue_ratio_cluster"] = NSNull()
-                object["queue_tasks_per_s_cluster"] = NSNull()
-                object["queue_ceiling_tasks_per_s_cluster"] = NSNull()
+                object.merge(QueueFigures.fields(nil, topology: "cluster")) { $1 }
             }
         } else {
             for key in ["queue_ratio_single", "queue_ratio_cluster"] { object[key] = NSNull() }
@@ -444,6 +435,17 @@ struct ScaleBench: AsyncParsableCommand {
                 + "; rounds: queue " + runs.map { String(format: "%.0f", $0) }.joined(separator: ", ")
                 + "; ceiling " + ceilings.map { String(format: "%.0f", $0) }.joined(separator: ", ")
                 + "; ratio " + roundRatios.map { String(format: "%.3f", $0) }.joined(separator: ", ")
+        }
+
+        /// The top-level fields of one topology's figures (`queue_<topology>`,
+        /// `queue_ratio_<topology>`, …), null when the topology was not measured.
+        static func fields(_ figures: QueueFigures?, topology: String) -> [String: Any] {
+            [
+                "queue_\(topology)": figures?.json ?? NSNull(),
+                "queue_ratio_\(topology)": figures.map { ScaleBench.round3($0.ratio) } ?? NSNull(),
+                "queue_tasks_per_s_\(topology)": figures.map { ScaleBench.round1($0.tasksPerSecond) } ?? NSNull(),
+                "queue_ceiling_tasks_per_s_\(topology)": figures.map { ScaleBench.round1($0.ceiling) } ?? NSNull(),
+            ]
         }
 
         var json: [String: Any] {
